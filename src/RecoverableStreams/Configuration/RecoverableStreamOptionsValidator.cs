@@ -1,0 +1,102 @@
+using RecoverableStreams.Keys;
+
+namespace RecoverableStreams.Configuration;
+
+/// <summary>The rules behind <see cref="RecoverableStreamOptions.Validate"/>; each message names the option and the rule.</summary>
+internal static class RecoverableStreamOptionsValidator
+{
+    public static IReadOnlyList<string> Validate(RecoverableStreamOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+
+        if (string.IsNullOrWhiteSpace(options.ServiceName))
+        {
+            errors.Add("ServiceName is required: it names the LBS stream and the consumer group.");
+        }
+        else if (options.ServiceName.Contains('{', StringComparison.Ordinal) || options.ServiceName.Contains('}', StringComparison.Ordinal))
+        {
+            errors.Add("ServiceName must not contain '{' or '}'; set LbsStreamKey to choose a cluster hash tag.");
+        }
+
+        if (options.LbsStreamKey is not null && !StreamKeys.IsUsableLbsKey(options.LbsStreamKey))
+        {
+            errors.Add("LbsStreamKey must be non-empty and either contain a non-empty {hash tag} or no '}' at all.");
+        }
+
+        if (options.ConsumerGroup is not null && string.IsNullOrWhiteSpace(options.ConsumerGroup))
+        {
+            errors.Add("ConsumerGroup must not be empty when set.");
+        }
+
+        if (options.ConsumerId is not null && (string.IsNullOrWhiteSpace(options.ConsumerId) || options.ConsumerId.Contains('|', StringComparison.Ordinal)))
+        {
+            errors.Add("ConsumerId must not be empty and must not contain '|' (the lease value separator).");
+        }
+
+        if (options.Database < -1)
+        {
+            errors.Add("Database must be -1 (the connection's default) or a database number of 0 or more.");
+        }
+
+        if (options.LeaseDuration < TimeSpan.FromMilliseconds(100) || options.LeaseDuration > TimeSpan.FromHours(1))
+        {
+            errors.Add("LeaseDuration must be between 100 ms and 1 hour.");
+        }
+
+        if (options.RenewInterval is { } renew && (renew <= TimeSpan.Zero || renew > options.LeaseDuration / 2))
+        {
+            errors.Add("RenewInterval must be positive and at most half of LeaseDuration, so one failed renewal never loses a lease.");
+        }
+
+        RequirePositive(errors, options.SweepInterval, nameof(options.SweepInterval));
+        RequirePositive(errors, options.ReconcileInterval, nameof(options.ReconcileInterval));
+        RequirePositive(errors, options.PollInterval, nameof(options.PollInterval));
+
+        if (options.HandlerStallTimeout is { } stall && stall <= TimeSpan.Zero)
+        {
+            errors.Add("HandlerStallTimeout must be positive when set.");
+        }
+
+        RequireAtLeast(errors, options.MaxConcurrentStreams, 1, nameof(options.MaxConcurrentStreams));
+        RequireAtLeast(errors, options.MaxDeliveryAttempts, 1, nameof(options.MaxDeliveryAttempts));
+        RequireAtLeast(errors, options.MaxDataStreamNameLength, 1, nameof(options.MaxDataStreamNameLength));
+        RequireAtLeast(errors, options.MaxLbsPayloadBytes, 64, nameof(options.MaxLbsPayloadBytes));
+        RequireAtLeast(errors, options.MaxInfoDepth, 2, nameof(options.MaxInfoDepth));
+        RequireAtLeast(errors, options.MaxLbsEntryFields, 1, nameof(options.MaxLbsEntryFields));
+        RequireAtLeast(errors, options.DeadLetterMaxLength, 1, nameof(options.DeadLetterMaxLength));
+
+        if (!Enum.IsDefined(options.KeyspaceNotifications))
+        {
+            errors.Add("KeyspaceNotifications must be Merge, VerifyOnly or Off.");
+        }
+
+        return errors;
+    }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> listing every problem, when there is one.</summary>
+    public static void ThrowIfInvalid(RecoverableStreamOptions options)
+    {
+        var errors = Validate(options);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid RecoverableStreamOptions: " + string.Join(" ", errors), nameof(options));
+        }
+    }
+
+    private static void RequirePositive(List<string> errors, TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{name} must be positive.");
+        }
+    }
+
+    private static void RequireAtLeast(List<string> errors, int value, int minimum, string name)
+    {
+        if (value < minimum)
+        {
+            errors.Add($"{name} must be at least {minimum}.");
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Logging;
+
+namespace RecoverableStreams.Diagnostics;
+
+/// <summary>
+/// Every log message of the core. Event ids are a contract: 1xx lifecycle, 2xx processing, 3xx recovery,
+/// 4xx connectivity.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(100, LogLevel.Information, "Consumer {ConsumerId} started on LBS '{LbsKey}' group '{Group}' (capacity {Capacity}, lease {LeaseDuration}).", EventName = "ClientStarted")]
+    public static partial void ClientStarted(ILogger logger, string consumerId, string lbsKey, string group, int capacity, TimeSpan leaseDuration);
+
+    [LoggerMessage(101, LogLevel.Information, "Consumer {ConsumerId} stopped; released {Released} unfinished stream(s).", EventName = "ClientStopped")]
+    public static partial void ClientStopped(ILogger logger, string consumerId, int released);
+
+    [LoggerMessage(102, LogLevel.Information, "notify-keyspace-events on {Server} changed from '{Current}' to '{Merged}'.", EventName = "KeyspaceFlagsMerged")]
+    public static partial void KeyspaceFlagsMerged(ILogger logger, string server, string current, string merged);
+
+    [LoggerMessage(103, LogLevel.Warning, "notify-keyspace-events on {Server} is '{Current}'; '{Wanted}' would give prompt wake-ups. Falling back to polling.", EventName = "KeyspaceFlagsMissing")]
+    public static partial void KeyspaceFlagsMissing(ILogger logger, string server, string current, string wanted);
+
+    [LoggerMessage(104, LogLevel.Warning, "Cannot read or set notify-keyspace-events on {Server} (managed Redis, no allowAdmin, or CONFIG renamed). Everything works; new entries from producers other than StreamPublisher are picked up every PollInterval.", EventName = "KeyspaceConfigUnavailable")]
+    public static partial void KeyspaceConfigUnavailable(ILogger logger, string server, Exception exception);
+
+    [LoggerMessage(105, LogLevel.Debug, "Unsubscribing failed.", EventName = "UnsubscribeFailed")]
+    public static partial void UnsubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(106, LogLevel.Warning, "Releasing {Count} stream(s) at shutdown failed; they return to peers when their leases expire.", EventName = "ShutdownReleaseFailed")]
+    public static partial void ShutdownReleaseFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(200, LogLevel.Debug, "Owns '{DataStreamName}' ({IdInLbs}), {Origin}, fencing token {FencingToken}.", EventName = "StreamOwned")]
+    public static partial void StreamOwned(ILogger logger, string dataStreamName, string idInLbs, LeaseOrigin origin, long fencingToken);
+
+    [LoggerMessage(201, LogLevel.Debug, "Completed '{DataStreamName}' ({IdInLbs}).", EventName = "StreamCompleted")]
+    public static partial void StreamCompleted(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(202, LogLevel.Debug, "Released '{DataStreamName}' ({IdInLbs}) for a peer.", EventName = "StreamReleased")]
+    public static partial void StreamReleased(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(203, LogLevel.Warning, "Dead-lettered '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDeadLettered")]
+    public static partial void StreamDeadLettered(ILogger logger, string dataStreamName, string idInLbs, string reason);
+
+    [LoggerMessage(204, LogLevel.Warning, "LBS entry {IdInLbs} is malformed and goes to the dead-letter stream: {Reason}", EventName = "MalformedEntry")]
+    public static partial void MalformedEntry(ILogger logger, string idInLbs, string reason);
+
+    [LoggerMessage(205, LogLevel.Warning, "LBS entry {IdInLbs} could not be dead-lettered: its lease is gone; its next owner will.", EventName = "DeadLetterRefused")]
+    public static partial void DeadLetterRefused(ILogger logger, string idInLbs);
+
+    [LoggerMessage(300, LogLevel.Warning, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}.", EventName = "StreamDisowned")]
+    public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
+
+    [LoggerMessage(301, LogLevel.Information, "Claimed {Count} expired or released stream(s); {Left} still waiting for an owner.", EventName = "StreamsClaimed")]
+    public static partial void Claimed(ILogger logger, int count, long left);
+
+    [LoggerMessage(302, LogLevel.Information, "Reconciled the pending list in {Pages} page(s); repaired {Repaired} orphaned entr(ies).", EventName = "Reconciled")]
+    public static partial void Reconciled(ILogger logger, int pages, int repaired);
+
+    [LoggerMessage(303, LogLevel.Warning, "Not renewing '{DataStreamName}' ({IdInLbs}): no progress for longer than HandlerStallTimeout ({StallTimeout}).", EventName = "LeaseStalled")]
+    public static partial void LeaseStalled(ILogger logger, string dataStreamName, string idInLbs, TimeSpan stallTimeout);
+
+    [LoggerMessage(400, LogLevel.Warning, "Renewing {Count} lease(s) failed; retrying until their deadlines.", EventName = "RenewalFailed")]
+    public static partial void RenewalFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(401, LogLevel.Warning, "Reading the LBS failed; retrying.", EventName = "ReadFailed")]
+    public static partial void ReadFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(402, LogLevel.Warning, "Looking for expired leases failed; retrying.", EventName = "SweepFailed")]
+    public static partial void SweepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(403, LogLevel.Warning, "Reconciling the pending list failed; the next interval tries again.", EventName = "ReconcileFailed")]
+    public static partial void ReconcileFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(404, LogLevel.Critical, "The LBS key '{LbsKey}' is not a stream; the client stops.", EventName = "LbsKeyWrongType")]
+    public static partial void LbsKeyWrongType(ILogger logger, string lbsKey, Exception exception);
+
+    [LoggerMessage(405, LogLevel.Information, "Connection to {EndPoint} restored; ensuring the group and notification flags again.", EventName = "ConnectionRestored")]
+    public static partial void ConnectionRestored(ILogger logger, string endPoint);
+
+    [LoggerMessage(406, LogLevel.Warning, "Ensuring the consumer group or notification flags after a reconnect failed.", EventName = "EnsureAfterReconnectFailed")]
+    public static partial void EnsureAfterReconnectFailed(ILogger logger, Exception exception);
+}

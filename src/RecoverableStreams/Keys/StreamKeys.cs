@@ -1,0 +1,61 @@
+namespace RecoverableStreams.Keys;
+
+/// <summary>
+/// The Redis keys of one service (DESIGN.md section 4). Every control key shares the LBS key's cluster hash slot, so
+/// each state change is one Lua script on one node.
+/// </summary>
+internal sealed class StreamKeys
+{
+    public StreamKeys(string lbsKey, string group)
+    {
+        if (!IsUsableLbsKey(lbsKey))
+        {
+            throw new ArgumentException("The LBS key must be non-empty and either contain a non-empty {hash tag} or no '}'.", nameof(lbsKey));
+        }
+
+        Lbs = lbsKey;
+        Group = group;
+        // A key that already has a hash tag keeps it: appending to the whole key stays in its slot and cannot collide
+        // with another service that shares the tag. A key without one becomes the tag.
+        Prefix = HashSlot.HasHashTag(lbsKey) ? lbsKey : "{" + lbsKey + "}";
+    }
+
+    public static StreamKeys For(RecoverableStreamOptions options)
+    {
+        var service = options.ServiceName ?? throw new ArgumentException("ServiceName is required.", nameof(options));
+        return new StreamKeys(options.LbsStreamKey ?? service + "-input", options.ConsumerGroup ?? service + "-group");
+    }
+
+    /// <summary>The load-balancer stream.</summary>
+    public string Lbs { get; }
+
+    /// <summary>The consumer group on <see cref="Lbs"/>.</summary>
+    public string Group { get; }
+
+    /// <summary>The prefix of every control key: <c>{L}</c>, or L itself when it has a hash tag.</summary>
+    public string Prefix { get; }
+
+    public string Deadlines => Prefix + ":deadlines";
+
+    public string Fence => Prefix + ":fence";
+
+    public string Consumers => Prefix + ":consumers";
+
+    public string Attempts => Prefix + ":attempts";
+
+    public string Dead => Prefix + ":dead";
+
+    public string Events => Prefix + ":events";
+
+    public string ReconcileGuard => Prefix + ":reconcile";
+
+    public string LeasePrefix => Prefix + ":lease:";
+
+    public string Lease(string idInLbs) => LeasePrefix + idInLbs;
+
+    public string Checkpoint(string idInLbs) => Prefix + ":ckpt:" + idInLbs;
+
+    /// <summary>True when the key can anchor the control keys in its own hash slot.</summary>
+    public static bool IsUsableLbsKey(string key) =>
+        !string.IsNullOrEmpty(key) && (HashSlot.HasHashTag(key) || !key.Contains('}', StringComparison.Ordinal));
+}

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+
+namespace RecoverableStreams.Leasing;
+
+/// <summary>
+/// The leases this consumer holds, and the gate that keeps it within <see cref="RecoverableStreamOptions.MaxConcurrentStreams"/>:
+/// the reader, the scheduler and explicit claims acquire one at a time, each for at most the free slots it saw.
+/// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "A SemaphoreSlim whose wait handle is never used holds nothing to dispose.")]
+internal sealed class LeaseRegistry
+{
+    private readonly ConcurrentDictionary<string, StreamLease> _byId = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _acquisitionGate = new(1, 1);
+
+    public LeaseRegistry(int capacity) => Capacity = capacity;
+
+    public int Capacity { get; }
+
+    public int Count => _byId.Count;
+
+    public int FreeSlots => Math.Max(0, Capacity - _byId.Count);
+
+    /// <summary>Serializes acquisitions so that two acquirers never both fill the same free slot.</summary>
+    public async Task<IDisposable> EnterAcquisitionAsync(CancellationToken cancellationToken)
+    {
+        await _acquisitionGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new Releaser(_acquisitionGate);
+    }
+
+    public bool TryAdd(StreamLease lease) => _byId.TryAdd(lease.IdInLbs, lease);
+
+    public bool TryGet(string idInLbs, out StreamLease lease) => _byId.TryGetValue(idInLbs, out lease!);
+
+    /// <summary>Removes exactly this lease (not a newer one for the same id).</summary>
+    public bool Remove(StreamLease lease) => _byId.TryRemove(new KeyValuePair<string, StreamLease>(lease.IdInLbs, lease));
+
+    public IReadOnlyList<StreamLease> Snapshot() => _byId.Values.ToArray();
+
+    /// <summary>Finds the one owned lease of a data stream.</summary>
+    /// <exception cref="StreamOwnershipLostException">No owned lease for that data stream.</exception>
+    /// <exception cref="InvalidOperationException">Two owned entries announce it: the caller must say which.</exception>
+    public StreamLease FindByDataStream(string dataStreamName)
+    {
+        StreamLease? found = null;
+        foreach (var lease in _byId.Values)
+        {
+            if (!string.Equals(lease.DataStreamName, dataStreamName, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (found is not null)
+            {
+                throw new InvalidOperationException(
+                    $"This consumer owns '{dataStreamName}' through more than one LBS entry ({found.IdInLbs}, {lease.IdInLbs}); pass the LbsInfo to say which.");
+            }
+
+            found = lease;
+        }
+
+        return found ?? throw new StreamOwnershipLostException($"This consumer does not own data stream '{dataStreamName}' (never owned, completed, released or lost).");
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                gate.Release();
+            }
+        }
+    }
+}

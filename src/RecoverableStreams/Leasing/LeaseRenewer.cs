@@ -1,0 +1,119 @@
+using RecoverableStreams.Diagnostics;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Leasing;
+
+/// <summary>
+/// Renews every lease of this consumer in one script call per <see cref="ClientContext.RenewInterval"/>, and keeps a
+/// local, monotonic deadline per lease: past it, ownership is lost even when Redis cannot be reached, so a paused
+/// process learns on resume that it no longer owns its streams.
+/// </summary>
+internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases)
+{
+    /// <summary>After a failed renewal, try again this soon (never later than the renew interval).</summary>
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(250);
+
+    public async Task RunAsync()
+    {
+        var stopping = context.Stopping;
+        while (!stopping.IsCancellationRequested)
+        {
+            var delay = context.RenewInterval;
+            try
+            {
+                await RenewOnceAsync().ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                Log.RenewalFailed(context.Logger, context.Registry.Count, ex);
+                delay = RetryDelay < delay ? RetryDelay : delay;
+            }
+
+            delay = Min(delay, UntilEarliestLocalDeadline());
+            try
+            {
+                await Task.Delay(delay, context.Time, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Expires what is overdue locally, then renews the rest (and the heartbeat) in one call.</summary>
+    public async Task RenewOnceAsync()
+    {
+        ExpireOverdue();
+
+        var stall = context.Options.HandlerStallTimeout;
+        var now = context.Time.GetTimestamp();
+        var toRenew = new List<StreamLease>();
+        foreach (var lease in context.Registry.Snapshot())
+        {
+            if (stall is { } limit && context.Time.GetElapsedTime(lease.LastProgress, now) > limit)
+            {
+                // A hung handler: stop renewing; the lease expires and a peer takes the stream.
+                Log.LeaseStalled(context.Logger, lease.DataStreamName, lease.IdInLbs, limit);
+                continue;
+            }
+
+            toRenew.Add(lease);
+        }
+
+        var sentAt = context.Time.GetTimestamp();
+        var reply = await context.Scripts.RenewAsync(
+            context.ConsumerMember,
+            context.LeaseDuration,
+            HeartbeatRetention,
+            toRenew.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray()).ConfigureAwait(false);
+
+        var lost = reply.LostIds.ToHashSet(StringComparer.Ordinal);
+        var localDeadline = leases.LocalDeadlineFrom(sentAt);
+        var expiresAt = reply.ServerNowMs + (long)context.LeaseDuration.TotalMilliseconds;
+        foreach (var lease in toRenew)
+        {
+            if (lost.Contains(lease.IdInLbs))
+            {
+                leases.Lose(lease, "its lease expired or was taken over by another consumer");
+            }
+            else
+            {
+                lease.Renewed(localDeadline, expiresAt);
+            }
+        }
+    }
+
+    /// <summary>Consumers silent this long are dropped from the registry (they no longer count for fair shares).</summary>
+    private TimeSpan HeartbeatRetention => context.LeaseDuration * 10;
+
+    private void ExpireOverdue()
+    {
+        foreach (var lease in context.Registry.Snapshot())
+        {
+            if (leases.IsPastLocalDeadline(lease))
+            {
+                leases.Lose(lease, "its lease deadline passed without a successful renewal");
+            }
+        }
+    }
+
+    private TimeSpan UntilEarliestLocalDeadline()
+    {
+        var earliest = long.MaxValue;
+        foreach (var lease in context.Registry.Snapshot())
+        {
+            earliest = Math.Min(earliest, lease.LocalDeadline);
+        }
+
+        if (earliest == long.MaxValue)
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        var ticks = earliest - context.Time.GetTimestamp();
+        return ticks <= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((double)ticks / context.Time.TimestampFrequency);
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}

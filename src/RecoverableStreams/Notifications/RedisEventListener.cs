@@ -1,0 +1,76 @@
+using RecoverableStreams.Diagnostics;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Notifications;
+
+/// <summary>
+/// The early triggers (DESIGN.md section 6): <c>released</c>/<c>added</c>/<c>repaired</c> on the events channel, the
+/// keyspace <c>xadd</c> event of the LBS, and keyspace <c>expired</c> events of lease keys (subscribed by prefix, which
+/// StackExchange.Redis fans out to every primary of a cluster). Each only wakes a loop early; losing one costs time,
+/// never work.
+/// </summary>
+internal sealed class RedisEventListener(ClientContext context)
+{
+    private readonly List<(RedisChannel Channel, Action<RedisChannel, RedisValue> Handler)> _subscriptions = [];
+
+    public async Task StartAsync()
+    {
+        var events = RedisChannel.Literal(context.Keys.Events);
+        var lbsAdded = RedisChannel.KeySpaceSingleKey(context.Keys.Lbs, context.DatabaseNumber);
+        var leaseExpired = RedisChannel.KeySpacePrefix(context.Keys.LeasePrefix, context.DatabaseNumber);
+
+        await SubscribeAsync(events, OnEvent).ConfigureAwait(false);
+        await SubscribeAsync(lbsAdded, (_, _) => context.ReaderWake.Set()).ConfigureAwait(false);
+        await SubscribeAsync(leaseExpired, OnLeaseKeyEvent).ConfigureAwait(false);
+    }
+
+    public async Task StopAsync()
+    {
+        var subscriber = context.Redis.GetSubscriber();
+        foreach (var (channel, handler) in _subscriptions)
+        {
+            try
+            {
+                await subscriber.UnsubscribeAsync(channel, handler).ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                Log.UnsubscribeFailed(context.Logger, ex);
+            }
+        }
+
+        _subscriptions.Clear();
+    }
+
+    private async Task SubscribeAsync(RedisChannel channel, Action<RedisChannel, RedisValue> handler)
+    {
+        await context.Redis.GetSubscriber().SubscribeAsync(channel, handler).ConfigureAwait(false);
+        _subscriptions.Add((channel, handler));
+    }
+
+    private void OnEvent(RedisChannel channel, RedisValue message)
+    {
+        var text = (string?)message ?? "";
+        if (text.StartsWith("released ", StringComparison.Ordinal))
+        {
+            context.RecentlyReleased.Add(text["released ".Length..]);
+            context.SchedulerWake.Set();
+        }
+        else if (text == "added")
+        {
+            context.ReaderWake.Set();
+        }
+        else
+        {
+            context.SchedulerWake.Set();
+        }
+    }
+
+    private void OnLeaseKeyEvent(RedisChannel channel, RedisValue message)
+    {
+        if (KeyNotification.TryParse(in channel, in message, out var notification) && notification.Type == KeyNotificationType.Expired)
+        {
+            context.SchedulerWake.Set();
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RecoverableStreams.Assignment;
+using RecoverableStreams.Configuration;
+using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Leasing;
+using RecoverableStreams.Notifications;
+using RecoverableStreams.Recovery;
+using RecoverableStreams.Scripts;
+using StackExchange.Redis;
+
+namespace RecoverableStreams;
+
+/// <summary>
+/// A consumer with exclusive, recoverable ownership of a service's data streams. See <see cref="IRecoverableStreamClient"/>.
+/// </summary>
+/// <remarks>
+/// Start it with <see cref="InitAsync"/>, read the notification channel, and call <see cref="CompleteStreamAsync(string, CancellationToken)"/>
+/// when a stream is finished. Stop it with <see cref="DoneAsync"/> or <see cref="DisposeAsync"/>: its unfinished
+/// streams go to peers at once.
+/// </remarks>
+public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDisposable
+{
+    private readonly ClientContext _context;
+    private readonly LeaseOperations _leases;
+    private readonly RedisEventListener _listener;
+    private readonly KeyspaceConfigurator _keyspace;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lifecycle = new();
+    private Task? _init;
+    private Task? _done;
+    private Task[] _loops = [];
+
+    /// <summary>Creates a consumer. Nothing touches Redis before <see cref="InitAsync"/>.</summary>
+    /// <param name="redis">The connection; keep one per process. CONFIG needs <c>allowAdmin=true</c> (see <see cref="RecoverableStreamOptions.KeyspaceNotifications"/>).</param>
+    /// <param name="options">The settings.</param>
+    /// <param name="loggerFactory">Where logs go; none when <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
+    public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(redis);
+        RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<RecoverableStreamClient>();
+        _context = new ClientContext(
+            redis,
+            options,
+            logger,
+            timeProvider ?? TimeProvider.System,
+            ConsumerIdentity.Resolve(options.ConsumerId),
+            ConsumerIdentity.NewInstanceId(),
+            _stopping.Token);
+        _leases = new LeaseOperations(_context);
+        _listener = new RedisEventListener(_context);
+        _keyspace = new KeyspaceConfigurator(_context);
+    }
+
+    /// <inheritdoc />
+    public string ConsumerId => _context.ConsumerId;
+
+    /// <summary>The streams this consumer owns now.</summary>
+    public IReadOnlyList<StreamLease> OwnedStreams => _context.Registry.Snapshot();
+
+    /// <summary><see langword="true"/> between a successful <see cref="InitAsync"/> and <see cref="DoneAsync"/> (or a fatal error).</summary>
+    public bool IsRunning => _init is { IsCompletedSuccessfully: true } && !_stopping.IsCancellationRequested && !_context.Notifications.IsCompleted;
+
+    /// <inheritdoc />
+    public async Task<ChannelReader<StreamNotification>> InitAsync(CancellationToken cancellationToken = default)
+    {
+        Task init;
+        lock (_lifecycle)
+        {
+            ObjectDisposedException.ThrowIf(_done is not null, this);
+            if (_init is null || _init.IsFaulted || _init.IsCanceled)
+            {
+                _init = StartAsync();
+            }
+
+            init = _init;
+        }
+
+        await init.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return _context.Notifications.Reader;
+    }
+
+    /// <inheritdoc />
+    public async Task<StreamLease> ClaimAsync(LbsInfo info, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        ArgumentException.ThrowIfNullOrEmpty(info.IdInLbs);
+        EnsureRunning();
+
+        using (await _context.Registry.EnterAcquisitionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (_context.Registry.TryGet(info.IdInLbs, out var owned))
+            {
+                return owned;
+            }
+
+            if (_context.Registry.FreeSlots == 0)
+            {
+                throw new RecoverableStreamsException($"This consumer already owns MaxConcurrentStreams ({_context.Registry.Capacity}) streams; complete or release one first.");
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            var sentAt = _context.Time.GetTimestamp();
+            ClaimReply reply;
+            try
+            {
+                // Sent without the caller's token: a claim that reached Redis must be registered, or its lease would leak.
+                reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, _context.LeaseValuePrefix, _context.LeaseDuration, [info.IdInLbs]).ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: {ex.Message}", ex);
+            }
+
+            var result = reply.Results[0];
+            switch (result.Status)
+            {
+                case ClaimStatus.Owned:
+                    var owner = result.Holder?.Split('|')[0];
+                    throw new StreamAlreadyClaimedException($"'{info.DataStreamName}' ({info.IdInLbs}) is owned by {owner}.") { OwnerConsumerId = owner };
+                case ClaimStatus.NotFound:
+                    throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) no longer needs an owner: it was completed or dead-lettered.");
+            }
+
+            var origin = string.Equals(result.Entry!.PreviousConsumer, ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
+            return await _leases.AcceptAsync(result.Entry, origin, sentAt, reply.ServerNowMs).ConfigureAwait(false)
+                ?? throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) was malformed and has been dead-lettered.");
+        }
+    }
+
+    /// <inheritdoc />
+    public Task CompleteStreamAsync(string dataStreamName, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dataStreamName);
+        return _leases.CompleteAsync(_context.Registry.FindByDataStream(dataStreamName), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task CompleteStreamAsync(LbsInfo info, CancellationToken cancellationToken = default) =>
+        _leases.CompleteAsync(Owned(info), cancellationToken);
+
+    /// <inheritdoc />
+    public Task ReleaseStreamAsync(string dataStreamName, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(dataStreamName);
+        cancellationToken.ThrowIfCancellationRequested();
+        return _leases.ReleaseAsync([_context.Registry.FindByDataStream(dataStreamName)]);
+    }
+
+    /// <inheritdoc />
+    public Task ReleaseStreamAsync(LbsInfo info, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return _leases.ReleaseAsync([Owned(info)]);
+    }
+
+    /// <inheritdoc />
+    public Task DoneAsync(CancellationToken cancellationToken = default)
+    {
+        Task done;
+        lock (_lifecycle)
+        {
+            _done ??= StopAsync(releaseOwned: true);
+            done = _done;
+        }
+
+        return done.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Same as <see cref="DoneAsync"/>.</summary>
+    /// <returns>A task that completes when the consumer has stopped.</returns>
+    public async ValueTask DisposeAsync() => await DoneAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// Stops like a crash: the loops end and nothing is released, so the leases expire in Redis. For tests and
+    /// benchmarks that simulate a dead process inside one.
+    /// </summary>
+    internal Task AbandonAsync()
+    {
+        lock (_lifecycle)
+        {
+            _done ??= StopAsync(releaseOwned: false);
+            return _done;
+        }
+    }
+
+    private async Task StartAsync()
+    {
+        try
+        {
+            await _context.Database.StreamCreateConsumerGroupAsync(_context.Keys.Lbs, _context.Keys.Group, "0", createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // The group exists already: the normal case for every consumer but the first.
+        }
+        catch (RedisException ex)
+        {
+            throw new RecoverableStreamsException($"Cannot create consumer group '{_context.Keys.Group}' on '{_context.Keys.Lbs}': {ex.Message}", ex);
+        }
+
+        await _keyspace.EnsureAsync().ConfigureAwait(false);
+        try
+        {
+            await _listener.StartAsync().ConfigureAwait(false);
+            // Register the heartbeat first, so peers count this consumer in their fair shares from the start.
+            await new LeaseRenewer(_context, _leases).RenewOnceAsync().ConfigureAwait(false);
+        }
+        catch (RedisException ex)
+        {
+            throw new RecoverableStreamsException("Starting the consumer failed: " + ex.Message, ex);
+        }
+
+        _context.Redis.ConnectionRestored += OnConnectionRestored;
+        var renewer = new LeaseRenewer(_context, _leases);
+        var reader = new LbsReader(_context, _leases);
+        var scheduler = new DeadlineScheduler(_context, _leases);
+        var reconciler = new PendingReconciler(_context);
+        // The reconciler's first pass runs in the background: InitAsync returns at once however large the backlog.
+        _loops =
+        [
+            Task.Run(renewer.RunAsync),
+            Task.Run(reader.RunAsync),
+            Task.Run(scheduler.RunAsync),
+            Task.Run(reconciler.RunAsync),
+        ];
+        Log.ClientStarted(_context.Logger, ConsumerId, _context.Keys.Lbs, _context.Keys.Group, _context.Registry.Capacity, _context.LeaseDuration);
+    }
+
+    private async Task StopAsync(bool releaseOwned)
+    {
+        _context.Redis.ConnectionRestored -= OnConnectionRestored;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_loops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        var owned = _context.Registry.Snapshot();
+        if (releaseOwned && owned.Count > 0)
+        {
+            try
+            {
+                await _leases.ReleaseAsync(owned).ConfigureAwait(false);
+            }
+            catch (RecoverableStreamsException ex)
+            {
+                Log.ShutdownReleaseFailed(_context.Logger, owned.Count, ex);
+            }
+        }
+
+        foreach (var lease in _context.Registry.Snapshot())
+        {
+            _leases.Finish(lease);
+        }
+
+        if (_init is { IsCompletedSuccessfully: true })
+        {
+            try
+            {
+                if (releaseOwned)
+                {
+                    // Leave the registry at once, so fair shares no longer count this consumer.
+                    await _context.Database.SortedSetRemoveAsync(_context.Keys.Consumers, _context.ConsumerMember).ConfigureAwait(false);
+                }
+
+                await _listener.StopAsync().ConfigureAwait(false);
+            }
+            catch (RedisException ex)
+            {
+                Log.UnsubscribeFailed(_context.Logger, ex);
+            }
+        }
+
+        _context.Notifications.Complete();
+        Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        Log.ConnectionRestored(_context.Logger, e.EndPoint?.ToString() ?? "");
+        _ = EnsureAfterReconnectAsync();
+    }
+
+    private async Task EnsureAfterReconnectAsync()
+    {
+        try
+        {
+            // A restart that lost the data also lost the flags; the group comes back with the next read.
+            await _keyspace.EnsureAsync().ConfigureAwait(false);
+            _context.ReaderWake.Set();
+            _context.SchedulerWake.Set();
+        }
+        catch (RedisException ex)
+        {
+            Log.EnsureAfterReconnectFailed(_context.Logger, ex);
+        }
+    }
+
+    private StreamLease Owned(LbsInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        return _context.Registry.TryGet(info.IdInLbs, out var lease)
+            ? lease
+            : throw new StreamOwnershipLostException($"This consumer does not own '{info.DataStreamName}' ({info.IdInLbs}) (never owned, completed, released or lost).");
+    }
+
+    private void EnsureRunning()
+    {
+        if (!IsRunning)
+        {
+            throw new InvalidOperationException("The client is not running: call InitAsync first, and not after DoneAsync.");
+        }
+    }
+}

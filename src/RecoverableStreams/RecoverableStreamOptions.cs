@@ -1,0 +1,114 @@
+using RecoverableStreams.Configuration;
+
+namespace RecoverableStreams;
+
+/// <summary>
+/// Settings of a <see cref="RecoverableStreamClient"/> and a <see cref="StreamPublisher"/>. A plain class with public
+/// setters, so it binds from configuration; <see cref="Validate"/> names every option that is out of range.
+/// </summary>
+public sealed class RecoverableStreamOptions
+{
+    /// <summary>The name of the service; the LBS key and consumer group are derived from it. Required.</summary>
+    /// <value>The default is <see langword="null"/>, which is invalid.</value>
+    public string? ServiceName { get; set; }
+
+    /// <summary>
+    /// This consumer's name in the consumer group. Two processes may share it (a reused pod name): each still holds
+    /// its own leases.
+    /// </summary>
+    /// <value>
+    /// The default is <c>redis-consumer-</c> followed by <c>POD_NAME</c>, else <c>POD_IP</c>, else the machine name and
+    /// process id.
+    /// </value>
+    public string? ConsumerId { get; set; }
+
+    /// <summary>The Redis database number.</summary>
+    /// <value>The default is -1: the connection's default database.</value>
+    public int Database { get; set; } = -1;
+
+    /// <summary>How long a lease lasts without renewal: the time a crashed owner keeps its streams.</summary>
+    /// <value>The default is 10 seconds.</value>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often all of this consumer's leases are renewed, in one round trip.</summary>
+    /// <value>The default is <see langword="null"/>: a third of <see cref="LeaseDuration"/>.</value>
+    public TimeSpan? RenewInterval { get; set; }
+
+    /// <summary>The longest the deadline scheduler sleeps before it looks for expired leases again.</summary>
+    /// <value>The default is 5 seconds.</value>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often one consumer of the group repairs the pending list (the safety net behind the deadline index).</summary>
+    /// <value>The default is 60 seconds.</value>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The most streams this consumer owns at once; it reads and claims no more than that.</summary>
+    /// <value>The default is 100.</value>
+    public int MaxConcurrentStreams { get; set; } = 100;
+
+    /// <summary>What the client does with the server's keyspace notification flags.</summary>
+    /// <value>The default is <see cref="KeyspaceNotificationsMode.Merge"/>.</value>
+    public KeyspaceNotificationsMode KeyspaceNotifications { get; set; } = KeyspaceNotificationsMode.Merge;
+
+    /// <summary>The longest the reader waits for a wake-up before it looks for new LBS entries anyway.</summary>
+    /// <value>The default is 1 second.</value>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How many failed attempts a stream gets before it is dead-lettered (used by the hosting integration).</summary>
+    /// <value>The default is 5.</value>
+    public int MaxDeliveryAttempts { get; set; } = 5;
+
+    /// <summary>
+    /// When set, a lease whose holder has shown no progress (read, checkpoint or heartbeat) for this long is no
+    /// longer renewed, so a hung-but-alive worker loses the stream too.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: leases are renewed as long as the process runs.</value>
+    public TimeSpan? HandlerStallTimeout { get; set; }
+
+    /// <summary>
+    /// <see langword="false"/>: expired and released streams are announced as <see cref="StreamNotificationType.StreamExpired"/>
+    /// and <see cref="StreamNotificationType.StreamReleased"/>, and the application calls <c>ClaimAsync</c>.
+    /// <see langword="true"/>: the client claims them itself within its capacity and announces <see cref="StreamNotificationType.StreamAdded"/>.
+    /// </summary>
+    /// <value>The default is <see langword="false"/> (the Go library's model); the hosting integration sets it.</value>
+    public bool AutoClaim { get; set; }
+
+    /// <summary>Overrides the LBS key.</summary>
+    /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-input</c>.</value>
+    public string? LbsStreamKey { get; set; }
+
+    /// <summary>Overrides the consumer group name.</summary>
+    /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-group</c>.</value>
+    public string? ConsumerGroup { get; set; }
+
+    /// <summary>
+    /// A StackExchange.Redis configuration string, used by integrations that create the connection themselves
+    /// (the hosting package). The client ignores it: it is given a connection.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public string? Configuration { get; set; }
+
+    /// <summary>The longest data stream name an LBS entry may announce; longer ones are dead-lettered.</summary>
+    /// <value>The default is 1024 characters.</value>
+    public int MaxDataStreamNameLength { get; set; } = 1024;
+
+    /// <summary>The largest <c>lbs-input</c> payload accepted; larger ones are dead-lettered.</summary>
+    /// <value>The default is 65536 bytes.</value>
+    public int MaxLbsPayloadBytes { get; set; } = 64 * 1024;
+
+    /// <summary>The deepest JSON nesting accepted in an LBS payload; deeper ones are dead-lettered.</summary>
+    /// <value>The default is 16.</value>
+    public int MaxInfoDepth { get; set; } = 16;
+
+    /// <summary>The most fields an LBS entry may have; entries with more are dead-lettered.</summary>
+    /// <value>The default is 16.</value>
+    public int MaxLbsEntryFields { get; set; } = 16;
+
+    /// <summary>The most entries kept in the dead-letter stream (trimmed approximately, oldest first).</summary>
+    /// <value>The default is 100000.</value>
+    public int DeadLetterMaxLength { get; set; } = 100_000;
+
+    /// <summary>Checks every option and returns one message per problem, naming the option and the rule.</summary>
+    /// <returns>The problems; empty when the options are valid.</returns>
+    public IReadOnlyList<string> Validate() => RecoverableStreamOptionsValidator.Validate(this);
+}

@@ -1,0 +1,80 @@
+using RecoverableStreams.Diagnostics;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Recovery;
+
+/// <summary>
+/// The safety net (DESIGN.md section 6): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer at
+/// a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
+/// every entry idle longer than a lease with neither lease nor deadline into the deadline index, due now. The
+/// scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
+/// </summary>
+internal sealed class PendingReconciler(ClientContext context)
+{
+    private const int PageSize = 500;
+
+    public async Task RunAsync()
+    {
+        var stopping = context.Stopping;
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await ReconcileOnceAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RedisException ex)
+            {
+                Log.ReconcileFailed(context.Logger, ex);
+            }
+
+            try
+            {
+                await Task.Delay(context.Options.ReconcileInterval, context.Time, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Runs one full pass when this consumer wins the guard; returns the entries repaired, or -1 when another consumer has the turn.</summary>
+    public async Task<int> ReconcileOnceAsync()
+    {
+        var won = await context.Database.StringSetAsync(context.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
+        if (!won)
+        {
+            return -1;
+        }
+
+        var start = "-";
+        var repaired = 0;
+        var pages = 0;
+        while (!context.Stopping.IsCancellationRequested)
+        {
+            var page = await context.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
+            pages++;
+            repaired += page.Repaired;
+            if (page.Repaired > 0)
+            {
+                // Let this consumer and its peers start handing out the repaired entries while the pass goes on.
+                context.SchedulerWake.Set();
+                await context.Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(context.Keys.Events), "repaired").ConfigureAwait(false);
+            }
+
+            if (page.Seen < PageSize)
+            {
+                break;
+            }
+
+            start = "(" + page.LastId;
+        }
+
+        Log.Reconciled(context.Logger, pages, repaired);
+        return repaired;
+    }
+}

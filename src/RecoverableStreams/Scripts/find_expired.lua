@@ -1,0 +1,45 @@
+-- Lists expired or released entries without claiming them (AutoClaim = false: the application claims). Each call
+-- lists only deadlines after the caller's watermark, so every consumer announces each expiry once.
+-- KEYS: 1 LBS stream, 2 deadlines zset
+-- ARGV: 1 lease key prefix, 2 watermark (exclusive; "-inf" at first), 3 max entries
+-- Returns: { now_ms, ms_until_next_deadline (-1: none), new_watermark, { id, {fields} }, ... }
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local low = ARGV[2]
+if low ~= '-inf' then
+    low = '(' .. low
+end
+local found = redis.call('ZRANGEBYSCORE', KEYS[2], low, now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+
+-- A full page moves the watermark only to its last deadline; the rest is listed by the next call.
+local watermark = tostring(now)
+if #found >= 2 * tonumber(ARGV[3]) then
+    watermark = found[#found]
+end
+
+local entries = {}
+for i = 1, #found, 2 do
+    local id = found[i]
+    -- EXISTS on a key past its deadline expires it at once, so this never reports a live owner's entry.
+    if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+        local range = redis.call('XRANGE', KEYS[1], id, id)
+        if range[1] then
+            entries[#entries + 1] = { id, range[1][2] }
+        else
+            redis.call('ZREM', KEYS[2], id)
+        end
+    end
+end
+
+local next_ms = -1
+local first = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if first[2] then
+    next_ms = math.max(0, tonumber(first[2]) - now)
+end
+
+local out = { now, next_ms, watermark }
+for _, e in ipairs(entries) do
+    out[#out + 1] = e
+end
+return out

@@ -1,0 +1,187 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using RecoverableStreams.Leasing;
+using StackExchange.Redis;
+
+namespace RecoverableStreams;
+
+/// <summary>
+/// What an owner holds while it works on a stream. The client renews it in the background (one round trip for all
+/// of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
+/// reason: lost to expiry or a peer, released, completed, or shut down.
+/// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
+public sealed class StreamLease
+{
+    private readonly ILeaseOperations _operations;
+    private readonly CancellationTokenSource _ownership = new();
+    private long _localDeadline;
+    private long _lastProgress;
+    private long _expiresAtMs;
+    private int _ended;
+
+    internal StreamLease(
+        ILeaseOperations operations,
+        LbsInfo info,
+        string consumerId,
+        string leaseValue,
+        long fencingToken,
+        LeaseOrigin origin,
+        IReadOnlyDictionary<string, JsonElement>? additionalInfo,
+        long localDeadline,
+        long expiresAtMs)
+    {
+        _operations = operations;
+        Info = info;
+        ConsumerId = consumerId;
+        LeaseValue = leaseValue;
+        FencingToken = fencingToken;
+        Origin = origin;
+        AdditionalInfo = additionalInfo;
+        _localDeadline = localDeadline;
+        _lastProgress = operations.Time.GetTimestamp();
+        _expiresAtMs = expiresAtMs;
+    }
+
+    /// <summary>The stream and its LBS entry.</summary>
+    public LbsInfo Info { get; }
+
+    /// <summary>The Redis key of the data stream.</summary>
+    public string DataStreamName => Info.DataStreamName;
+
+    /// <summary>The id of the LBS entry this lease belongs to.</summary>
+    public string IdInLbs => Info.IdInLbs;
+
+    /// <summary>The consumer that holds the lease.</summary>
+    public string ConsumerId { get; }
+
+    /// <summary>
+    /// A number that increases with every acquisition of every stream of the service. Pass it to downstream writes so
+    /// they can reject a stale owner.
+    /// </summary>
+    public long FencingToken { get; }
+
+    /// <summary>How this consumer came to own the stream.</summary>
+    public LeaseOrigin Origin { get; }
+
+    /// <summary>The producer's <c>Info</c>, when the LBS entry carried one.</summary>
+    public IReadOnlyDictionary<string, JsonElement>? AdditionalInfo { get; }
+
+    /// <summary>Fires when this consumer stops owning the stream.</summary>
+    public CancellationToken OwnershipLost => _ownership.Token;
+
+    /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
+    public bool IsOwned => Volatile.Read(ref _ended) == 0;
+
+    /// <summary>The lease's current deadline (Redis server clock), moved forward by each renewal.</summary>
+    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _expiresAtMs));
+
+    internal string LeaseValue { get; }
+
+    /// <summary>The local, monotonic deadline: past it this consumer treats the lease as lost, even without Redis.</summary>
+    internal long LocalDeadline => Interlocked.Read(ref _localDeadline);
+
+    internal long LastProgress => Interlocked.Read(ref _lastProgress);
+
+    /// <summary>
+    /// Records progress for <see cref="RecoverableStreamOptions.HandlerStallTimeout"/>. Reading entries and
+    /// checkpointing count as progress too; call this when you make progress without either.
+    /// </summary>
+    public void Heartbeat() => Interlocked.Exchange(ref _lastProgress, _operations.Time.GetTimestamp());
+
+    /// <summary>Reads the stored checkpoint, whoever wrote it.</summary>
+    /// <param name="cancellationToken">Cancels the wait for Redis.</param>
+    /// <returns>The checkpoint, or <see langword="null"/> when none was stored.</returns>
+    public Task<StreamCheckpoint?> GetCheckpointAsync(CancellationToken cancellationToken = default) =>
+        _operations.GetCheckpointAsync(this, cancellationToken);
+
+    /// <summary>
+    /// Stores the last processed data-stream entry id and optional state, atomically with an ownership check.
+    /// </summary>
+    /// <param name="position">The id of the last processed entry of the data stream.</param>
+    /// <param name="state">Optional application state, replaced as a whole.</param>
+    /// <param name="cancellationToken">Cancels before the write is sent; a sent write is not abandoned.</param>
+    /// <exception cref="StreamOwnershipLostException">This consumer no longer holds the lease; nothing was written.</exception>
+    public Task CheckpointAsync(string position, ReadOnlyMemory<byte> state = default, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(position);
+        Heartbeat();
+        return _operations.CheckpointAsync(this, position, state, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads the data stream's entries in order, after <paramref name="afterId"/> or, when it is not given, after the
+    /// stored checkpoint. Waits for new entries when it reaches the end; ends when <paramref name="cancellationToken"/>
+    /// or <see cref="OwnershipLost"/> fires (with an <see cref="OperationCanceledException"/>).
+    /// </summary>
+    /// <param name="afterId">Start after this entry id; <see langword="null"/> resumes after the checkpoint.</param>
+    /// <param name="batchSize">How many entries one round trip reads.</param>
+    /// <param name="cancellationToken">Stops the reading.</param>
+    /// <returns>The entries, as they come.</returns>
+    public IAsyncEnumerable<StreamEntry> ReadEntriesAsync(string? afterId = null, int batchSize = 100, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        return ReadCoreAsync(afterId, batchSize, cancellationToken);
+    }
+
+    /// <summary>
+    /// Counts a failed attempt at this stream in Redis (so the count survives restarts and moves with the stream).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the write is sent.</param>
+    /// <returns>The failed attempts so far, this one included.</returns>
+    /// <exception cref="StreamOwnershipLostException">This consumer no longer holds the lease.</exception>
+    public Task<long> RecordFailedAttemptAsync(CancellationToken cancellationToken = default) =>
+        _operations.RecordFailedAttemptAsync(this, cancellationToken);
+
+    /// <summary>Moves the LBS entry to the dead-letter stream with a reason and completes it.</summary>
+    /// <param name="reason">Why the stream cannot be processed.</param>
+    /// <param name="cancellationToken">Cancels before the write is sent.</param>
+    /// <returns>A task that completes when the entry is dead-lettered.</returns>
+    /// <exception cref="StreamOwnershipLostException">This consumer no longer holds the lease; nothing was written.</exception>
+    public Task DeadLetterAsync(string reason, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        return _operations.DeadLetterAsync(this, reason, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{DataStreamName} ({IdInLbs}) token {FencingToken}";
+
+    internal void Renewed(long localDeadline, long expiresAtMs)
+    {
+        Interlocked.Exchange(ref _localDeadline, localDeadline);
+        Interlocked.Exchange(ref _expiresAtMs, expiresAtMs);
+    }
+
+    /// <summary>Ends ownership once; returns <see langword="false"/> when it had already ended.</summary>
+    internal bool End()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            _ownership.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A callback registered by user code threw; ownership has ended all the same.
+        }
+
+        return true;
+    }
+
+    private async IAsyncEnumerable<StreamEntry> ReadCoreAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, OwnershipLost);
+        var position = afterId ?? (await GetCheckpointAsync(linked.Token).ConfigureAwait(false))?.Position ?? "0-0";
+        await foreach (var entry in _operations.ReadDataStreamAsync(this, position, batchSize, linked.Token).ConfigureAwait(false))
+        {
+            Heartbeat();
+            yield return entry;
+        }
+    }
+}

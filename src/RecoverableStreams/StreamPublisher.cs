@@ -1,0 +1,68 @@
+using RecoverableStreams.Configuration;
+using RecoverableStreams.Keys;
+using RecoverableStreams.Parsing;
+using StackExchange.Redis;
+
+namespace RecoverableStreams;
+
+/// <summary>
+/// Announces data streams: one LBS entry per stream, in the Go library's wire format, so Go, Python and .NET producers
+/// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off.
+/// </summary>
+public sealed class StreamPublisher
+{
+    private readonly IConnectionMultiplexer _redis;
+    private readonly IDatabase _db;
+    private readonly StreamKeys _keys;
+    private readonly RecoverableStreamOptions _options;
+
+    /// <summary>Creates a publisher for the service named in <paramref name="options"/>.</summary>
+    /// <param name="redis">The connection.</param>
+    /// <param name="options">The same options the consumers use (service name, key overrides, database, limits).</param>
+    /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
+    public StreamPublisher(IConnectionMultiplexer redis, RecoverableStreamOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(redis);
+        RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
+        _redis = redis;
+        _options = options;
+        _db = redis.GetDatabase(options.Database);
+        _keys = StreamKeys.For(options);
+    }
+
+    /// <summary>Announces a data stream to the consumers.</summary>
+    /// <param name="dataStreamName">The Redis key of the data stream.</param>
+    /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
+    /// <param name="cancellationToken">Cancels before the entry is written.</param>
+    /// <returns>The id of the new LBS entry: the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
+    /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
+    /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
+    public async Task<string> AddStreamAsync(string dataStreamName, IDictionary<string, object?>? info = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(dataStreamName);
+        if (dataStreamName.Length > _options.MaxDataStreamNameLength)
+        {
+            throw new ArgumentException($"The data stream name has {dataStreamName.Length} characters, more than MaxDataStreamNameLength ({_options.MaxDataStreamNameLength}).", nameof(dataStreamName));
+        }
+
+        var payload = LbsEntryParser.Serialize(dataStreamName, info);
+        var check = new LbsEntryParser(_options).ParsePayload(System.Text.Encoding.UTF8.GetBytes(payload));
+        if (!check.IsValid)
+        {
+            // Refuse here what consumers would dead-letter: the producer learns at once.
+            throw new ArgumentException("The stream cannot be announced: " + check.Error + ".", nameof(info));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            var id = await _db.StreamAddAsync(_keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
+            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added").ConfigureAwait(false);
+            return id!;
+        }
+        catch (RedisException ex)
+        {
+            throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
+        }
+    }
+}
