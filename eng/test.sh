@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds with warnings as errors and runs every test project against a real Redis.
+# Installs redis-server with apt-get when neither Docker nor redis-server is present (needs root or sudo).
+# Prints one closing line: "N passed, N failed" (totals over all test projects).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+source eng/ensure-redis.sh
+ensure_redis_server || exit 1
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+results_dir=$(mktemp -d -t recoverable-streams-tests-XXXXXX)
+trap 'rm -rf "$results_dir"' EXIT
+
+echo "== build (warnings are errors)"
+if ! dotnet build RecoverableStreams.Hosting.sln -c Release -warnaserror -nologo -v:q; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+status=0
+for project in $(ls tests/*/*.csproj | sort); do
+  name=$(basename "$project" .csproj)
+  # Only projects that are test projects (a console helper under tests/ is not).
+  grep -q 'IsTestProject>false' "$project" && continue
+  echo "== $name"
+  dotnet test "$project" -c Release --no-build --nologo \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results_dir" \
+    --logger "console;verbosity=normal" "$@" || status=1
+done
+
+passed=0; failed=0
+for trx in "$results_dir"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$counters")
+  f=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$counters")
+  e=$(sed -E 's/.* error="([0-9]+)".*/\1/' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1   # a test host crashed or a project did not run: never report green
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

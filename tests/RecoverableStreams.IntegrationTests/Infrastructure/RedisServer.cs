@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using DotNet.Testcontainers.Configurations;
+using StackExchange.Redis;
+using Testcontainers.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real Redis for tests, found in this order: <c>REDIS_TEST_CONNECTION</c> (an existing server), Testcontainers
+/// when a Docker engine answers, else a <c>redis-server</c> process from PATH on a free loopback port (stopped by its
+/// PID). No Redis at all is a failure that says what to install, never a skip.
+/// </summary>
+public sealed class RedisServer : IAsyncDisposable
+{
+    private readonly Process? _process;
+    private readonly RedisContainer? _container;
+    private readonly string? _workDirectory;
+
+    private RedisServer(string host, int port, Process? process, RedisContainer? container, string? workDirectory, bool ownsServer)
+    {
+        Host = host;
+        Port = port;
+        _process = process;
+        _container = container;
+        _workDirectory = workDirectory;
+        OwnsServer = ownsServer;
+    }
+
+    public string Host { get; }
+
+    public int Port { get; }
+
+    /// <summary>False for <c>REDIS_TEST_CONNECTION</c>: tests that stop or reconfigure the server need their own.</summary>
+    public bool OwnsServer { get; }
+
+    public string EndPoint => $"{Host}:{Port}";
+
+    /// <summary>A configuration string with admin commands allowed (CONFIG is needed for keyspace flags).</summary>
+    public string ConnectionString => $"{EndPoint},allowAdmin=true,abortConnect=false,connectRetry=5";
+
+    public int? ProcessId => _process?.Id;
+
+    public Task<ConnectionMultiplexer> ConnectAsync(bool allowAdmin = true) =>
+        ConnectionMultiplexer.ConnectAsync($"{EndPoint},allowAdmin={(allowAdmin ? "true" : "false")},abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000");
+
+    /// <summary>Starts (or finds) a server. <paramref name="extraArguments"/> are redis-server arguments, for a process server.</summary>
+    public static async Task<RedisServer> StartAsync(params string[] extraArguments)
+    {
+        var existing = Environment.GetEnvironmentVariable("REDIS_TEST_CONNECTION");
+        if (!string.IsNullOrWhiteSpace(existing) && extraArguments.Length == 0)
+        {
+            var parts = existing.Split(',')[0].Split(':');
+            return new RedisServer(parts[0], parts.Length > 1 ? int.Parse(parts[1]) : 6379, null, null, null, ownsServer: false);
+        }
+
+        var serverPath = FindOnPath("redis-server");
+        if (serverPath is not null)
+        {
+            return await StartProcessAsync(serverPath, extraArguments);
+        }
+
+        if (TestcontainersSettings.OS.DockerEndpointAuthConfig is not null && extraArguments.Length == 0)
+        {
+            var container = new RedisBuilder("redis:7.2").Build();
+            await container.StartAsync();
+            var uri = new Uri("redis://" + container.GetConnectionString());
+            return new RedisServer(uri.Host, uri.Port, null, container, null, ownsServer: true);
+        }
+
+        throw new InvalidOperationException(
+            "No Redis for the integration tests: install redis-server (Debian/Ubuntu: 'sudo apt-get install -y redis-server', " +
+            "or run ./eng/test.sh, which does it), start a Docker engine for Testcontainers, or set REDIS_TEST_CONNECTION=host:port.");
+    }
+
+    /// <summary>Starts a redis-server process with the same arguments on the same port (after <see cref="StopProcessAsync"/>).</summary>
+    public async Task<RedisServer> RestartAsync(params string[] extraArguments)
+    {
+        var serverPath = FindOnPath("redis-server") ?? throw new InvalidOperationException("redis-server is not on PATH.");
+        return await StartProcessAsync(serverPath, extraArguments, Port, _workDirectory);
+    }
+
+    /// <summary>Kills the server process (SIGKILL) and waits until it is gone.</summary>
+    public async Task StopProcessAsync()
+    {
+        if (_process is null)
+        {
+            throw new InvalidOperationException("Only a redis-server process started by the tests can be stopped.");
+        }
+
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                await _process.WaitForExitAsync();
+            }
+
+            _process.Dispose();
+        }
+
+        if (_container is not null)
+        {
+            await _container.DisposeAsync();
+        }
+
+        if (_workDirectory is not null && Directory.Exists(_workDirectory))
+        {
+            try
+            {
+                Directory.Delete(_workDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A restarted server may still hold a file for a moment; the temp folder is cleaned by the OS.
+            }
+        }
+    }
+
+    private static async Task<RedisServer> StartProcessAsync(string serverPath, string[] extraArguments, int? port = null, string? workDirectory = null)
+    {
+        workDirectory ??= Directory.CreateTempSubdirectory("redis-test-").FullName;
+        for (var attempt = 0; ; attempt++)
+        {
+            var chosenPort = port ?? FreePort();
+            var info = new ProcessStartInfo(serverPath)
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                WorkingDirectory = workDirectory,
+            };
+            foreach (var argument in new[] { "--port", chosenPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDirectory }.Concat(extraArguments))
+            {
+                info.ArgumentList.Add(argument);
+            }
+
+            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var server = new RedisServer("127.0.0.1", chosenPort, process, null, workDirectory, ownsServer: true);
+            if (await server.WaitUntilReadyAsync(TimeSpan.FromSeconds(10)))
+            {
+                return server;
+            }
+
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+
+            await process.WaitForExitAsync();
+            if (attempt >= 3 || port is not null && attempt >= 20)
+            {
+                throw new InvalidOperationException($"redis-server did not answer on port {chosenPort} (exit code {(process.HasExited ? process.ExitCode : -1)}).");
+            }
+
+            // The port was taken between choosing and binding (or, on restart, not yet free): try again.
+            await Task.Delay(TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    private async Task<bool> WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (_process is { HasExited: true })
+            {
+                return false;
+            }
+
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, Port);
+                await using var stream = client.GetStream();
+                await stream.WriteAsync("PING\r\n"u8.ToArray());
+                var buffer = new byte[64];
+                var read = await stream.ReadAsync(buffer);
+                if (read > 0 && buffer[0] == (byte)'+')
+                {
+                    return true;
+                }
+            }
+            catch (SocketException)
+            {
+            }
+            catch (IOException)
+            {
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50));
+        }
+
+        return false;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string? FindOnPath(string name)
+    {
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Concat(["/usr/bin", "/usr/local/bin", "/usr/sbin"]))
+        {
+            var candidate = Path.Combine(directory, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+}
