@@ -15,7 +15,13 @@ internal sealed class DataStreamReader(ClientContext context)
         var wake = new WakeUpSignal();
         var channel = RedisChannel.KeySpaceSingleKey(dataStreamName, context.DatabaseNumber);
         var subscriber = context.Redis.GetSubscriber();
-        Action<RedisChannel, RedisValue> onEvent = (_, _) => wake.Set();
+        Action<RedisChannel, RedisValue> onEvent = (channel, message) =>
+        {
+            if (RedisEventListener.IsEvent(channel, message, KeyNotificationType.XAdd))
+            {
+                wake.Set();
+            }
+        };
         var subscribed = false;
         try
         {

@@ -20,7 +20,7 @@ internal sealed class RedisEventListener(ClientContext context)
         var leaseExpired = RedisChannel.KeySpacePrefix(context.Keys.LeasePrefix, context.DatabaseNumber);
 
         await SubscribeAsync(events, OnEvent).ConfigureAwait(false);
-        await SubscribeAsync(lbsAdded, (_, _) => context.ReaderWake.Set()).ConfigureAwait(false);
+        await SubscribeAsync(lbsAdded, OnLbsKeyEvent).ConfigureAwait(false);
         await SubscribeAsync(leaseExpired, OnLeaseKeyEvent).ConfigureAwait(false);
     }
 
@@ -66,11 +66,23 @@ internal sealed class RedisEventListener(ClientContext context)
         }
     }
 
+    private void OnLbsKeyEvent(RedisChannel channel, RedisValue message)
+    {
+        // Only a new entry matters; this library's own XACK/XDEL/XCLAIM on the LBS raise events too.
+        if (IsEvent(channel, message, KeyNotificationType.XAdd))
+        {
+            context.ReaderWake.Set();
+        }
+    }
+
     private void OnLeaseKeyEvent(RedisChannel channel, RedisValue message)
     {
-        if (KeyNotification.TryParse(in channel, in message, out var notification) && notification.Type == KeyNotificationType.Expired)
+        if (IsEvent(channel, message, KeyNotificationType.Expired))
         {
             context.SchedulerWake.Set();
         }
     }
+
+    internal static bool IsEvent(RedisChannel channel, RedisValue message, KeyNotificationType type) =>
+        KeyNotification.TryParse(in channel, in message, out var notification) && notification.Type == type;
 }
