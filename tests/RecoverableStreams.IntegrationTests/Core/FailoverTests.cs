@@ -57,57 +57,75 @@ public sealed class FailoverTests
         const int StreamsPerRound = 4;
         var service = TestOptions.NewServiceName();
         var publisher = new StreamPublisher(_redis, TestOptions.For(service));
-        await using var left = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "left"));
-        await using var right = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "right"));
-        var wins = new Dictionary<string, int> { ["left"] = 0, ["right"] = 0 };
-
+        // One short-lived owner per round (leases of 1 s, so they expire soon after the crash), each full with its
+        // round's streams before the racers start, so the racers read nothing new.
+        var owners = new List<(TestConsumer Owner, List<string> Ids)>();
         for (var round = 0; round < Rounds; round++)
         {
-            // A short-lived owner: its leases (1 s) expire soon after it crashes.
-            var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"owner-{round}", lease: TimeSpan.FromSeconds(1)));
-            var ids = new List<string>();
+            var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"owner-{round}", lease: TimeSpan.FromSeconds(1), maxConcurrentStreams: StreamsPerRound));
+            var roundIds = new List<string>();
             for (var i = 0; i < StreamsPerRound; i++)
             {
-                ids.Add(await publisher.AddStreamAsync($"r{round}-s{i}"));
+                roundIds.Add(await publisher.AddStreamAsync($"r{round}-s{i}"));
             }
 
-            await Eventually.AssertAsync(() => owner.Owned.Count == StreamsPerRound, TimeSpan.FromSeconds(10), "the owner takes the round's streams");
-            await owner.CrashAsync();
-
-            bool Told(TestConsumer c) => ids.All(id => c.Of(StreamNotificationType.StreamExpired).Any(n => n.Payload.IdInLbs == id));
-            await Eventually.AssertAsync(() => Told(left) && Told(right), TimeSpan.FromSeconds(15), "both consumers are told about every expired stream");
-
-            foreach (var id in ids)
-            {
-                var info = left.Of(StreamNotificationType.StreamExpired).First(n => n.Payload.IdInLbs == id).Payload;
-                var attempts = new[] { (Name: "left", Consumer: left), (Name: "right", Consumer: right) }
-                    .Select(async x =>
-                    {
-                        try
-                        {
-                            return (x.Name, Lease: await x.Consumer.Client.ClaimAsync(info), Error: (Exception?)null);
-                        }
-                        catch (StreamAlreadyClaimedException ex)
-                        {
-                            return (x.Name, Lease: (StreamLease?)null, Error: (Exception?)ex);
-                        }
-                    })
-                    .ToArray();
-                var results = await Task.WhenAll(attempts);
-
-                var winners = results.Where(r => r.Lease is not null).ToArray();
-                var losers = results.Where(r => r.Error is not null).ToArray();
-                Assert.That(winners, Has.Length.EqualTo(1), $"round {round}, {id}: exactly one winner");
-                Assert.That(losers, Has.Length.EqualTo(1), $"round {round}, {id}: the other gets StreamAlreadyClaimedException");
-                Assert.That(((StreamAlreadyClaimedException)losers[0].Error!).OwnerConsumerId, Is.EqualTo(winners[0].Name));
-                Assert.That(winners[0].Lease!.Origin, Is.EqualTo(LeaseOrigin.Claimed));
-                wins[winners[0].Name]++;
-            }
+            await Eventually.AssertAsync(() => owner.Owned.Count == StreamsPerRound, TimeSpan.FromSeconds(10), $"owner {round} takes its round's streams");
+            owners.Add((owner, roundIds));
         }
 
-        await TestContext.Out.WriteLineAsync($"Claim races won: left {wins["left"]}, right {wins["right"]} of {Rounds * StreamsPerRound}.");
-        Assert.That(left.Owned.Count + right.Owned.Count, Is.EqualTo(Rounds * StreamsPerRound));
-        Assert.That(left.Owned.Select(l => l.IdInLbs).Intersect(right.Owned.Select(l => l.IdInLbs)), Is.Empty);
+        try
+        {
+            await using var left = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "left"));
+            await using var right = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "right"));
+            var wins = new Dictionary<string, int> { ["left"] = 0, ["right"] = 0 };
+
+            for (var round = 0; round < Rounds; round++)
+            {
+                var (owner, ids) = owners[round];
+                await owner.CrashAsync();
+
+                bool Told(TestConsumer c) => ids.All(id => c.Of(StreamNotificationType.StreamExpired).Any(n => n.Payload.IdInLbs == id));
+                await Eventually.AssertAsync(() => Told(left) && Told(right), TimeSpan.FromSeconds(15), $"round {round}: both consumers are told about every expired stream");
+
+                foreach (var id in ids)
+                {
+                    var info = left.Of(StreamNotificationType.StreamExpired).First(n => n.Payload.IdInLbs == id).Payload;
+                    var attempts = new[] { (Name: "left", Consumer: left), (Name: "right", Consumer: right) }
+                        .Select(async x =>
+                        {
+                            try
+                            {
+                                return (x.Name, Lease: await x.Consumer.Client.ClaimAsync(info), Error: (Exception?)null);
+                            }
+                            catch (StreamAlreadyClaimedException ex)
+                            {
+                                return (x.Name, Lease: (StreamLease?)null, Error: (Exception?)ex);
+                            }
+                        })
+                        .ToArray();
+                    var results = await Task.WhenAll(attempts);
+
+                    var winners = results.Where(r => r.Lease is not null).ToArray();
+                    var losers = results.Where(r => r.Error is not null).ToArray();
+                    Assert.That(winners, Has.Length.EqualTo(1), $"round {round}, {id}: exactly one winner");
+                    Assert.That(losers, Has.Length.EqualTo(1), $"round {round}, {id}: the other gets StreamAlreadyClaimedException");
+                    Assert.That(((StreamAlreadyClaimedException)losers[0].Error!).OwnerConsumerId, Is.EqualTo(winners[0].Name));
+                    Assert.That(winners[0].Lease!.Origin, Is.EqualTo(LeaseOrigin.Claimed));
+                    wins[winners[0].Name]++;
+                }
+            }
+
+            await TestContext.Out.WriteLineAsync($"Claim races won: left {wins["left"]}, right {wins["right"]} of {Rounds * StreamsPerRound}.");
+            Assert.That(left.Owned.Count + right.Owned.Count, Is.EqualTo(Rounds * StreamsPerRound));
+            Assert.That(left.Owned.Select(l => l.IdInLbs).Intersect(right.Owned.Select(l => l.IdInLbs)), Is.Empty);
+        }
+        finally
+        {
+            foreach (var (owner, _) in owners)
+            {
+                await owner.CrashAsync();
+            }
+        }
     }
 
     [Test]
