@@ -7,7 +7,7 @@ public sealed class KeyTests
     [TestCase("svc-input")]
     [TestCase("{orders}-input")]
     [TestCase("a:b:c")]
-    [TestCase("x{}y")]
+    [TestCase("x{y")]
     [TestCase("päivä-input")]
     public void Every_control_key_shares_the_lbs_key_hash_slot(string lbs)
     {
@@ -90,6 +90,8 @@ public sealed class KeyTests
     [TestCase("{tag}rest", true)]
     [TestCase("no-tag}", false)]
     [TestCase("{}x}", false)]
+    [TestCase("x{}y", false)]
+    [TestCase("x{y", true)]
     public void Unusable_lbs_keys_are_refused(string key, bool usable)
     {
         Assert.That(StreamKeys.IsUsableLbsKey(key), Is.EqualTo(usable));
