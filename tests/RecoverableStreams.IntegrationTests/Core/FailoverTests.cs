@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RecoverableStreams.IntegrationTests.Infrastructure;
 using RecoverableStreams.Keys;
+using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
@@ -249,5 +250,39 @@ public sealed class FailoverTests
         // The newcomer was able to claim all along: once the owner is gone, it does.
         await owner.CrashAsync();
         await Eventually.AssertAsync(() => newcomer.Owned.Count == 1, TimeSpan.FromSeconds(15), "the newcomer claims the stream once its owner is dead");
+    }
+
+    /// <summary>
+    /// The expiry scan (AutoClaim = false) must never move its watermark past an entry whose lease is still alive:
+    /// here the deadline index lags the lease (as it does for a millisecond at every deadline, because Redis expires a
+    /// key strictly after it and a script sees the time it started at). The expiry is still announced once the lease
+    /// is gone.
+    /// </summary>
+    [Test]
+    public async Task An_expiry_is_announced_even_when_the_deadline_index_lags_the_lease()
+    {
+        var keys = StreamKeys.For(TestOptions.For());
+        var db = _redis.GetDatabase();
+        await db.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true);
+        var id = (string)(await db.StreamAddAsync(keys.Lbs, "lbs-input", """{"DataStreamName":"lagging"}"""))!;
+        await db.StreamReadGroupAsync(keys.Lbs, keys.Group, "someone", ">");
+        // A live lease (1 s) whose index entry says it is already due.
+        await db.StringSetAsync(keys.Lease(id), "someone|x|1", TimeSpan.FromSeconds(1));
+        await db.SortedSetAddAsync(keys.Deadlines, id, 0);
+        var scripts = new StreamScripts(db, keys);
+
+        var first = await scripts.FindExpiredAsync("-inf", 200);
+        Assert.That(first.Entries, Is.Empty, "a live lease is never announced");
+        var watermark = first.Watermark;
+        var announced = new List<string>();
+        await Eventually.AssertAsync(async () =>
+            {
+                var reply = await scripts.FindExpiredAsync(watermark, 200);
+                watermark = reply.Watermark;
+                announced.AddRange(reply.Entries.Select(e => e.Id));
+                return announced.Count > 0;
+            },
+            TimeSpan.FromSeconds(10), "the expiry is announced once the lease is gone");
+        Assert.That(announced, Is.EqualTo(new[] { id }));
     }
 }
