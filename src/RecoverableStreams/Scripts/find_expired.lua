@@ -21,13 +21,28 @@ end
 local entries = {}
 for i = 1, #found, 2 do
     local id = found[i]
+    local lease_key = ARGV[1] .. id
     -- EXISTS on a key past its deadline expires it at once, so this never reports a live owner's entry.
-    if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    if redis.call('EXISTS', lease_key) == 0 then
         local range = redis.call('XRANGE', KEYS[1], id, id)
         if range[1] then
             entries[#entries + 1] = { id, range[1][2] }
         else
             redis.call('ZREM', KEYS[2], id)
+        end
+    else
+        -- Still leased although its deadline has come: Redis expires a key only strictly after its deadline, and a
+        -- script sees the time it started at, so the lease can outlive its index entry by a millisecond. Move the
+        -- index to the lease's real deadline, or keep the watermark below this one: moving the watermark past it
+        -- would mean its expiry is never announced.
+        local ttl = redis.call('PTTL', lease_key)
+        if ttl > 0 then
+            redis.call('ZADD', KEYS[2], now + ttl, id)
+        else
+            local below = tonumber(found[i + 1]) - 1
+            if below < tonumber(watermark) then
+                watermark = tostring(below)
+            end
         end
     end
 end

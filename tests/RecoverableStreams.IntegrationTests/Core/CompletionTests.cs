@@ -1,0 +1,50 @@
+using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Keys;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Core;
+
+public sealed class CompletionTests
+{
+    private ConnectionMultiplexer _redis = null!;
+
+    [SetUp]
+    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
+
+    [TearDown]
+    public async Task DisconnectAsync() => await _redis.DisposeAsync();
+
+    [Test]
+    public async Task Complete_removes_the_entry_from_the_lbs_and_the_pel_and_deletes_lease_and_deadline()
+    {
+        var options = TestOptions.For();
+        var keys = StreamKeys.For(options);
+        var db = _redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(_redis, options);
+        var publisher = new StreamPublisher(_redis, options);
+        var id = await publisher.AddStreamAsync("to-complete");
+        var otherId = await publisher.AddStreamAsync("to-keep");
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 2, TimeSpan.FromSeconds(10), "the consumer owns both streams");
+
+        // Before: the entry is in the LBS, pending, leased and indexed.
+        Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.EqualTo(2));
+        Assert.That((await db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 10, RedisValue.Null, id, id)).Length, Is.EqualTo(1));
+        Assert.That(await db.KeyExistsAsync(keys.Lease(id)), Is.True);
+        Assert.That(await db.SortedSetScoreAsync(keys.Deadlines, id), Is.Not.Null);
+        await consumer.Owned.Single(l => l.IdInLbs == id).CheckpointAsync("0-1");
+        Assert.That(await db.KeyExistsAsync(keys.Checkpoint(id)), Is.True);
+
+        await consumer.Client.CompleteStreamAsync("to-complete");
+
+        // After: every trace of it is gone, in one script (nothing partial is ever observable); the other stream is untouched.
+        Assert.That((await db.StreamRangeAsync(keys.Lbs, id, id)).Length, Is.Zero, "XRANGE");
+        Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.EqualTo(1), "XLEN");
+        Assert.That((await db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 10, RedisValue.Null, id, id)).Length, Is.Zero, "XPENDING");
+        Assert.That(await db.KeyExistsAsync(keys.Lease(id)), Is.False, "lease key");
+        Assert.That(await db.SortedSetScoreAsync(keys.Deadlines, id), Is.Null, "deadline");
+        Assert.That(await db.KeyExistsAsync(keys.Checkpoint(id)), Is.False, "checkpoint");
+        Assert.That(consumer.Owned.Select(l => l.IdInLbs), Is.EqualTo(new[] { otherId }));
+        Assert.That(await db.KeyExistsAsync(keys.Lease(otherId)), Is.True);
+        Assert.That((await db.StreamPendingAsync(keys.Lbs, keys.Group)).PendingMessageCount, Is.EqualTo(1));
+    }
+}
