@@ -213,7 +213,8 @@ public sealed class RedisServer : IAsyncDisposable
                 await stream.WriteAsync("PING\r\n"u8.ToArray());
                 var buffer = new byte[64];
                 var read = await stream.ReadAsync(buffer);
-                if (read > 0 && buffer[0] == (byte)'+')
+                // PONG, or NOAUTH from a server started with a password: either way it answers commands.
+                if (read > 0 && (buffer[0] == (byte)'+' || buffer.AsSpan(0, read).StartsWith("-NOAUTH"u8)))
                 {
                     return true;
                 }
