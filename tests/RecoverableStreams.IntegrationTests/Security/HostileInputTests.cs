@@ -71,6 +71,9 @@ public sealed class HostileInputTests
         await AddRawAsync("DataStreamName is a JSON Number, not a string", new NameValueEntry("lbs-input", """{"DataStreamName":42}"""));
         await AddRawAsync("DataStreamName is empty", new NameValueEntry("lbs-input", """{"DataStreamName":"  "}"""));
         await AddRawAsync("no DataStreamName", new NameValueEntry("lbs-input", """{"Info":{}}"""));
+        // A lone surrogate escape: legal JSON that Python's json.dumps writes, but no .NET string.
+        await AddRawAsync("DataStreamName is not valid UTF-16 text", new NameValueEntry("lbs-input", """{"DataStreamName":"\ud800"}"""));
+        await AddRawAsync("Info has a property name that is not valid UTF-16 text", new NameValueEntry("lbs-input", """{"DataStreamName":"x","Info":{"\udc00":1}}"""));
         await publisher.AddStreamAsync("valid-after-hostile");
 
         var expectedOwned = legal.Append("valid-after-hostile").ToArray();
