@@ -83,14 +83,16 @@ public sealed class AclTests
         await publisher.AddStreamAsync(service + ":session-2");
         await Eventually.AssertAsync(() => first.Owned.Count == 1, TimeSpan.FromSeconds(15), "the first worker owns session-2");
         await using var second = await TestConsumer.StartAsync(workerConnection, TestOptions.For(service, autoClaim: true), loggerFactory);
+        var crashedToken = first.Owned[0].FencingToken;
         await first.CrashAsync();
         await Eventually.AssertAsync(() => second.Owned.Any(l => l.DataStreamName == service + ":session-2"), TimeSpan.FromSeconds(20),
             "the second worker claims the crashed worker's stream");
+        Assert.That(second.Owned.Single().FencingToken, Is.GreaterThan(crashedToken), "the new owner has a higher fencing token");
 
         // Release hands over at once; a malformed entry is dead-lettered.
         await using var third = await TestConsumer.StartAsync(workerConnection, TestOptions.For(service, autoClaim: true), loggerFactory);
         await second.Client.ReleaseStreamAsync(service + ":session-2");
-        await Eventually.AssertAsync(() => third.Owned.Count + second.Owned.Count == 1, TimeSpan.FromSeconds(15), "a peer takes the released stream");
+        await Eventually.AssertAsync(() => third.Owned.Count + second.Owned.Count == 1, TimeSpan.FromSeconds(15), "the released stream gets a new owner at once");
         await _admin.GetDatabase().StreamAddAsync(service + "-input", "lbs-input", "not json");
         await Eventually.AssertAsync(async () => await _admin.GetDatabase().StreamLengthAsync("{" + service + "-input}:dead") == 1,
             TimeSpan.FromSeconds(15), "the malformed entry is dead-lettered");
