@@ -81,7 +81,11 @@ internal sealed class LbsEntryParser
                 return Reject($"DataStreamName is a JSON {nameElement.ValueKind}, not a string");
             }
 
-            var name = nameElement.GetString()!;
+            if (!TryGetString(nameElement, out var name))
+            {
+                return Reject("DataStreamName is not valid UTF-16 text");
+            }
+
             if (string.IsNullOrWhiteSpace(name))
             {
                 return Reject("DataStreamName is empty");
@@ -105,8 +109,13 @@ internal sealed class LbsEntryParser
             var info = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             foreach (var property in infoElement.EnumerateObject())
             {
+                if (!TryGetName(property, out var propertyName))
+                {
+                    return Reject("Info has a property name that is not valid UTF-16 text");
+                }
+
                 // Clone: the values outlive the document.
-                info[property.Name] = property.Value.Clone();
+                info[propertyName] = property.Value.Clone();
             }
 
             return new ParsedLbsEntry(name, info, null);
@@ -121,7 +130,8 @@ internal sealed class LbsEntryParser
     {
         foreach (var property in obj.EnumerateObject())
         {
-            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+            // A name that is not valid UTF-16 cannot be the one looked for.
+            if (TryGetName(property, out var propertyName) && string.Equals(propertyName, name, StringComparison.OrdinalIgnoreCase))
             {
                 value = property.Value;
                 return true;
@@ -130,6 +140,36 @@ internal sealed class LbsEntryParser
 
         value = default;
         return false;
+    }
+
+    // JSON may escape a lone surrogate ("\ud800"; Python's json.dumps writes them), which no .NET string can hold:
+    // System.Text.Json then throws InvalidOperationException on reading it. Such an entry is rejected, never thrown on.
+    private static bool TryGetString(JsonElement element, out string value)
+    {
+        try
+        {
+            value = element.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            value = "";
+            return false;
+        }
+    }
+
+    private static bool TryGetName(JsonProperty property, out string name)
+    {
+        try
+        {
+            name = property.Name;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            name = "";
+            return false;
+        }
     }
 
     private static ParsedLbsEntry Reject(string error) => new(null, null, error);

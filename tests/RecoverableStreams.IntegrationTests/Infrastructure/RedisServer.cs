@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using DotNet.Testcontainers.Configurations;
 using StackExchange.Redis;
 using Testcontainers.Redis;
@@ -17,9 +19,11 @@ public sealed class RedisServer : IAsyncDisposable
     private readonly Process? _process;
     private readonly RedisContainer? _container;
     private readonly string? _workDirectory;
+    private readonly RedisTlsFiles? _tls;
 
-    private RedisServer(string host, int port, Process? process, RedisContainer? container, string? workDirectory, bool ownsServer)
+    private RedisServer(string host, int port, Process? process, RedisContainer? container, string? workDirectory, bool ownsServer, RedisTlsFiles? tls = null)
     {
+        _tls = tls;
         Host = host;
         Port = port;
         _process = process;
@@ -36,6 +40,9 @@ public sealed class RedisServer : IAsyncDisposable
     public bool OwnsServer { get; }
 
     public string EndPoint => $"{Host}:{Port}";
+
+    /// <summary>True for a server started with <see cref="StartTlsAsync"/>: it has no plain-text port.</summary>
+    public bool UsesTls => _tls is not null;
 
     /// <summary>A configuration string with admin commands allowed (CONFIG is needed for keyspace flags).</summary>
     public string ConnectionString => $"{EndPoint},allowAdmin=true,abortConnect=false,connectRetry=5";
@@ -74,11 +81,23 @@ public sealed class RedisServer : IAsyncDisposable
             "or run ./eng/test.sh, which does it), start a Docker engine for Testcontainers, or set REDIS_TEST_CONNECTION=host:port.");
     }
 
+    /// <summary>
+    /// Starts a redis-server process that speaks TLS only (<c>--port 0 --tls-port</c>); <see cref="Port"/> is the TLS
+    /// port. Readiness is checked over TLS; the probe trusts any certificate (the tests check trust themselves).
+    /// </summary>
+    public static async Task<RedisServer> StartTlsAsync(RedisTlsFiles tls, params string[] extraArguments)
+    {
+        ArgumentNullException.ThrowIfNull(tls);
+        var serverPath = FindOnPath("redis-server") ?? throw new InvalidOperationException(
+            "TLS tests need a redis-server process built with TLS (Debian/Ubuntu: 'sudo apt-get install -y redis-server').");
+        return await StartProcessAsync(serverPath, extraArguments, tls: tls);
+    }
+
     /// <summary>Starts a redis-server process with the same arguments on the same port (after <see cref="StopProcessAsync"/>).</summary>
     public async Task<RedisServer> RestartAsync(params string[] extraArguments)
     {
         var serverPath = FindOnPath("redis-server") ?? throw new InvalidOperationException("redis-server is not on PATH.");
-        return await StartProcessAsync(serverPath, extraArguments, Port, _workDirectory);
+        return await StartProcessAsync(serverPath, extraArguments, Port, _workDirectory, _tls);
     }
 
     /// <summary>Kills the server process (SIGKILL) and waits until it is gone.</summary>
@@ -127,7 +146,7 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
-    private static async Task<RedisServer> StartProcessAsync(string serverPath, string[] extraArguments, int? port = null, string? workDirectory = null)
+    private static async Task<RedisServer> StartProcessAsync(string serverPath, string[] extraArguments, int? port = null, string? workDirectory = null, RedisTlsFiles? tls = null)
     {
         workDirectory ??= Directory.CreateTempSubdirectory("redis-test-").FullName;
         for (var attempt = 0; ; attempt++)
@@ -140,7 +159,11 @@ public sealed class RedisServer : IAsyncDisposable
                 UseShellExecute = false,
                 WorkingDirectory = workDirectory,
             };
-            foreach (var argument in new[] { "--port", chosenPort.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDirectory }.Concat(extraArguments))
+            string[] listen = tls is null
+                ? ["--port", chosenPort.ToString()]
+                : ["--port", "0", "--tls-port", chosenPort.ToString(), "--tls-cert-file", tls.CertificateFile, "--tls-key-file", tls.KeyFile,
+                   "--tls-ca-cert-file", tls.CaCertificateFile, "--tls-auth-clients", tls.ClientCertificateFile is null ? "no" : "yes"];
+            foreach (var argument in listen.Concat(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDirectory]).Concat(extraArguments))
             {
                 info.ArgumentList.Add(argument);
             }
@@ -150,7 +173,7 @@ public sealed class RedisServer : IAsyncDisposable
             process.ErrorDataReceived += (_, _) => { };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            var server = new RedisServer("127.0.0.1", chosenPort, process, null, workDirectory, ownsServer: true);
+            var server = new RedisServer("127.0.0.1", chosenPort, process, null, workDirectory, ownsServer: true, tls);
             if (await server.WaitUntilReadyAsync(TimeSpan.FromSeconds(10)))
             {
                 return server;
@@ -186,11 +209,12 @@ public sealed class RedisServer : IAsyncDisposable
             {
                 using var client = new TcpClient();
                 await client.ConnectAsync(IPAddress.Loopback, Port);
-                await using var stream = client.GetStream();
+                await using var stream = _tls is null ? client.GetStream() : await AuthenticateAsync(client.GetStream(), _tls);
                 await stream.WriteAsync("PING\r\n"u8.ToArray());
                 var buffer = new byte[64];
                 var read = await stream.ReadAsync(buffer);
-                if (read > 0 && buffer[0] == (byte)'+')
+                // PONG, or NOAUTH from a server started with a password: either way it answers commands.
+                if (read > 0 && (buffer[0] == (byte)'+' || buffer.AsSpan(0, read).StartsWith("-NOAUTH"u8)))
                 {
                     return true;
                 }
@@ -201,11 +225,49 @@ public sealed class RedisServer : IAsyncDisposable
             catch (IOException)
             {
             }
+            catch (System.Security.Authentication.AuthenticationException)
+            {
+                // A server that is still starting can drop the handshake: try again.
+            }
 
             await Task.Delay(TimeSpan.FromMilliseconds(50));
         }
 
         return false;
+    }
+
+    private static async Task<Stream> AuthenticateAsync(NetworkStream network, RedisTlsFiles tls)
+    {
+        var ssl = new SslStream(network, leaveInnerStreamOpen: false);
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            RemoteCertificateValidationCallback = (_, certificate, _, _) => IsIssuedBy(certificate, tls.CaCertificateFile),
+        };
+        if (tls.ClientCertificateFile is not null)
+        {
+            options.ClientCertificates = [X509Certificate2.CreateFromPemFile(tls.ClientCertificateFile, tls.ClientKeyFile)];
+        }
+
+        await ssl.AuthenticateAsClientAsync(options);
+        return ssl;
+    }
+
+    /// <summary>The probe trusts exactly the server's own CA file, like a client configured with <c>TrustIssuer</c>.</summary>
+    private static bool IsIssuedBy(X509Certificate? certificate, string caFile)
+    {
+        if (certificate is null)
+        {
+            return false;
+        }
+
+        using var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
+        using var leaf = new X509Certificate2(certificate);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(leaf);
     }
 
     private static int FreePort()
@@ -229,3 +291,9 @@ public sealed class RedisServer : IAsyncDisposable
         return null;
     }
 }
+
+/// <summary>
+/// The PEM files of a TLS-only test server. With <see cref="ClientCertificateFile"/> set, the server requires client
+/// certificates (<c>--tls-auth-clients yes</c>) and the readiness probe presents that one.
+/// </summary>
+public sealed record RedisTlsFiles(string CertificateFile, string KeyFile, string CaCertificateFile, string? ClientCertificateFile = null, string? ClientKeyFile = null);
