@@ -36,7 +36,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
                 context.Notifications.Terminate($"the LBS key '{context.Keys.Lbs}' holds a value that is not a stream");
                 return;
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 failures++;
                 Log.ReadFailed(context.Logger, ex);
