@@ -8,14 +8,18 @@ namespace RecoverableStreams.IntegrationTests.Core;
 [Parallelizable(ParallelScope.Self)]
 public sealed class ConnectivityTests
 {
-    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(2);
+    // Longer than the connection's command timeout below: calls made during the outage time out, as in production.
+    private static readonly TimeSpan Outage = TimeSpan.FromSeconds(3);
+
+    private static Task<ConnectionMultiplexer> ConnectWithShortTimeoutsAsync(RedisServer server) =>
+        ConnectionMultiplexer.ConnectAsync($"{server.EndPoint},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=1000,asyncTimeout=1000");
 
     [Test]
     public async Task Client_recovers_by_itself_after_a_persisted_Redis_restart_and_keeps_its_streams()
     {
         string[] persisted = ["--appendonly", "yes", "--appendfsync", "always"];
         await using var server = await RedisServer.StartAsync(persisted);
-        await using var redis = await server.ConnectAsync();
+        await using var redis = await ConnectWithShortTimeoutsAsync(server);
         var service = TestOptions.NewServiceName();
         // A lease much longer than the outage: the streams must survive it without a single StreamDisowned.
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(15));
@@ -38,7 +42,7 @@ public sealed class ConnectivityTests
                 after ??= await publisher.AddStreamAsync("after-restart");
                 return true;
             }
-            catch (RecoverableStreamsException)
+            catch (Exception ex) when (ex is RecoverableStreamsException or RedisTimeoutException)
             {
                 return false;
             }
@@ -62,7 +66,7 @@ public sealed class ConnectivityTests
     public async Task Client_recreates_the_group_and_serves_new_streams_after_a_restart_that_lost_the_data()
     {
         await using var server = await RedisServer.StartAsync();
-        await using var redis = await server.ConnectAsync();
+        await using var redis = await ConnectWithShortTimeoutsAsync(server);
         var service = TestOptions.NewServiceName();
         var options = TestOptions.For(service);
         await using var consumer = await TestConsumer.StartAsync(redis, options);
@@ -79,9 +83,10 @@ public sealed class ConnectivityTests
         {
             try
             {
-                return !await db.KeyExistsAsync(keys.Lbs);
+                // The consumer may already have recreated the LBS and group, but never the old lease.
+                return !await db.KeyExistsAsync(keys.Lease(before));
             }
-            catch (RedisException)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 return false;
             }
@@ -95,7 +100,7 @@ public sealed class ConnectivityTests
                 after ??= await publisher.AddStreamAsync("after-restart");
                 return true;
             }
-            catch (RecoverableStreamsException)
+            catch (Exception ex) when (ex is RecoverableStreamsException or RedisTimeoutException)
             {
                 return false;
             }
@@ -115,6 +120,36 @@ public sealed class ConnectivityTests
             Assert.That(consumer.Notifications.Any(n => n.Payload.IdInLbs == after && n.Type == StreamNotificationType.StreamAdded), Is.True, "the new stream was announced");
             Assert.That(consumer.Of(StreamNotificationType.StreamTerminated), Is.Empty, "the client never terminated");
             Assert.That(consumer.Client.IsRunning, Is.True);
+        });
+    }
+
+    [Test]
+    public async Task Client_keeps_serving_after_Redis_stalls_longer_than_the_command_timeout()
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var redis = await ConnectWithShortTimeoutsAsync(server);
+        await using var admin = await server.ConnectAsync();
+        var options = TestOptions.For(lease: TimeSpan.FromSeconds(15));
+        options.RenewInterval = TimeSpan.FromMilliseconds(300);
+        await using var consumer = await TestConsumer.StartAsync(redis, options);
+        var publisher = new StreamPublisher(admin, options);
+        var before = await publisher.AddStreamAsync("before-stall");
+        await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == before), TimeSpan.FromSeconds(15), "the consumer owns the first stream");
+        var lease = consumer.Owned.Single(l => l.IdInLbs == before);
+
+        // Every client's commands wait 3 s: the consumer's renewals and reads in flight time out (RedisTimeoutException).
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", ((long)Outage.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture), "ALL");
+        await Task.Delay(Outage);
+
+        var after = await publisher.AddStreamAsync("after-stall");
+        await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == after), TimeSpan.FromSeconds(15), "the consumer serves a stream announced after the stall");
+        var expiresBefore = lease.ExpiresAt;
+        await Eventually.AssertAsync(() => lease.ExpiresAt > expiresBefore, TimeSpan.FromSeconds(15), "the first lease is renewed again after the stall");
+        Assert.Multiple(() =>
+        {
+            Assert.That(lease.IsOwned, Is.True);
+            Assert.That(consumer.Of(StreamNotificationType.StreamDisowned), Is.Empty);
+            Assert.That(consumer.Of(StreamNotificationType.StreamTerminated), Is.Empty);
         });
     }
 }
