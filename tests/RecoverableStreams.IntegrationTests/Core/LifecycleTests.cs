@@ -52,6 +52,29 @@ public sealed class LifecycleTests
     }
 
     [Test]
+    public async Task DoneAsync_with_hundreds_of_streams_announces_every_one_to_a_peer_that_claims_for_itself()
+    {
+        const int streams = 300;
+        var service = TestOptions.NewServiceName();
+        var lease = TimeSpan.FromSeconds(30);
+        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        await using var leaving = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "leaving", lease: lease, maxConcurrentStreams: streams));
+        var ids = await Task.WhenAll(Enumerable.Range(0, streams).Select(i => publisher.AddStreamAsync($"handed-over-{i}")));
+        await Eventually.AssertAsync(() => leaving.Owned.Count == streams, TimeSpan.FromSeconds(30), "the leaving consumer owns every stream");
+
+        // AutoClaim off (the Go library's model): the peer must be told of each released stream, once, to claim it.
+        await using var peer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "peer", lease: lease, maxConcurrentStreams: 1));
+        await leaving.Client.DoneAsync().WaitAsync(StopDeadline);
+        var released = () => peer.Notifications.Where(n => n.Type is StreamNotificationType.StreamReleased or StreamNotificationType.StreamExpired).Select(n => n.Payload.IdInLbs).ToArray();
+        var allTold = await Eventually.TrueAsync(() => released().Distinct().Count() == streams, TimeSpan.FromSeconds(15));
+        Assert.Multiple(() =>
+        {
+            Assert.That(allTold, Is.True, () => $"the peer is told of all {streams} released streams, not {released().Distinct().Count()}");
+            Assert.That(released(), Is.EquivalentTo(ids), "each released stream is announced exactly once");
+        });
+    }
+
+    [Test]
     public async Task A_consumer_stopped_with_DoneAsync_is_never_assigned_anything_again()
     {
         var service = TestOptions.NewServiceName();

@@ -35,6 +35,7 @@ public sealed class PausedOwnerTests
         await worker.WaitForLineAsync(l => l == $"CHECKPOINT-REFUSED {id}", TimeSpan.FromSeconds(30), "that its checkpoint was refused");
         await worker.WaitForLineAsync(l => l == $"COMPLETE-REFUSED {id}", TimeSpan.FromSeconds(30), "that its completion was refused");
 
+        await TestContext.Out.WriteLineAsync(worker.Transcript);
         var pending = await db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 10, RedisValue.Null);
         Assert.Multiple(async () =>
         {
