@@ -110,6 +110,7 @@ public sealed class CapacityTests
         {
             await Eventually.AssertAsync(() => consumers.Sum(c => c.Owned.Count) == 60, TimeSpan.FromSeconds(20), "the whole backlog is owned");
             var shares = consumers.Select(c => c.Owned.Count).ToArray();
+            await TestContext.Out.WriteLineAsync("shares: " + string.Join(", ", shares));
             Assert.That(shares, Is.All.GreaterThan(0), $"every consumer has a share: {string.Join(", ", shares)}");
         }
         finally
@@ -153,6 +154,7 @@ public sealed class CapacityTests
             .Where(p => p.Key is "cmdstat_evalsha" or "cmdstat_eval")
             .Sum(p => long.Parse(p.Value.Split(',')[0]["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture));
         var allowed = (long)Math.Ceiling(window.Elapsed / renewInterval) + 2;
+        await TestContext.Out.WriteLineAsync($"{scriptCalls} script calls in {window.Elapsed.TotalSeconds:0.00} s with {streams} owned streams (allowed {allowed})");
         Assert.Multiple(() =>
         {
             Assert.That(scriptCalls, Is.InRange(1, allowed), $"script calls in {window.Elapsed.TotalSeconds:0.0} s with {streams} leases (renew interval {renewInterval.TotalSeconds} s)");

@@ -60,6 +60,9 @@ public sealed class ConnectivityTests
             var keys = StreamKeys.For(options);
             Assert.That((string?)await redis.GetDatabase().StringGetAsync(keys.Lease(before)), Is.EqualTo(lease.LeaseValue), "Redis still holds this consumer's lease");
         });
+
+        // Stop the consumer while the restarted server still runs (it is disposed first, being declared last).
+        await consumer.DisposeAsync();
     }
 
     [Test]
@@ -121,6 +124,9 @@ public sealed class ConnectivityTests
             Assert.That(consumer.Of(StreamNotificationType.StreamTerminated), Is.Empty, "the client never terminated");
             Assert.That(consumer.Client.IsRunning, Is.True);
         });
+
+        // Stop the consumer while the restarted server still runs (it is disposed first, being declared last).
+        await consumer.DisposeAsync();
     }
 
     [Test]
