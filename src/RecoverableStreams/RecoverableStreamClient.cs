@@ -111,7 +111,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
                 // Sent without the caller's token: a claim that reached Redis must be registered, or its lease would leak.
                 reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, _context.LeaseValuePrefix, _context.LeaseDuration, [info.IdInLbs]).ConfigureAwait(false);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: {ex.Message}", ex);
             }
@@ -198,7 +198,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             // The group exists already: the normal case for every consumer but the first.
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException($"Cannot create consumer group '{_context.Keys.Group}' on '{_context.Keys.Lbs}': {ex.Message}", ex);
         }
@@ -210,7 +210,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             // Register the heartbeat first, so peers count this consumer in their fair shares from the start.
             await new LeaseRenewer(_context, _leases).RenewOnceAsync().ConfigureAwait(false);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Starting the consumer failed: " + ex.Message, ex);
         }
@@ -267,7 +267,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
                 await _listener.StopAsync().ConfigureAwait(false);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Log.UnsubscribeFailed(_context.Logger, ex);
             }
@@ -297,7 +297,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             _context.ReaderWake.Set();
             _context.SchedulerWake.Set();
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             Log.EnsureAfterReconnectFailed(_context.Logger, ex);
         }

@@ -60,7 +60,7 @@ public sealed class StreamPublisher
             await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added").ConfigureAwait(false);
             return id!;
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
         }

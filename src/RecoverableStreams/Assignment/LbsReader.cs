@@ -14,16 +14,19 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
 {
     private const int MaxBatch = 100;
 
+    /// <summary>After taking its fair share of a backlog, the pause that lets peers take theirs before this reader reads on.</summary>
+    private static readonly TimeSpan ShareDelay = TimeSpan.FromMilliseconds(20);
+
     public async Task RunAsync()
     {
         var stopping = context.Stopping;
         var failures = 0;
         while (!stopping.IsCancellationRequested)
         {
-            var moreWaiting = false;
+            var outcome = ReadOutcome.Idle;
             try
             {
-                moreWaiting = await ReadOnceAsync().ConfigureAwait(false);
+                outcome = await ReadOnceAsync().ConfigureAwait(false);
                 failures = 0;
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -36,19 +39,25 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
                 context.Notifications.Terminate($"the LBS key '{context.Keys.Lbs}' holds a value that is not a stream");
                 return;
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 failures++;
                 Log.ReadFailed(context.Logger, ex);
             }
 
-            if (moreWaiting)
+            if (outcome == ReadOutcome.MoreWaiting)
             {
                 continue;
             }
 
             try
             {
+                if (outcome == ReadOutcome.TookFairShare)
+                {
+                    await Task.Delay(ShareDelay, context.Time, stopping).ConfigureAwait(false);
+                    continue;
+                }
+
                 var wait = failures > 0 ? Backoff.For(failures, context.Options.PollInterval) : context.Options.PollInterval;
                 await context.ReaderWake.WaitAsync(wait, context.Time, stopping).ConfigureAwait(false);
             }
@@ -59,18 +68,30 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
         }
     }
 
-    /// <summary>Reads once; returns <see langword="true"/> when a full batch came back (more may be waiting).</summary>
-    private async Task<bool> ReadOnceAsync()
+    private enum ReadOutcome
+    {
+        /// <summary>Nothing more to read now, or no free slot: wait for a wake-up.</summary>
+        Idle,
+
+        /// <summary>A full batch came back: read again at once.</summary>
+        MoreWaiting,
+
+        /// <summary>This reader took its fair share and entries are still undelivered: read again after peers had a turn.</summary>
+        TookFairShare,
+    }
+
+    private async Task<ReadOutcome> ReadOnceAsync()
     {
         using var gate = await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false);
         var free = Math.Min(context.Registry.FreeSlots, MaxBatch);
         if (free == 0)
         {
-            return false;
+            return ReadOutcome.Idle;
         }
 
         var sentAt = context.Time.GetTimestamp();
-        var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, free, context.LeaseValuePrefix, context.LeaseDuration).ConfigureAwait(false);
+        // Consumers that renewed within a lease count as live for fair shares (as for expired entries).
+        var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, free, context.LeaseValuePrefix, context.LeaseDuration, context.LeaseDuration).ConfigureAwait(false);
         foreach (var entry in reply.Entries)
         {
             var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, sentAt, reply.ServerNowMs).ConfigureAwait(false);
@@ -80,6 +101,17 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
             }
         }
 
-        return reply.Entries.Count == free && context.Registry.FreeSlots > 0;
+        if (context.Registry.FreeSlots == 0)
+        {
+            return ReadOutcome.Idle;
+        }
+
+        if (reply.Entries.Count == free)
+        {
+            return ReadOutcome.MoreWaiting;
+        }
+
+        // Only after a read that took something: a stale lag must never turn this into a busy loop.
+        return reply.Left > 0 && reply.Entries.Count > 0 ? ReadOutcome.TookFairShare : ReadOutcome.Idle;
     }
 }

@@ -206,7 +206,7 @@ internal sealed class LeaseOperations : ILeaseOperations
         {
             return await call.ConfigureAwait(false);
         }
-        catch (RedisException ex)
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Redis failed: " + ex.Message, ex);
         }

@@ -23,7 +23,7 @@ internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases
             {
                 await RenewOnceAsync().ConfigureAwait(false);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Log.RenewalFailed(context.Logger, context.Registry.Count, ex);
                 delay = RetryDelay < delay ? RetryDelay : delay;

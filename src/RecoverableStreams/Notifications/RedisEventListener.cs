@@ -33,7 +33,7 @@ internal sealed class RedisEventListener(ClientContext context)
             {
                 await subscriber.UnsubscribeAsync(channel, handler).ConfigureAwait(false);
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Log.UnsubscribeFailed(context.Logger, ex);
             }

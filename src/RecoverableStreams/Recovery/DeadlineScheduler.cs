@@ -39,7 +39,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
             {
                 return;
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 failures++;
                 Log.SweepFailed(context.Logger, ex);

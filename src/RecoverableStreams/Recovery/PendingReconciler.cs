@@ -26,7 +26,7 @@ internal sealed class PendingReconciler(ClientContext context)
             {
                 return;
             }
-            catch (RedisException ex)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Log.ReconcileFailed(context.Logger, ex);
             }

@@ -5,8 +5,8 @@ namespace RecoverableStreams.Scripts;
 /// <summary>An LBS entry as a script returned it: its id, the fencing token of the new lease, and its fields.</summary>
 internal sealed record AcquiredEntry(string Id, long FencingToken, IReadOnlyList<KeyValuePair<string, RedisValue>> Fields, string? PreviousConsumer);
 
-/// <summary>What <c>read_acquire.lua</c> returned.</summary>
-internal sealed record ReadAcquireReply(long ServerNowMs, IReadOnlyList<AcquiredEntry> Entries);
+/// <summary>What <c>read_acquire.lua</c> returned; <see cref="Left"/> is the undelivered backlog after the read (-1: unknown).</summary>
+internal sealed record ReadAcquireReply(long ServerNowMs, long Left, IReadOnlyList<AcquiredEntry> Entries);
 
 /// <summary>The outcome for one id in <c>claim.lua</c>.</summary>
 internal enum ClaimStatus

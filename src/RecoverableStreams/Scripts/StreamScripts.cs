@@ -18,20 +18,20 @@ internal sealed class StreamScripts
         _keys = keys;
     }
 
-    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, int count, string leaseValuePrefix, TimeSpan lease)
+    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, int count, string leaseValuePrefix, TimeSpan lease, TimeSpan liveWindow)
     {
         var reply = await RunAsync("read_acquire",
-            [_keys.Lbs, _keys.Deadlines, _keys.Fence],
-            [_keys.Group, consumer, count, leaseValuePrefix, Milliseconds(lease), _keys.LeasePrefix]).ConfigureAwait(false);
+            [_keys.Lbs, _keys.Deadlines, _keys.Fence, _keys.Consumers],
+            [_keys.Group, consumer, count, leaseValuePrefix, Milliseconds(lease), _keys.LeasePrefix, Milliseconds(liveWindow)]).ConfigureAwait(false);
 
         var items = (RedisResult[])reply!;
-        var entries = new List<AcquiredEntry>((items.Length - 1) / 3);
-        for (var i = 1; i + 2 < items.Length; i += 3)
+        var entries = new List<AcquiredEntry>((items.Length - 2) / 3);
+        for (var i = 2; i + 2 < items.Length; i += 3)
         {
             entries.Add(new AcquiredEntry((string)items[i]!, (long)items[i + 1], Fields(items[i + 2]), PreviousConsumer: null));
         }
 
-        return new ReadAcquireReply((long)items[0], entries);
+        return new ReadAcquireReply((long)items[0], (long)items[1], entries);
     }
 
     public Task<ClaimReply> ClaimIdsAsync(string consumer, string leaseValuePrefix, TimeSpan lease, IReadOnlyCollection<string> ids)

@@ -10,12 +10,30 @@ local low = ARGV[2]
 if low ~= '-inf' then
     low = '(' .. low
 end
-local found = redis.call('ZRANGEBYSCORE', KEYS[2], low, now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local max = tonumber(ARGV[3])
+local found = redis.call('ZRANGEBYSCORE', KEYS[2], low, now, 'WITHSCORES', 'LIMIT', 0, max)
 
--- A full page moves the watermark only to its last deadline; the rest is listed by the next call.
+-- A full page moves the watermark only to a deadline it listed completely; the rest is listed by the next call.
+-- Entries sharing the page's last deadline may continue past the page (a release or a batch read gives many entries
+-- one deadline), and the next call starts after the watermark: so they are left to the next call, or, when the
+-- whole page shares one deadline, all entries of that deadline are listed now.
 local watermark = tostring(now)
-if #found >= 2 * tonumber(ARGV[3]) then
-    watermark = found[#found]
+local full = #found >= 2 * max
+if full then
+    local last = found[#found]
+    local keep = #found
+    while keep >= 2 and found[keep] == last do
+        keep = keep - 2
+    end
+    if keep > 0 then
+        for i = #found, keep + 1, -1 do
+            found[i] = nil
+        end
+        watermark = found[keep]
+    else
+        found = redis.call('ZRANGEBYSCORE', KEYS[2], last, last, 'WITHSCORES')
+        watermark = last
+    end
 end
 
 local entries = {}
@@ -49,7 +67,10 @@ end
 
 local next_ms = -1
 local first = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-if first[2] then
+if full then
+    -- More due entries may follow the watermark: look again at once.
+    next_ms = 0
+elseif first[2] then
     next_ms = math.max(0, tonumber(first[2]) - now)
 end
 

@@ -1,15 +1,53 @@
 -- Reads new LBS entries for one consumer and leases each of them in the same atomic step, so no entry is ever
 -- delivered without a lease. Recreates the consumer group when it is missing (a Redis restart that lost the data):
 -- from id 0, so entries written before the group existed are still delivered.
--- KEYS: 1 LBS stream, 2 deadlines zset, 3 fence counter
--- ARGV: 1 group, 2 consumer, 3 count, 4 lease value prefix ("consumer|instance|"), 5 lease ms, 6 lease key prefix
--- Returns: { now_ms, id, token, {field, value, ...}, id, token, {...}, ... }
+-- Takes at most a fair share of the undelivered backlog (lag / live consumers, rounded up), so a backlog spreads over
+-- the consumers instead of landing on whoever reads first; when the lag is unknown, up to count.
+-- KEYS: 1 LBS stream, 2 deadlines zset, 3 fence counter, 4 consumers zset
+-- ARGV: 1 group, 2 consumer, 3 count, 4 lease value prefix ("consumer|instance|"), 5 lease ms, 6 lease key prefix,
+--       7 live window ms
+-- Returns: { now_ms, left (undelivered entries after this read, -1 unknown), id, token, {field, value, ...}, id, token, {...}, ... }
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease_ms = tonumber(ARGV[5])
 
+-- The group's lag (entries not yet delivered to anyone), or nil when Redis cannot tell.
+local function lag()
+    local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+    if type(groups) ~= 'table' or groups.err then
+        return nil
+    end
+    for _, g in ipairs(groups) do
+        local name, value
+        for i = 1, #g, 2 do
+            if g[i] == 'name' then
+                name = g[i + 1]
+            elseif g[i] == 'lag' then
+                value = g[i + 1]
+            end
+        end
+        if name == ARGV[1] and type(value) == 'number' then
+            return value
+        end
+    end
+    return nil
+end
+
+local function fair_count()
+    local count = tonumber(ARGV[3])
+    local backlog = lag()
+    if not backlog then
+        return count
+    end
+    local live = redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[7]), '+inf')
+    if live < 1 then
+        live = 1
+    end
+    return math.max(1, math.min(count, math.ceil(backlog / live)))
+end
+
 local function read()
-    return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+    return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', fair_count(), 'STREAMS', KEYS[1], '>')
 end
 
 local reply = read()
@@ -24,8 +62,9 @@ if type(reply) == 'table' and reply.err then
     end
 end
 
-local out = { now }
+local out = { now, -1 }
 if not reply or not reply[1] then
+    out[2] = lag() or -1
     return out
 end
 
@@ -42,4 +81,5 @@ for _, entry in ipairs(reply[1][2]) do
         out[#out + 1] = entry[2] or {}
     end
 end
+out[2] = lag() or -1
 return out

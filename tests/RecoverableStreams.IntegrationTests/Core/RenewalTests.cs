@@ -1,0 +1,101 @@
+using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Keys;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Core;
+
+/// <summary>Keeping a lease alive: failed renewals, and leases claimed with a token that is later cancelled.</summary>
+[Parallelizable(ParallelScope.Self)]
+public sealed class RenewalTests
+{
+    private const int RenewalFailedEventId = 400;
+    private ConnectionMultiplexer _redis = null!;
+
+    [SetUp]
+    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
+
+    [TearDown]
+    public async Task DisconnectAsync() => await _redis.DisposeAsync();
+
+    [Test]
+    public async Task A_failed_renewal_does_not_disown_a_stream_whose_lease_still_has_time()
+    {
+        var logs = new CapturedLogs();
+        var options = TestOptions.For(lease: TimeSpan.FromSeconds(4));
+        var keys = StreamKeys.For(options);
+        var db = _redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(_redis, options, logs.Factory);
+        var id = await new StreamPublisher(_redis, options).AddStreamAsync("renewed-session");
+        await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer owns the stream");
+        var lease = consumer.Owned.Single(l => l.IdInLbs == id);
+
+        // The renew script refreshes the heartbeat first (ZADD on the consumers key): a string there makes the whole
+        // renewal fail with WRONGTYPE, a real Redis error, until the key is put right.
+        await db.KeyDeleteAsync(keys.Consumers);
+        await db.StringSetAsync(keys.Consumers, "not-a-sorted-set");
+        try
+        {
+            await Eventually.AssertAsync(() => logs.WithEventId(RenewalFailedEventId).Count > 0, TimeSpan.FromSeconds(10), "a renewal fails");
+        }
+        finally
+        {
+            await db.KeyDeleteAsync(keys.Consumers);
+        }
+
+        var expiresAfterFailure = lease.ExpiresAt;
+        await Eventually.AssertAsync(() => lease.ExpiresAt > expiresAfterFailure, TimeSpan.FromSeconds(10), "a later renewal succeeds");
+        var ttl = await db.KeyTimeToLiveAsync(keys.Lease(id));
+        Assert.Multiple(async () =>
+        {
+            Assert.That(consumer.Of(StreamNotificationType.StreamDisowned), Is.Empty, "the failed renewal disowned nothing");
+            Assert.That(lease.IsOwned, Is.True);
+            Assert.That(consumer.Owned.Select(l => l.IdInLbs), Does.Contain(id));
+            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(lease.LeaseValue), "Redis holds this consumer's lease");
+            Assert.That(ttl, Is.GreaterThan(TimeSpan.Zero), "the lease key has time left");
+        });
+    }
+
+    [Test]
+    public async Task A_lease_obtained_through_ClaimAsync_keeps_renewing_after_the_callers_token_is_cancelled()
+    {
+        var service = TestOptions.NewServiceName();
+        var options = TestOptions.For(service, consumerId: "first");
+        var keys = StreamKeys.For(options);
+        var db = _redis.GetDatabase();
+        await using var first = await TestConsumer.StartAsync(_redis, options);
+        var id = await new StreamPublisher(_redis, options).AddStreamAsync("claimed-session");
+        await Eventually.AssertAsync(() => first.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the first consumer owns the stream");
+        await using var claimer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "claimer"));
+        await first.Client.ReleaseStreamAsync("claimed-session");
+        // Told once, as released (or as expired, when its sweep ran before the release event arrived).
+        var told = await Eventually.TrueAsync(() => claimer.Notifications.Any(n => n.Payload.IdInLbs == id && n.Type is StreamNotificationType.StreamReleased or StreamNotificationType.StreamExpired), TimeSpan.FromSeconds(15));
+        Assert.That(told, Is.True, () => "the claimer is told the stream needs an owner: " + string.Join(" / ", claimer.Notifications));
+
+        StreamLease lease;
+        using (var callerToken = new CancellationTokenSource())
+        {
+            lease = await claimer.Client.ClaimAsync(new LbsInfo("claimed-session", id), callerToken.Token);
+            await callerToken.CancelAsync();
+        }
+
+        // Watch for several lease durations: the lease must stay alive in Redis the whole time.
+        var watch = options.LeaseDuration * 4;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var samples = 0;
+        while (clock.Elapsed < watch)
+        {
+            var ttl = await db.KeyTimeToLiveAsync(keys.Lease(id));
+            Assert.That(ttl, Is.GreaterThan(TimeSpan.Zero), $"the lease key has time left at {clock.Elapsed.TotalSeconds:0.0} s");
+            Assert.That(lease.IsOwned, Is.True, $"still owned at {clock.Elapsed.TotalSeconds:0.0} s");
+            samples++;
+            await Task.Delay(100);
+        }
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(samples, Is.GreaterThan(10));
+            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(lease.LeaseValue));
+            Assert.That(claimer.Of(StreamNotificationType.StreamDisowned), Is.Empty);
+        });
+    }
+}
