@@ -39,7 +39,10 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
                 context.Notifications.Terminate($"the LBS key '{context.Keys.Lbs}' holds a value that is not a stream");
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+            // A background loop never dies: Redis failures and anything unexpected are logged and retried.
+            #pragma warning disable CA1031
+            catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+            #pragma warning restore CA1031
             {
                 failures++;
                 Log.ReadFailed(context.Logger, ex);

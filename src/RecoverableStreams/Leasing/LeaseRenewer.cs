@@ -23,7 +23,10 @@ internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases
             {
                 await RenewOnceAsync().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+            // A background loop never dies: Redis failures and anything unexpected are logged and retried.
+            #pragma warning disable CA1031
+            catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+            #pragma warning restore CA1031
             {
                 Log.RenewalFailed(context.Logger, context.Registry.Count, ex);
                 delay = RetryDelay < delay ? RetryDelay : delay;

@@ -26,7 +26,10 @@ internal sealed class PendingReconciler(ClientContext context)
             {
                 return;
             }
-            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+            // A background loop never dies: Redis failures and anything unexpected are logged and retried.
+            #pragma warning disable CA1031
+            catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+            #pragma warning restore CA1031
             {
                 Log.ReconcileFailed(context.Logger, ex);
             }
