@@ -31,6 +31,7 @@ internal static class TestHosts
         builder.Configuration.AddInMemoryCollection(values);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         return builder;
     }
 
