@@ -128,6 +128,13 @@ internal sealed class LeaseOperations : ILeaseOperations
         return attempts;
     }
 
+    public async Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var attempts = await Send(_context.Database.HashGetAsync(_context.Keys.Attempts, lease.IdInLbs)).ConfigureAwait(false);
+        return attempts.IsNull ? 0 : (long)attempts;
+    }
+
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
@@ -142,7 +149,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     }
 
     public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
-        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, cancellationToken);
+        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
 
     /// <summary>Ownership ended elsewhere (a peer, expiry, or the local deadline): tell the application once.</summary>
     public void Lose(StreamLease lease, string reason)
