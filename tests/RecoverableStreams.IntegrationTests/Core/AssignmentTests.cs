@@ -5,23 +5,15 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class AssignmentTests
+public sealed class AssignmentTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task Two_consumers_two_streams_each_consumer_gets_one_with_its_info()
     {
         var service = TestOptions.NewServiceName();
-        await using var first = await TestConsumer.StartAsync(_redis, TestOptions.For(service, maxConcurrentStreams: 1));
-        await using var second = await TestConsumer.StartAsync(_redis, TestOptions.For(service, maxConcurrentStreams: 1));
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        await using var first = await TestConsumer.StartAsync(Redis, TestOptions.For(service, maxConcurrentStreams: 1));
+        await using var second = await TestConsumer.StartAsync(Redis, TestOptions.For(service, maxConcurrentStreams: 1));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
 
         await publisher.AddStreamAsync("session-a", new Dictionary<string, object?> { ["device"] = "a", ["n"] = 1 });
         await publisher.AddStreamAsync("session-b", new Dictionary<string, object?> { ["device"] = "b", ["n"] = 2 });
@@ -44,10 +36,10 @@ public sealed class AssignmentTests
     public async Task Go_format_entries_written_by_plain_xadd_are_assigned_like_published_ones_whatever_the_property_case()
     {
         var service = TestOptions.NewServiceName();
-        await using var first = await TestConsumer.StartAsync(_redis, TestOptions.For(service, maxConcurrentStreams: 1));
-        await using var second = await TestConsumer.StartAsync(_redis, TestOptions.For(service, maxConcurrentStreams: 1));
+        await using var first = await TestConsumer.StartAsync(Redis, TestOptions.For(service, maxConcurrentStreams: 1));
+        await using var second = await TestConsumer.StartAsync(Redis, TestOptions.For(service, maxConcurrentStreams: 1));
         var lbs = StreamKeys.For(TestOptions.For(service)).Lbs;
-        var db = _redis.GetDatabase();
+        var db = Redis.GetDatabase();
 
         // What a Go or Python producer writes: the field and JSON shape of redis-stream-client-go, any letter case.
         var idA = (string)(await db.StreamAddAsync(lbs, "lbs-input", """{"datastreamname":"go-a","INFO":{"device":"a","n":42,"ratio":0.5}}"""))!;
@@ -80,10 +72,10 @@ public sealed class AssignmentTests
     public async Task Published_entries_use_the_go_wire_format()
     {
         var options = TestOptions.For();
-        var publisher = new StreamPublisher(_redis, options);
+        var publisher = new StreamPublisher(Redis, options);
         var id = await publisher.AddStreamAsync("session-go", new Dictionary<string, object?> { ["n"] = 3 });
 
-        var entry = (await _redis.GetDatabase().StreamRangeAsync(StreamKeys.For(options).Lbs, id, id)).Single();
+        var entry = (await Redis.GetDatabase().StreamRangeAsync(StreamKeys.For(options).Lbs, id, id)).Single();
         Assert.That(entry.Values.Select(v => (string)v.Name!), Is.EqualTo(new[] { "lbs-input" }));
         using var json = JsonDocument.Parse((string)entry.Values[0].Value!);
         Assert.That(json.RootElement.GetProperty("DataStreamName").GetString(), Is.EqualTo("session-go"));

@@ -8,27 +8,19 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>How much a consumer takes on, how a backlog is shared, and what keeping many leases costs.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class CapacityTests
+public sealed class CapacityTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task MaxConcurrentStreams_is_never_exceeded_while_a_backlog_is_processed()
     {
         const int cap = 4;
         var service = TestOptions.NewServiceName();
         var keys = StreamKeys.For(TestOptions.For(service));
-        var db = _redis.GetDatabase();
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
 
         // A crashed consumer leaves 20 expired streams behind, and 20 new ones arrive: the backlog takes both paths.
-        await using var crashing = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "crashing", maxConcurrentStreams: 20));
+        await using var crashing = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "crashing", maxConcurrentStreams: 20));
         await Task.WhenAll(Enumerable.Range(0, 20).Select(i => publisher.AddStreamAsync($"expired-{i}")));
         await Eventually.AssertAsync(() => crashing.Owned.Count == 20, TimeSpan.FromSeconds(15), "the crashing consumer owns 20 streams");
         await crashing.CrashAsync();
@@ -38,7 +30,7 @@ public sealed class CapacityTests
         for (var i = 0; i < 2; i++)
         {
             TestConsumer? self = null;
-            self = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"worker-{i}", autoClaim: true, maxConcurrentStreams: cap), onNotification: n =>
+            self = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: $"worker-{i}", autoClaim: true, maxConcurrentStreams: cap), onNotification: n =>
             {
                 if (n.Type == StreamNotificationType.StreamAdded)
                 {
@@ -101,11 +93,11 @@ public sealed class CapacityTests
     public async Task A_backlog_spreads_over_the_consumers_instead_of_landing_on_the_first()
     {
         var service = TestOptions.NewServiceName();
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
         await Task.WhenAll(Enumerable.Range(0, 60).Select(i => publisher.AddStreamAsync($"backlog-{i}")));
 
         var consumers = await Task.WhenAll(Enumerable.Range(0, 3).Select(i =>
-            TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"share-{i}", autoClaim: true, maxConcurrentStreams: 30))));
+            TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: $"share-{i}", autoClaim: true, maxConcurrentStreams: 30))));
         try
         {
             await Eventually.AssertAsync(() => consumers.Sum(c => c.Owned.Count) == 60, TimeSpan.FromSeconds(20), "the whole backlog is owned");

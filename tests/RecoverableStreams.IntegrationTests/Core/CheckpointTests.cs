@@ -7,30 +7,22 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>Progress that survives a change of owner, and that a stale owner cannot overwrite.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class CheckpointTests
+public sealed class CheckpointTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task A_new_owner_resumes_after_the_previous_owners_last_checkpoint_and_sees_its_state()
     {
         var service = TestOptions.NewServiceName();
         var dataStream = "data-" + service;
-        var db = _redis.GetDatabase();
+        var db = Redis.GetDatabase();
         var entryIds = new List<string>();
         for (var i = 1; i <= 6; i++)
         {
             entryIds.Add((await db.StreamAddAsync(dataStream, "n", i))!);
         }
 
-        await using var first = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "first", autoClaim: true));
-        var id = await new StreamPublisher(_redis, TestOptions.For(service)).AddStreamAsync(dataStream);
+        await using var first = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "first", autoClaim: true));
+        var id = await new StreamPublisher(Redis, TestOptions.For(service)).AddStreamAsync(dataStream);
         await Eventually.AssertAsync(() => first.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the first consumer owns the stream");
         var firstLease = first.Owned.Single(l => l.IdInLbs == id);
 
@@ -48,7 +40,7 @@ public sealed class CheckpointTests
             }
         }
 
-        await using var second = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "second", autoClaim: true));
+        await using var second = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "second", autoClaim: true));
         await first.CrashAsync();
         await Eventually.AssertAsync(() => second.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(20), "the second consumer takes the stream over");
         var secondLease = second.Owned.Single(l => l.IdInLbs == id);
@@ -85,16 +77,16 @@ public sealed class CheckpointTests
         // Long leases: nothing expires or renews by itself during the test; the takeover is made explicit below.
         var options = TestOptions.For(service, consumerId: "stale", lease: TimeSpan.FromSeconds(30));
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var stale = await TestConsumer.StartAsync(_redis, options);
-        var id = await new StreamPublisher(_redis, options).AddStreamAsync("contested-session");
+        var db = Redis.GetDatabase();
+        await using var stale = await TestConsumer.StartAsync(Redis, options);
+        var id = await new StreamPublisher(Redis, options).AddStreamAsync("contested-session");
         await Eventually.AssertAsync(() => stale.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the first consumer owns the stream");
         var staleLease = stale.Owned.Single(l => l.IdInLbs == id);
         await staleLease.CheckpointAsync("1-1", Encoding.UTF8.GetBytes("stale-progress"));
 
         // The lease vanishes as if it had expired while its owner was frozen; a peer claims the stream.
         await db.KeyDeleteAsync(keys.Lease(id));
-        await using var successor = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "successor", lease: TimeSpan.FromSeconds(30)));
+        await using var successor = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "successor", lease: TimeSpan.FromSeconds(30)));
         var successorLease = await successor.Client.ClaimAsync(new LbsInfo("contested-session", id));
         await successorLease.CheckpointAsync("2-2", Encoding.UTF8.GetBytes("successor-progress"));
 

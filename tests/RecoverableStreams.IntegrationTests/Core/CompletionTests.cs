@@ -4,24 +4,16 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class CompletionTests
+public sealed class CompletionTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task Complete_removes_the_entry_from_the_lbs_and_the_pel_and_deletes_lease_and_deadline()
     {
         var options = TestOptions.For();
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var consumer = await TestConsumer.StartAsync(_redis, options);
-        var publisher = new StreamPublisher(_redis, options);
+        var db = Redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
+        var publisher = new StreamPublisher(Redis, options);
         var id = await publisher.AddStreamAsync("to-complete");
         var otherId = await publisher.AddStreamAsync("to-keep");
         await Eventually.AssertAsync(() => consumer.Owned.Count == 2, TimeSpan.FromSeconds(10), "the consumer owns both streams");

@@ -4,16 +4,8 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class DeadLetterTests
+public sealed class DeadLetterTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task Malformed_entries_go_to_the_dead_letter_stream_with_a_reason_and_later_valid_entries_are_delivered()
     {
@@ -21,8 +13,8 @@ public sealed class DeadLetterTests
         options.MaxLbsPayloadBytes = 1024;
         options.MaxLbsEntryFields = 4;
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var consumer = await TestConsumer.StartAsync(_redis, options);
+        var db = Redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
 
         var malformed = new (string What, NameValueEntry[] Fields, string Reason)[]
         {

@@ -6,22 +6,14 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class FailoverTests
+public sealed class FailoverTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task After_a_crash_another_consumer_takes_exactly_the_unfinished_streams()
     {
         var service = TestOptions.NewServiceName();
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
-        var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "owner"));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        var owner = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "owner"));
         var ids = new List<string>();
         for (var i = 0; i < 5; i++)
         {
@@ -31,7 +23,7 @@ public sealed class FailoverTests
         await Eventually.AssertAsync(() => owner.Owned.Count == 5, TimeSpan.FromSeconds(10), "the owner owns all five streams");
         await owner.Client.CompleteStreamAsync("stream-0");
         await owner.Client.CompleteStreamAsync("stream-3");
-        await using var survivor = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "survivor", autoClaim: true));
+        await using var survivor = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "survivor", autoClaim: true));
         var leaseExpiry = owner.Owned.Max(l => l.ExpiresAt);
         var unfinished = owner.Owned.Select(l => l.IdInLbs).ToArray();
         var ownerTokens = owner.Owned.Max(l => l.FencingToken);
@@ -57,13 +49,13 @@ public sealed class FailoverTests
         const int Rounds = 3;
         const int StreamsPerRound = 4;
         var service = TestOptions.NewServiceName();
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
         // One short-lived owner per round (leases of 1 s, so they expire soon after the crash), each full with its
         // round's streams before the racers start, so the racers read nothing new.
         var owners = new List<(TestConsumer Owner, List<string> Ids)>();
         for (var round = 0; round < Rounds; round++)
         {
-            var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"owner-{round}", lease: TimeSpan.FromSeconds(1), maxConcurrentStreams: StreamsPerRound));
+            var owner = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: $"owner-{round}", lease: TimeSpan.FromSeconds(1), maxConcurrentStreams: StreamsPerRound));
             var roundIds = new List<string>();
             for (var i = 0; i < StreamsPerRound; i++)
             {
@@ -76,8 +68,8 @@ public sealed class FailoverTests
 
         try
         {
-            await using var left = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "left"));
-            await using var right = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "right"));
+            await using var left = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "left"));
+            await using var right = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "right"));
             var wins = new Dictionary<string, int> { ["left"] = 0, ["right"] = 0 };
 
             for (var round = 0; round < Rounds; round++)
@@ -142,13 +134,13 @@ public sealed class FailoverTests
         const int Streams = 2000;
         var service = TestOptions.NewServiceName();
         var keys = StreamKeys.For(TestOptions.For(service));
-        var db = _redis.GetDatabase();
+        var db = Redis.GetDatabase();
         var consumers = new List<TestConsumer>();
         try
         {
             for (var i = 0; i < 10; i++)
             {
-                consumers.Add(await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"worker-{i}", autoClaim: true, maxConcurrentStreams: 1000)));
+                consumers.Add(await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: $"worker-{i}", autoClaim: true, maxConcurrentStreams: 1000)));
             }
 
             var batch = db.CreateBatch();
@@ -201,7 +193,7 @@ public sealed class FailoverTests
         await using var server = await RedisServer.StartAsync("--notify-keyspace-events", "");
         await using var redis = await server.ConnectAsync();
         var capture = new LogCapture();
-        using var logs = capture.CreateFactory();
+        using var logs = capture.Factory;
         var service = TestOptions.NewServiceName();
         RecoverableStreamOptions Options(string id, bool autoClaim)
         {
@@ -236,12 +228,12 @@ public sealed class FailoverTests
     {
         var service = TestOptions.NewServiceName();
         var lease = TimeSpan.FromSeconds(2);
-        await using var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "owner", lease: lease));
-        var id = await new StreamPublisher(_redis, TestOptions.For(service)).AddStreamAsync("long-running");
+        await using var owner = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "owner", lease: lease));
+        var id = await new StreamPublisher(Redis, TestOptions.For(service)).AddStreamAsync("long-running");
         await Eventually.AssertAsync(() => owner.Owned.Count == 1, TimeSpan.FromSeconds(10), "the owner takes the stream");
         var held = owner.Owned.Single();
         var firstExpiry = held.ExpiresAt;
-        await using var newcomer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "newcomer", lease: lease, autoClaim: true));
+        await using var newcomer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "newcomer", lease: lease, autoClaim: true));
 
         // Held for several lease durations: the renewals moved the deadline at least three lease durations on.
         await Eventually.AssertAsync(() => held.ExpiresAt >= firstExpiry + (3 * lease), TimeSpan.FromSeconds(30), "the owner keeps renewing");
@@ -252,7 +244,7 @@ public sealed class FailoverTests
         Assert.That(held.OwnershipLost.IsCancellationRequested, Is.False);
         Assert.That(owner.Of(StreamNotificationType.StreamDisowned), Is.Empty);
         var keys = StreamKeys.For(TestOptions.For(service));
-        Assert.That(((string?)await _redis.GetDatabase().StringGetAsync(keys.Lease(id)))?.Split('|')[0], Is.EqualTo("owner"));
+        Assert.That(((string?)await Redis.GetDatabase().StringGetAsync(keys.Lease(id)))?.Split('|')[0], Is.EqualTo("owner"));
 
         // The newcomer was able to claim all along: once the owner is gone, it does.
         await owner.CrashAsync();
@@ -269,7 +261,7 @@ public sealed class FailoverTests
     public async Task An_expiry_is_announced_even_when_the_deadline_index_lags_the_lease()
     {
         var keys = StreamKeys.For(TestOptions.For());
-        var db = _redis.GetDatabase();
+        var db = Redis.GetDatabase();
         await db.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true);
         var id = (string)(await db.StreamAddAsync(keys.Lbs, "lbs-input", """{"DataStreamName":"lagging"}"""))!;
         await db.StreamReadGroupAsync(keys.Lbs, keys.Group, "someone", ">");

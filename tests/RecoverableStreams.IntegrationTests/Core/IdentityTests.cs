@@ -7,16 +7,8 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>Who owns a stream: consumer ids shared by two processes, and fencing tokens across owners.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class IdentityTests
+public sealed class IdentityTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task Two_clients_with_the_same_ConsumerId_never_both_own_a_stream_across_crashes_and_claims()
     {
@@ -24,12 +16,12 @@ public sealed class IdentityTests
         var service = TestOptions.NewServiceName();
         var options = () => TestOptions.For(service, consumerId: sharedId, autoClaim: true);
         var keys = StreamKeys.For(options());
-        var db = _redis.GetDatabase();
+        var db = Redis.GetDatabase();
         var live = new ConcurrentDictionary<TestConsumer, bool>();
         var all = new List<TestConsumer>();
         async Task<TestConsumer> StartTwinAsync()
         {
-            var twin = await TestConsumer.StartAsync(_redis, options());
+            var twin = await TestConsumer.StartAsync(Redis, options());
             all.Add(twin);
             live[twin] = true;
             return twin;
@@ -39,7 +31,7 @@ public sealed class IdentityTests
         {
             await StartTwinAsync();
             await StartTwinAsync();
-            var id = await new StreamPublisher(_redis, options()).AddStreamAsync("shared-id-session");
+            var id = await new StreamPublisher(Redis, options()).AddStreamAsync("shared-id-session");
             var info = new LbsInfo("shared-id-session", id);
 
             // Observe continuously: at no instant may two clients own the entry.
@@ -106,10 +98,10 @@ public sealed class IdentityTests
         {
             for (var i = 0; i < 4; i++)
             {
-                consumers.Add(await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: $"fence-{i}", autoClaim: true)));
+                consumers.Add(await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: $"fence-{i}", autoClaim: true)));
             }
 
-            var id = await new StreamPublisher(_redis, TestOptions.For(service)).AddStreamAsync("fenced-session");
+            var id = await new StreamPublisher(Redis, TestOptions.For(service)).AddStreamAsync("fenced-session");
             var tokens = new List<long>();
             var crashed = new HashSet<TestConsumer>();
             for (var owners = 0; owners < 4; owners++)

@@ -6,24 +6,16 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>What separates pieces of work: LBS entries, services, databases.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class IsolationTests
+public sealed class IsolationTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task The_same_data_stream_announced_twice_is_two_independent_pieces_of_work()
     {
         var options = TestOptions.For();
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var consumer = await TestConsumer.StartAsync(_redis, options);
-        var publisher = new StreamPublisher(_redis, options);
+        var db = Redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
+        var publisher = new StreamPublisher(Redis, options);
         var firstId = await publisher.AddStreamAsync("twice-announced");
         var secondId = await publisher.AddStreamAsync("twice-announced");
         await Eventually.AssertAsync(() => consumer.Owned.Count == 2, TimeSpan.FromSeconds(15), "both announcements are owned");
@@ -57,10 +49,10 @@ public sealed class IsolationTests
     {
         var serviceX = TestOptions.NewServiceName();
         var serviceY = TestOptions.NewServiceName();
-        await using var x1 = await TestConsumer.StartAsync(_redis, TestOptions.For(serviceX, autoClaim: true));
-        await using var y1 = await TestConsumer.StartAsync(_redis, TestOptions.For(serviceY, autoClaim: true));
-        var publisherX = new StreamPublisher(_redis, TestOptions.For(serviceX));
-        var publisherY = new StreamPublisher(_redis, TestOptions.For(serviceY));
+        await using var x1 = await TestConsumer.StartAsync(Redis, TestOptions.For(serviceX, autoClaim: true));
+        await using var y1 = await TestConsumer.StartAsync(Redis, TestOptions.For(serviceY, autoClaim: true));
+        var publisherX = new StreamPublisher(Redis, TestOptions.For(serviceX));
+        var publisherY = new StreamPublisher(Redis, TestOptions.For(serviceY));
         for (var i = 0; i < 5; i++)
         {
             await publisherX.AddStreamAsync($"x-{i}");
@@ -70,7 +62,7 @@ public sealed class IsolationTests
         await Eventually.AssertAsync(() => x1.Owned.Count == 5 && y1.Owned.Count == 5, TimeSpan.FromSeconds(15), "each service's consumer owns its five streams");
 
         // A failover in service X: expired leases and wake-ups of X must not reach Y's consumer.
-        await using var x2 = await TestConsumer.StartAsync(_redis, TestOptions.For(serviceX, autoClaim: true));
+        await using var x2 = await TestConsumer.StartAsync(Redis, TestOptions.For(serviceX, autoClaim: true));
         await x1.CrashAsync();
         await Eventually.AssertAsync(() => x2.Owned.Count == 5, TimeSpan.FromSeconds(20), "service X's survivor takes X's streams");
 
@@ -89,14 +81,14 @@ public sealed class IsolationTests
         var service = TestOptions.NewServiceName();
         RecoverableStreamOptions Options(string consumer) => WithDatabase(TestOptions.For(service, consumerId: consumer, autoClaim: true), 3);
         var keys = StreamKeys.For(Options("any"));
-        var db3 = _redis.GetDatabase(3);
-        var db0 = _redis.GetDatabase(0);
-        await using var first = await TestConsumer.StartAsync(_redis, Options("first"));
-        var id = await new StreamPublisher(_redis, Options("publisher")).AddStreamAsync("db3-session");
+        var db3 = Redis.GetDatabase(3);
+        var db0 = Redis.GetDatabase(0);
+        await using var first = await TestConsumer.StartAsync(Redis, Options("first"));
+        var id = await new StreamPublisher(Redis, Options("publisher")).AddStreamAsync("db3-session");
         await Eventually.AssertAsync(() => first.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer on database 3 owns the stream");
 
         // Failover works in database 3 too (deadlines, claims and keyspace events all in the right database).
-        await using var second = await TestConsumer.StartAsync(_redis, Options("second"));
+        await using var second = await TestConsumer.StartAsync(Redis, Options("second"));
         await first.CrashAsync();
         await Eventually.AssertAsync(() => second.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(20), "a peer on database 3 takes the stream over");
 

@@ -52,7 +52,7 @@ public sealed class KeyspaceConfigTests
     private static async Task StartsWithWarningAndFailsOverAsync(ConnectionMultiplexer redis)
     {
         var service = TestOptions.NewServiceName();
-        var logs = new CapturedLogs();
+        var logs = new LogCapture();
         await using var first = await TestConsumer.StartAsync(redis, TestOptions.For(service, consumerId: "first", autoClaim: true), logs.Factory);
         Assert.That(logs.WithEventId(KeyspaceConfigUnavailableEventId), Is.Not.Empty,
             "a KeyspaceConfigUnavailable warning is logged. Logs: " + string.Join(" / ", logs.Records));

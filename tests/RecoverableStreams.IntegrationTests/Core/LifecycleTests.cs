@@ -7,16 +7,9 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>Starting and stopping: what InitAsync picks up, and what DoneAsync hands back.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class LifecycleTests
+public sealed class LifecycleTests : SharedRedisTest
 {
     private static readonly TimeSpan StopDeadline = TimeSpan.FromSeconds(15);
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
 
     [Test]
     public async Task DoneAsync_releases_unfinished_streams_to_a_peer_at_once_without_completing_them()
@@ -25,9 +18,9 @@ public sealed class LifecycleTests
         // A 30 s lease: expiry cannot explain a handover that happens within the 5 s deadline below.
         var lease = TimeSpan.FromSeconds(30);
         var keys = StreamKeys.For(TestOptions.For(service));
-        var db = _redis.GetDatabase();
-        await using var leaving = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "leaving", lease: lease));
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        await using var leaving = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "leaving", lease: lease));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
         var ids = new List<string>();
         for (var i = 0; i < 3; i++)
         {
@@ -35,7 +28,7 @@ public sealed class LifecycleTests
         }
 
         await Eventually.AssertAsync(() => leaving.Owned.Count == 3, TimeSpan.FromSeconds(15), "the leaving consumer owns all three streams");
-        await using var peer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "peer", lease: lease, autoClaim: true));
+        await using var peer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "peer", lease: lease, autoClaim: true));
 
         await leaving.Client.DoneAsync().WaitAsync(StopDeadline);
         await Eventually.AssertAsync(() => peer.Owned.Count == 3, TimeSpan.FromSeconds(5), "the peer owns the released streams well within the lease");
@@ -57,13 +50,13 @@ public sealed class LifecycleTests
         const int streams = 300;
         var service = TestOptions.NewServiceName();
         var lease = TimeSpan.FromSeconds(30);
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
-        await using var leaving = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "leaving", lease: lease, maxConcurrentStreams: streams));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        await using var leaving = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "leaving", lease: lease, maxConcurrentStreams: streams));
         var ids = await Task.WhenAll(Enumerable.Range(0, streams).Select(i => publisher.AddStreamAsync($"handed-over-{i}")));
         await Eventually.AssertAsync(() => leaving.Owned.Count == streams, TimeSpan.FromSeconds(30), "the leaving consumer owns every stream");
 
         // AutoClaim off (the Go library's model): the peer must be told of each released stream, once, to claim it.
-        await using var peer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "peer", lease: lease, maxConcurrentStreams: 1));
+        await using var peer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "peer", lease: lease, maxConcurrentStreams: 1));
         await leaving.Client.DoneAsync().WaitAsync(StopDeadline);
         var released = () => peer.Notifications.Where(n => n.Type is StreamNotificationType.StreamReleased or StreamNotificationType.StreamExpired).Select(n => n.Payload.IdInLbs).ToArray();
         var allTold = await Eventually.TrueAsync(() => released().Distinct().Count() == streams, TimeSpan.FromSeconds(15));
@@ -79,15 +72,15 @@ public sealed class LifecycleTests
     {
         var service = TestOptions.NewServiceName();
         var keys = StreamKeys.For(TestOptions.For(service));
-        var db = _redis.GetDatabase();
-        await using var stopped = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "stopped", autoClaim: true));
-        await using var crashing = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "crashing", autoClaim: true, maxConcurrentStreams: 2));
+        var db = Redis.GetDatabase();
+        await using var stopped = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "stopped", autoClaim: true));
+        await using var crashing = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "crashing", autoClaim: true, maxConcurrentStreams: 2));
         await stopped.Client.DoneAsync().WaitAsync(StopDeadline);
         var notificationsAtStop = stopped.Notifications.Count;
 
         // New entries, and streams of a crashed peer that expire: none may go to the stopped consumer.
-        await using var survivor = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "survivor", autoClaim: true, maxConcurrentStreams: 4));
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
+        await using var survivor = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "survivor", autoClaim: true, maxConcurrentStreams: 4));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
         var ids = new List<string>();
         for (var i = 0; i < 6; i++)
         {
@@ -119,12 +112,12 @@ public sealed class LifecycleTests
     public async Task DoneAsync_twice_or_before_InitAsync_returns_without_error()
     {
         var options = TestOptions.For();
-        var neverStarted = new RecoverableStreamClient(_redis, options);
+        var neverStarted = new RecoverableStreamClient(Redis, options);
         await neverStarted.DoneAsync().WaitAsync(StopDeadline);
         await neverStarted.DoneAsync().WaitAsync(StopDeadline);
         await neverStarted.DisposeAsync().AsTask().WaitAsync(StopDeadline);
 
-        var started = new RecoverableStreamClient(_redis, options);
+        var started = new RecoverableStreamClient(Redis, options);
         var reader = await started.InitAsync();
         await Task.WhenAll(started.DoneAsync(), started.DoneAsync()).WaitAsync(StopDeadline);
         await started.DoneAsync().WaitAsync(StopDeadline);
@@ -142,13 +135,13 @@ public sealed class LifecycleTests
     {
         var service = TestOptions.NewServiceName();
         var lease = TimeSpan.FromSeconds(30);
-        var publisher = new StreamPublisher(_redis, TestOptions.For(service));
-        await using var owner = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "owner", lease: lease, maxConcurrentStreams: 300));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        await using var owner = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "owner", lease: lease, maxConcurrentStreams: 300));
         await Task.WhenAll(Enumerable.Range(0, 300).Select(i => publisher.AddStreamAsync($"flood-{i}")));
         await Eventually.AssertAsync(() => owner.Owned.Count == 300, TimeSpan.FromSeconds(30), "the owner holds 300 streams");
 
         // A consumer whose channel nobody reads: 300 released streams are announced to it, more than its channel holds.
-        var silent = new RecoverableStreamClient(_redis, TestOptions.For(service, consumerId: "silent", lease: lease, maxConcurrentStreams: 1));
+        var silent = new RecoverableStreamClient(Redis, TestOptions.For(service, consumerId: "silent", lease: lease, maxConcurrentStreams: 1));
         var unread = await silent.InitAsync();
         await owner.Client.DoneAsync().WaitAsync(StopDeadline);
         var capacity = 1 + 256;
@@ -165,8 +158,8 @@ public sealed class LifecycleTests
     {
         var options = TestOptions.For();
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        var publisher = new StreamPublisher(_redis, options);
+        var db = Redis.GetDatabase();
+        var publisher = new StreamPublisher(Redis, options);
         var ids = new List<string>();
         for (var i = 0; i < 3; i++)
         {
@@ -174,7 +167,7 @@ public sealed class LifecycleTests
         }
 
         Assert.That(await db.StreamGroupInfoAsync(keys.Lbs), Is.Empty, "no consumer group exists yet");
-        await using var consumer = await TestConsumer.StartAsync(_redis, options);
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
         await Eventually.AssertAsync(() => consumer.Of(StreamNotificationType.StreamAdded).Count == 3, TimeSpan.FromSeconds(15), "the first consumer is given the early entries");
         Assert.That(consumer.Of(StreamNotificationType.StreamAdded).Select(n => n.Payload.IdInLbs), Is.EquivalentTo(ids));
     }

@@ -3,23 +3,15 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class LoggingTests
+public sealed class LoggingTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task Logs_go_through_the_logger_factory_given_to_the_client()
     {
         var capture = new LogCapture();
-        using var factory = capture.CreateFactory();
+        using var factory = capture.Factory;
         var options = TestOptions.For();
-        await using (var consumer = await TestConsumer.StartAsync(_redis, options, factory))
+        await using (var consumer = await TestConsumer.StartAsync(Redis, options, factory))
         {
             var started = capture.WithEventId(100);
             Assert.That(started, Has.Count.EqualTo(1));

@@ -5,16 +5,8 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-public sealed class RecoveryTests
+public sealed class RecoveryTests : SharedRedisTest
 {
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
-
     [Test]
     public async Task A_consumer_restarted_after_a_crash_with_the_same_id_recovers_its_unfinished_streams()
     {
@@ -22,7 +14,7 @@ public sealed class RecoveryTests
         var options = TestOptions.For(service, consumerId: "restarting", autoClaim: true);
         var (idA, idB, oldTokens) = await OwnTwoStreamsThenStopAsync(options, crash: true);
 
-        await using var restarted = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "restarting", autoClaim: true));
+        await using var restarted = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "restarting", autoClaim: true));
 
         await Eventually.AssertAsync(() => restarted.Owned.Count == 2, TimeSpan.FromSeconds(15), "the restarted consumer takes back both streams");
         AssertRecovered(restarted, idA, idB, oldTokens);
@@ -34,7 +26,7 @@ public sealed class RecoveryTests
         var service = TestOptions.NewServiceName();
         var (idA, idB, oldTokens) = await OwnTwoStreamsThenStopAsync(TestOptions.For(service, consumerId: "restarting"), crash: true);
 
-        await using var restarted = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "restarting"));
+        await using var restarted = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "restarting"));
 
         await Eventually.AssertAsync(() => restarted.Of(StreamNotificationType.StreamExpired).Count == 2, TimeSpan.FromSeconds(15), "both expired streams are announced");
         foreach (var expired in restarted.Of(StreamNotificationType.StreamExpired))
@@ -55,7 +47,7 @@ public sealed class RecoveryTests
         var service = TestOptions.NewServiceName();
         var (idA, idB, oldTokens) = await OwnTwoStreamsThenStopAsync(TestOptions.For(service, consumerId: "restarting", autoClaim: true), crash: false);
 
-        await using var restarted = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "restarting", autoClaim: true));
+        await using var restarted = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "restarting", autoClaim: true));
 
         await Eventually.AssertAsync(() => restarted.Owned.Count == 2, TimeSpan.FromSeconds(15), "the restarted consumer takes back both streams");
         AssertRecovered(restarted, idA, idB, oldTokens);
@@ -96,7 +88,7 @@ public sealed class RecoveryTests
 
         var completed = 0;
         var capture = new LogCapture();
-        using var logs = capture.CreateFactory();
+        using var logs = capture.Factory;
         var consumers = new List<TestConsumer>();
         long pendingWhenInitReturned = -1;
         try
@@ -175,8 +167,8 @@ public sealed class RecoveryTests
 
     private async Task<(string IdA, string IdB, long[] Tokens)> OwnTwoStreamsThenStopAsync(RecoverableStreamOptions options, bool crash)
     {
-        var publisher = new StreamPublisher(_redis, options);
-        var first = await TestConsumer.StartAsync(_redis, options);
+        var publisher = new StreamPublisher(Redis, options);
+        var first = await TestConsumer.StartAsync(Redis, options);
         var idA = await publisher.AddStreamAsync("unfinished-a", new Dictionary<string, object?> { ["n"] = 1 });
         var idB = await publisher.AddStreamAsync("unfinished-b", new Dictionary<string, object?> { ["n"] = 2 });
         await Eventually.AssertAsync(() => first.Owned.Count == 2, TimeSpan.FromSeconds(10), "the first run owns both streams");

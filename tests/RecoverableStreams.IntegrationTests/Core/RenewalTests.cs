@@ -6,26 +6,19 @@ namespace RecoverableStreams.IntegrationTests.Core;
 
 /// <summary>Keeping a lease alive: failed renewals, and leases claimed with a token that is later cancelled.</summary>
 [Parallelizable(ParallelScope.Self)]
-public sealed class RenewalTests
+public sealed class RenewalTests : SharedRedisTest
 {
     private const int RenewalFailedEventId = 400;
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
 
     [Test]
     public async Task A_failed_renewal_does_not_disown_a_stream_whose_lease_still_has_time()
     {
-        var logs = new CapturedLogs();
+        var logs = new LogCapture();
         var options = TestOptions.For(lease: TimeSpan.FromSeconds(4));
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var consumer = await TestConsumer.StartAsync(_redis, options, logs.Factory);
-        var id = await new StreamPublisher(_redis, options).AddStreamAsync("renewed-session");
+        var db = Redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options, logs.Factory);
+        var id = await new StreamPublisher(Redis, options).AddStreamAsync("renewed-session");
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer owns the stream");
         var lease = consumer.Owned.Single(l => l.IdInLbs == id);
 
@@ -61,11 +54,11 @@ public sealed class RenewalTests
         var service = TestOptions.NewServiceName();
         var options = TestOptions.For(service, consumerId: "first");
         var keys = StreamKeys.For(options);
-        var db = _redis.GetDatabase();
-        await using var first = await TestConsumer.StartAsync(_redis, options);
-        var id = await new StreamPublisher(_redis, options).AddStreamAsync("claimed-session");
+        var db = Redis.GetDatabase();
+        await using var first = await TestConsumer.StartAsync(Redis, options);
+        var id = await new StreamPublisher(Redis, options).AddStreamAsync("claimed-session");
         await Eventually.AssertAsync(() => first.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the first consumer owns the stream");
-        await using var claimer = await TestConsumer.StartAsync(_redis, TestOptions.For(service, consumerId: "claimer"));
+        await using var claimer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "claimer"));
         await first.Client.ReleaseStreamAsync("claimed-session");
         // Told once, as released (or as expired, when its sweep ran before the release event arrived).
         var told = await Eventually.TrueAsync(() => claimer.Notifications.Any(n => n.Payload.IdInLbs == id && n.Type is StreamNotificationType.StreamReleased or StreamNotificationType.StreamExpired), TimeSpan.FromSeconds(15));

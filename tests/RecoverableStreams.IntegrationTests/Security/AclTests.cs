@@ -42,8 +42,8 @@ public sealed class AclTests
         await CreateUserAsync("ACL SETUSER orders-publisher ", service);
         await _admin.GetServer(_server.EndPoint).ExecuteAsync("ACL", "LOG", "RESET");
 
-        using var logs = new CapturingLoggerProvider();
-        using var loggerFactory = logs.CreateFactory();
+        using var logs = new LogCapture();
+        using var loggerFactory = logs.Factory;
         // allowAdmin on purpose: the client tries CONFIG, is refused by the ACL, logs a warning and carries on.
         await using var workerConnection = await ConnectAsync(service + "-worker", allowAdmin: true);
         await using var publisherConnection = await ConnectAsync(service + "-publisher", allowAdmin: false);

@@ -11,7 +11,7 @@ namespace RecoverableStreams.IntegrationTests.Security;
 /// over a documented limit or malformed is dead-lettered with a reason; nothing blocks the reader, and no key outside
 /// the service's own is ever written.
 /// </summary>
-public sealed class HostileInputTests
+public sealed class HostileInputTests : SharedRedisTest
 {
     private static readonly string[] LegalNames =
     [
@@ -19,13 +19,6 @@ public sealed class HostileInputTests
         "glob*?[chars]", "  leading spaces", "\"quoted\"",
     ];
 
-    private ConnectionMultiplexer _redis = null!;
-
-    [SetUp]
-    public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
-
-    [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
 
     [Test]
     public async Task Hostile_entries_are_dead_lettered_with_a_reason_and_neither_block_the_reader_nor_touch_other_keys()
@@ -113,20 +106,20 @@ public sealed class HostileInputTests
         var options = TestOptions.For();
         options.MaxDataStreamNameLength = 16 * 1024;
         var name = "long:" + new string('n', 10 * 1024);
-        await using var consumer = await TestConsumer.StartAsync(_redis, options);
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
 
-        await new StreamPublisher(_redis, options).AddStreamAsync(name);
+        await new StreamPublisher(Redis, options).AddStreamAsync(name);
 
         await Eventually.AssertAsync(() => consumer.Owned.Count == 1, TimeSpan.FromSeconds(15), "the long name is delivered");
         Assert.That(consumer.Owned[0].DataStreamName, Is.EqualTo(name));
-        Assert.That(await _redis.GetDatabase().KeyExistsAsync(StreamKeys.For(options).Dead), Is.False, "nothing was dead-lettered");
+        Assert.That(await Redis.GetDatabase().KeyExistsAsync(StreamKeys.For(options).Dead), Is.False, "nothing was dead-lettered");
     }
 
     [Test]
     public async Task Publisher_refuses_input_over_the_limits_with_ArgumentException_and_writes_nothing()
     {
         var options = TestOptions.For();
-        var publisher = new StreamPublisher(_redis, options);
+        var publisher = new StreamPublisher(Redis, options);
 
         Assert.That(() => publisher.AddStreamAsync(new string('n', 10 * 1024)), Throws.ArgumentException.With.Message.Contains("MaxDataStreamNameLength"));
         Assert.That(() => publisher.AddStreamAsync("deep", new Dictionary<string, object?> { ["d"] = NestedDictionary(40) }),
@@ -135,7 +128,7 @@ public sealed class HostileInputTests
             Throws.ArgumentException.With.Message.Contains("MaxLbsPayloadBytes"));
         Assert.That(() => publisher.AddStreamAsync(" "), Throws.ArgumentException);
 
-        Assert.That(await _redis.GetDatabase().KeyExistsAsync(StreamKeys.For(options).Lbs), Is.False, "no LBS entry was written");
+        Assert.That(await Redis.GetDatabase().KeyExistsAsync(StreamKeys.For(options).Lbs), Is.False, "no LBS entry was written");
     }
 
     private static NameValueEntry Payload(string name, string? infoValue = null) =>

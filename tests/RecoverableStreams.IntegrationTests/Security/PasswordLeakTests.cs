@@ -16,8 +16,8 @@ public sealed class PasswordLeakTests
     public async Task A_refused_connection_and_a_failing_client_start_never_reveal_the_password()
     {
         await using var server = await RedisServer.StartAsync("--requirepass", ServerPassword);
-        using var logs = new CapturingLoggerProvider();
-        using var loggerFactory = logs.CreateFactory();
+        using var logs = new LogCapture();
+        using var loggerFactory = logs.Factory;
         var texts = new List<string>();
 
         // 1. A connection that fails fast: the wrong password.

@@ -1,22 +1,30 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace RecoverableStreams.IntegrationTests.Core;
+namespace RecoverableStreams.IntegrationTests.Infrastructure;
 
-/// <summary>One captured log record: event, level and the structured values.</summary>
-public sealed record CapturedLog(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Values);
+/// <summary>One captured log record: event, level, message and the structured values.</summary>
+public sealed record CapturedLog(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Values, Exception? Exception)
+{
+    /// <summary>Everything a sink could write: message, structured values and the exception.</summary>
+    public string Text => $"{Category} {Level} {EventId} {Message} {string.Join(" ", Values.Select(v => $"{v.Key}={v.Value}"))} {Exception}";
 
-/// <summary>An <see cref="ILoggerProvider"/> that keeps every record, so tests can assert what the client logged.</summary>
+    public override string ToString() => $"{Level} {EventId.Id} {Message}{(Exception is null ? "" : " | " + Exception.Message)}";
+}
+
+/// <summary>An <see cref="ILoggerProvider"/> that keeps every record, so tests can assert what was logged.</summary>
 public sealed class LogCapture : ILoggerProvider
 {
     private readonly ConcurrentQueue<CapturedLog> _records = new();
 
+    public LogCapture() => Factory = LoggerFactory.Create(builder => builder.AddProvider(this).SetMinimumLevel(LogLevel.Trace));
+
+    /// <summary>A logger factory whose only provider is this capture (everything from Trace up).</summary>
+    public ILoggerFactory Factory { get; }
+
     public IReadOnlyList<CapturedLog> Records => _records.ToArray();
 
     public IReadOnlyList<CapturedLog> WithEventId(int id) => _records.Where(r => r.EventId.Id == id).ToArray();
-
-    /// <summary>A logger factory whose only provider is this capture (everything from Trace up).</summary>
-    public ILoggerFactory CreateFactory() => LoggerFactory.Create(builder => builder.AddProvider(this).SetMinimumLevel(LogLevel.Trace));
 
     public ILogger CreateLogger(string categoryName) => new CapturingLogger(categoryName, _records);
 
@@ -42,7 +50,7 @@ public sealed class LogCapture : ILoggerProvider
                 }
             }
 
-            records.Enqueue(new CapturedLog(category, logLevel, eventId, formatter(state, exception), values));
+            records.Enqueue(new CapturedLog(category, logLevel, eventId, formatter(state, exception), values, exception));
         }
     }
 }
