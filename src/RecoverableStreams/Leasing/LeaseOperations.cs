@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Notifications;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -161,14 +162,7 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
 
         Log.StreamDisowned(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
-        _context.Notifications.Post(new StreamNotification
-        {
-            Type = StreamNotificationType.StreamDisowned,
-            Payload = lease.Info,
-            AdditionalInfo = lease.AdditionalInfo,
-            Lease = lease,
-            Reason = reason,
-        });
+        _context.Notifications.Post(Notify.Disowned(lease, reason));
         _context.CapacityFreed();
     }
 

@@ -10,4 +10,13 @@ internal static class Notify
         AdditionalInfo = lease.AdditionalInfo,
         Lease = lease,
     };
+
+    public static StreamNotification Disowned(StreamLease lease, string reason) => new()
+    {
+        Type = StreamNotificationType.StreamDisowned,
+        Payload = lease.Info,
+        AdditionalInfo = lease.AdditionalInfo,
+        Lease = lease,
+        Reason = reason,
+    };
 }
