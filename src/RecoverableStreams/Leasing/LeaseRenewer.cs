@@ -10,6 +10,9 @@ namespace RecoverableStreams.Leasing;
 /// </summary>
 internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases)
 {
+    /// <summary>The most leases one renew script call carries.</summary>
+    private const int RenewBatch = 1000;
+
     /// <summary>After a failed renewal, try again this soon (never later than the renew interval).</summary>
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(250);
 
@@ -44,7 +47,7 @@ internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases
         }
     }
 
-    /// <summary>Expires what is overdue locally, then renews the rest (and the heartbeat) in one call.</summary>
+    /// <summary>Expires what is overdue locally, then renews the rest (and the heartbeat), up to 1,000 leases per call.</summary>
     public async Task RenewOnceAsync()
     {
         ExpireOverdue();
@@ -64,17 +67,28 @@ internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases
             toRenew.Add(lease);
         }
 
+        // One call renews up to RenewBatch leases: a consumer with more makes a few calls, so no single script holds
+        // Redis for long (a 5,000-lease script took ~100 ms of server time). Every call also refreshes the heartbeat.
+        var batches = toRenew.Count == 0 ? [[]] : toRenew.Chunk(RenewBatch);
+        foreach (var batch in batches)
+        {
+            await RenewBatchAsync(batch).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewBatchAsync(StreamLease[] batch)
+    {
         var sentAt = context.Time.GetTimestamp();
         var reply = await context.Scripts.RenewAsync(
             context.ConsumerMember,
             context.LeaseDuration,
             HeartbeatRetention,
-            toRenew.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray()).ConfigureAwait(false);
+            batch.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray()).ConfigureAwait(false);
 
         var lost = reply.LostIds.ToHashSet(StringComparer.Ordinal);
         var localDeadline = leases.LocalDeadlineFrom(sentAt);
         var expiresAt = reply.ServerNowMs + (long)context.LeaseDuration.TotalMilliseconds;
-        foreach (var lease in toRenew)
+        foreach (var lease in batch)
         {
             if (lost.Contains(lease.IdInLbs))
             {
