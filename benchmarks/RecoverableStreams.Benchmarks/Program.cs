@@ -7,7 +7,7 @@ const string Usage = """
     Usage: RecoverableStreams.Benchmarks <scenario> [--redis host:port] [--out [file.md]] [options]
 
     Scenarios:
-      pickup     XADD to StreamAdded latency, keyspace notifications on vs off     --streams 200 --poll-streams 40 --poll-ms 1000
+      pickup     XADD to StreamAdded latency, keyspace notifications on vs off     --streams 200 --poll-streams 20 --poll-ms 1000
       failover   crash and graceful handover of N streams to K survivors          --sizes 100,1000,10000 --survivors 3 --lease-seconds 2
       renewal    cost of renewing M leases on one consumer                        --leases 10,100,1000,5000 --lease-seconds 3 --window-seconds 6 --rounds 30
       redlock    RedLock.net 2.3.2 locks vs leases, lost during a hold            --locks 5,50,500 --hold-seconds 20
