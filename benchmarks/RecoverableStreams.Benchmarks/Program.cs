@@ -1,6 +1,7 @@
 using RecoverableStreams.Benchmarks.Infrastructure;
 using RecoverableStreams.Benchmarks.Micro;
 using RecoverableStreams.Benchmarks.Scenarios;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 const string Usage = """
@@ -14,6 +15,7 @@ const string Usage = """
       micro      BenchmarkDotNet: LbsEntryParser and HashSlot (no Redis)          [BenchmarkDotNet switches, e.g. --filter *]
 
     Without --redis a redis-server is started on a free loopback port and stopped at the end.
+    --log [level] logs the clients to the console (default level Warning).
     --out writes a markdown summary to benchmarks/results/<scenario>-<utc time>.md (or to the file given).
     """;
 
@@ -38,6 +40,12 @@ if (arguments.Scenario is not ("pickup" or "failover" or "renewal" or "redlock")
 {
     Console.WriteLine(Usage);
     return 2;
+}
+
+using var loggerFactory = LoggerFactory.Create(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(arguments.Get("log") is { } level ? Enum.Parse<LogLevel>(level, ignoreCase: true) : LogLevel.Warning));
+if (arguments.Has("log"))
+{
+    BenchConsumer.LoggerFactory = loggerFactory;
 }
 
 await using var server = await RedisProcess.StartOrUseAsync(arguments.Redis);

@@ -48,6 +48,8 @@ internal sealed class BenchArguments
         return parsed;
     }
 
+    public bool Has(string name) => _flags.ContainsKey(name);
+
     public string? Get(string name) => _flags.TryGetValue(name, out var value) ? value : null;
 
     public int Int(string name, int fallback) =>

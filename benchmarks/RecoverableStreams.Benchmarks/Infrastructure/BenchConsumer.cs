@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Benchmarks.Infrastructure;
@@ -17,6 +18,9 @@ internal sealed class BenchConsumer : IAsyncDisposable
 
     public RecoverableStreamClient Client { get; }
 
+    /// <summary>Where the clients log; set from <c>--log</c> (warnings and errors to the console), else nowhere.</summary>
+    public static ILoggerFactory? LoggerFactory { get; set; }
+
     /// <summary>Called for every notification, on the draining task.</summary>
     public Action<StreamNotification, double>? OnNotification { get; set; }
 
@@ -26,7 +30,7 @@ internal sealed class BenchConsumer : IAsyncDisposable
 
     public static async Task<BenchConsumer> StartAsync(IConnectionMultiplexer redis, RecoverableStreamOptions options, Action<StreamNotification, double>? onNotification = null)
     {
-        var consumer = new BenchConsumer(new RecoverableStreamClient(redis, options)) { OnNotification = onNotification };
+        var consumer = new BenchConsumer(new RecoverableStreamClient(redis, options, LoggerFactory)) { OnNotification = onNotification };
         var reader = await consumer.Client.InitAsync();
         consumer._reading = Task.Run(async () =>
         {

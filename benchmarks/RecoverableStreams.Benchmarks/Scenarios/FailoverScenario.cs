@@ -19,10 +19,10 @@ internal static class FailoverScenario
         var lease = TimeSpan.FromSeconds(args.Double("lease-seconds", 2));
         var crash = new ResultTable(
             $"failover (crash): {survivors} survivors, AutoClaim, LeaseDuration {lease.TotalSeconds:F0} s, keyspace notifications on",
-            "streams", "first re-owned after earliest expiry", "all re-owned after last expiry", "expiry spread", "crash to all re-owned", "per survivor (min/max)");
+            "streams", "first re-owned after earliest expiry", "all re-owned after last expiry", "expiry spread", "crash to all re-owned", "per survivor (min/max)", "StreamAdded (unique)", "StreamDisowned", "held locally at end (confirmed in Redis)");
         var graceful = new ResultTable(
             $"failover (graceful): DoneAsync on the owner, {survivors} survivors, AutoClaim",
-            "streams", "DoneAsync returned", "all re-owned after DoneAsync call", "per survivor (min/max)");
+            "streams", "DoneAsync returned", "all re-owned after DoneAsync call", "per survivor (min/max)", "StreamAdded (unique)", "StreamDisowned", "held locally at end (confirmed in Redis)");
 
         foreach (var n in sizes)
         {
@@ -36,6 +36,30 @@ internal static class FailoverScenario
         crash.Note("Expiry = the lease's deadline in {L}:deadlines after the owner stopped (Redis clock, converted with a measured offset). 'Expiry spread' = last minus earliest deadline: how far apart the owner's last renewals left them.");
         crash.Note("Each lease deadline is lease duration after its last renewal; the survivors' deadline scheduler sleeps until the earliest deadline, then claims within fair shares.");
         return [crash, graceful];
+    }
+
+    private static int UniqueAdded(List<BenchConsumer> survivors) =>
+        survivors.SelectMany(s => s.Added).Select(a => a.IdInLbs).Distinct(StringComparer.Ordinal).Count();
+
+    private static IEnumerable<double> FirstAddedPerStream(IEnumerable<(string IdInLbs, double AtMs)> added) =>
+        added.GroupBy(a => a.IdInLbs, StringComparer.Ordinal).Select(g => g.Min(a => a.AtMs));
+
+    /// <summary>
+    /// Each stream should be added once and never lost: total and unique StreamAdded, StreamDisowned, and the leases
+    /// the survivors hold locally, with how many of those Redis confirms (the lease key still holds that owner's value).
+    /// </summary>
+    private static async Task<object[]> IntegrityAsync(IConnectionMultiplexer redis, StreamKeys keys, List<BenchConsumer> survivors)
+    {
+        var owned = survivors.SelectMany(s => s.Client.OwnedStreams).ToArray();
+        var db = redis.GetDatabase();
+        var values = await Task.WhenAll(owned.Select(l => db.StringGetAsync(keys.Lease(l.IdInLbs))));
+        var confirmed = owned.Where((l, i) => values[i] == l.LeaseValue).Select(l => l.IdInLbs).Distinct(StringComparer.Ordinal).Count();
+        return
+        [
+            $"{survivors.Sum(s => s.Added.Count)} ({UniqueAdded(survivors)})",
+            survivors.Sum(s => s.Count(StreamNotificationType.StreamDisowned)),
+            $"{owned.Length} ({confirmed})",
+        ];
     }
 
     private static RecoverableStreamOptions Options(string service, int capacity, TimeSpan lease, bool autoClaim) => new()
@@ -76,18 +100,21 @@ internal static class FailoverScenario
             var offset = await Clock.ServerOffsetMsAsync(db);
             var earliestExpiry = deadlines.Min(d => d.Score) - offset;
             var lastExpiry = deadlines.Max(d => d.Score) - offset;
-            await Wait.UntilAsync(() => survivors.Sum(s => s.Added.Count) >= n, lease + TimeSpan.FromSeconds(120), $"{n} streams to be re-owned", 10);
+            await Wait.UntilAsync(() => UniqueAdded(survivors) >= n, lease + TimeSpan.FromSeconds(120), $"{n} streams to be re-owned", 10);
             var added = survivors.SelectMany(s => s.Added).ToArray();
             var first = added.Min(a => a.AtMs);
-            var last = added.Max(a => a.AtMs);
+            var last = FirstAddedPerStream(added).Max();
             var shares = survivors.Select(s => s.Client.OwnedStreams.Count).ToArray();
             table.Add(
+            [
                 n,
                 Stats.Ms(first - earliestExpiry),
                 Stats.Ms(last - lastExpiry),
                 Stats.Ms(lastExpiry - earliestExpiry),
                 Stats.Ms(last - crashedAt),
-                $"{shares.Min()} / {shares.Max()}");
+                $"{shares.Min()} / {shares.Max()}",
+                .. await IntegrityAsync(redis, keys, survivors),
+            ]);
         }
         finally
         {
@@ -107,10 +134,10 @@ internal static class FailoverScenario
             var calledAt = Clock.NowMs;
             await owner.DisposeAsync();
             var returnedAt = Clock.NowMs;
-            await Wait.UntilAsync(() => survivors.Sum(s => s.Added.Count) >= n, TimeSpan.FromSeconds(120), $"{n} released streams to be re-owned", 5);
-            var last = survivors.SelectMany(s => s.Added).Max(a => a.AtMs);
+            await Wait.UntilAsync(() => UniqueAdded(survivors) >= n, TimeSpan.FromSeconds(120), $"{n} released streams to be re-owned", 5);
+            var last = FirstAddedPerStream(survivors.SelectMany(s => s.Added)).Max();
             var shares = survivors.Select(s => s.Client.OwnedStreams.Count).ToArray();
-            table.Add(n, Stats.Ms(returnedAt - calledAt), Stats.Ms(last - calledAt), $"{shares.Min()} / {shares.Max()}");
+            table.Add([n, Stats.Ms(returnedAt - calledAt), Stats.Ms(last - calledAt), $"{shares.Min()} / {shares.Max()}", .. await IntegrityAsync(redis, StreamKeys.For(Options(service, n, lease, autoClaim: true)), survivors)]);
         }
         finally
         {
