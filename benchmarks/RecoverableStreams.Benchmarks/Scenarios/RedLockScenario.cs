@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using RecoverableStreams.Benchmarks.Infrastructure;
+using RecoverableStreams.Keys;
 using RedLockNet;
 using RedLockNet.SERedis;
 using RedLockNet.SERedis.Configuration;
@@ -10,8 +10,8 @@ namespace RecoverableStreams.Benchmarks.Scenarios;
 /// <summary>
 /// DESIGN.md section 7a: RedLock.net 2.3.2 holding L concurrent 2 s locks (auto-extended, one timer per lock) against
 /// this library holding L leases of 2 s on one consumer (one batched renewal per interval), for the same time on the
-/// same Redis. Counts what each lost: a lock whose <c>IsAcquired</c> turned false (sampled every 50 ms), a lease that
-/// raised <c>StreamDisowned</c>.
+/// same Redis. Every 50 ms a sampler compares what each library reports (IsAcquired / lease owned) with the key in
+/// Redis (does it still hold our value?).
 /// </summary>
 internal static class RedLockScenario
 {
@@ -23,26 +23,28 @@ internal static class RedLockScenario
         var hold = TimeSpan.FromSeconds(args.Double("hold-seconds", 20));
         var table = new ResultTable(
             $"redlock: L concurrent 2 s locks/leases held for {hold.TotalSeconds:F0} s (RedLock.net 2.3.2 vs RecoverableStreams)",
-            "L", "library", "acquired", "reported lost during hold", "lock-time reported not held (statuses sampled)", "reported held at end", "status at end", "key still ours in Redis at end", "extensions / renewals");
+            "L", "library", "reported lost (ever)", "key lost in Redis (ever)", "held-but-not-ours (item-seconds)", "reported held / key ours at end", "statuses at end", "extensions (RedLock) / disowned (ours)", "samples in hold (wall)");
 
         foreach (var l in counts)
         {
-            var redLock = await RedLockAsync(connectionString, l, hold);
-            table.Add(l, "RedLock.net", redLock.Acquired, redLock.Lost, redLock.LostTime, redLock.Held, redLock.Status, redLock.KeysHeld, redLock.Extensions);
+            var (redLock, extensions) = await RedLockAsync(connectionString, l, hold);
+            Add(table, l, "RedLock.net", redLock, extensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Console.WriteLine($"  redlock, {l} locks done");
-            var leases = await LeasesAsync(connectionString, l, hold);
-            table.Add(l, "RecoverableStreams", leases.Acquired, leases.Lost, leases.LostTime, leases.Held, leases.Status, leases.KeysHeld, leases.Extensions);
+            var (leases, disowned) = await LeasesAsync(connectionString, l, hold);
+            Add(table, l, "RecoverableStreams", leases, disowned.ToString(System.Globalization.CultureInfo.InvariantCulture));
             Console.WriteLine($"  leases, {l} leases done");
         }
 
-        table.Note("RedLock: one RedLockFactory over one multiplexer, locks created concurrently with no wait/retry; 'lost' = Status observed other than Acquired (IsAcquired false) at least once after acquisition, sampled every 50 ms; 'lock-time not held' sums those samples over all locks, with the statuses seen; 'extensions' = sum of ExtendCount.");
-        table.Note("RecoverableStreams: one consumer, LeaseDuration 2 s (renewal every 667 ms, one script call for all leases); 'lost' = StreamDisowned notifications; 'renewals' = renew script calls seen by the client's loop (hold / renew interval).");
+        table.Note("'reported lost' = RedLock IsAcquired false / our lease no longer owned, at least once. 'key lost in Redis' = the key did not hold our lock id / lease value at some sample (expired, deleted or taken). 'held-but-not-ours' = sum over samples of items the library reported held while Redis no longer had them: the unsafe case.");
+        table.Note("RedLock: one RedLockFactory over one multiplexer, locks created concurrently with no wait/retry, auto-extension (its timer fires every expiry/2 and extends with a synchronous script call). Ours: one consumer, LeaseDuration 2 s, one renewal script call for all leases every 667 ms.");
+        table.Note("Sampled on a dedicated thread with synchronous MGETs on a separate connection, every 50 ms; 'samples in hold' shows how many samples the hold got and how long it really took.");
         return [table];
     }
 
-    private sealed record Outcome(int Acquired, int Lost, string LostTime, int Held, string Status, int KeysHeld, string Extensions);
+    private static void Add(ResultTable table, int l, string library, HoldOutcome o, string extra) =>
+        table.Add(l, library, o.ReportedLost, o.LostInRedis, $"{o.HeldWithoutKeySeconds:F1}", $"{o.ReportedHeldAtEnd} / {o.KeysOursAtEnd}", o.StatusesAtEnd, extra, $"{o.Samples} ({o.Elapsed.TotalSeconds:F0} s)");
 
-    private static async Task<Outcome> RedLockAsync(string connectionString, int count, TimeSpan hold)
+    private static async Task<(HoldOutcome Outcome, long Extensions)> RedLockAsync(string connectionString, int count, TimeSpan hold)
     {
         using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
         using var factory = RedLockFactory.Create([new RedLockMultiplexer(redis)]);
@@ -51,40 +53,15 @@ internal static class RedLockScenario
         try
         {
             var acquired = locks.Where(l => l.IsAcquired).ToArray();
-            var lost = new HashSet<IRedLock>();
-            var lostStatuses = new Dictionary<RedLockStatus, int>();
-            var lostSamples = 0;
-            var watch = Stopwatch.StartNew();
-            while (watch.Elapsed < hold)
+            if (acquired.Length != count)
             {
-                foreach (var redLock in acquired)
-                {
-                    var status = redLock.Status;
-                    if (status != RedLockStatus.Acquired)
-                    {
-                        lost.Add(redLock);
-                        lostSamples++;
-                        lostStatuses[status] = lostStatuses.GetValueOrDefault(status) + 1;
-                    }
-                }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(50));
+                throw new InvalidOperationException($"RedLock.net acquired only {acquired.Length} of {count} fresh locks.");
             }
 
-            // RedLock.net's default key format is "redlock:{resource}", holding the lock id while held.
-            var db = redis.GetDatabase();
-            var keysHeld = 0;
-            foreach (var redLock in acquired)
-            {
-                if (await db.StringGetAsync("redlock:" + redLock.Resource) == redLock.LockId)
-                {
-                    keysHeld++;
-                }
-            }
-
-            var statuses = string.Join(", ", acquired.GroupBy(l => l.Status).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"));
-            var seen = string.Join(", ", lostStatuses.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}"));
-            return new Outcome(acquired.Length, lost.Count, $"{lostSamples * 50 / 1000.0:F1} s ({seen})", acquired.Count(l => l.IsAcquired), statuses, keysHeld, acquired.Sum(l => (long)l.ExtendCount).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // RedLock.net's default key format is "redlock:{resource}"; the key holds the lock id while held.
+            var items = acquired.Select(l => new HeldItem("redlock:" + l.Resource, l.LockId, () => l.IsAcquired, () => l.Status.ToString())).ToArray();
+            var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
+            return (outcome, acquired.Sum(l => (long)l.ExtendCount));
         }
         finally
         {
@@ -95,7 +72,7 @@ internal static class RedLockScenario
         }
     }
 
-    private static async Task<Outcome> LeasesAsync(string connectionString, int count, TimeSpan hold)
+    private static async Task<(HoldOutcome Outcome, int Disowned)> LeasesAsync(string connectionString, int count, TimeSpan hold)
     {
         using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
         var options = new RecoverableStreamOptions
@@ -108,21 +85,11 @@ internal static class RedLockScenario
         await using var consumer = await BenchConsumer.StartAsync(redis, options);
         await LbsSeeder.AddStreamsAsync(redis, options, count, options.ServiceName + "-data");
         await Wait.UntilAsync(() => consumer.Client.OwnedStreams.Count == count, TimeSpan.FromSeconds(60), $"{count} owned streams", 10);
-        await Task.Delay(hold);
-        var renewals = (int)(hold / (Expiry / 3));
-        var owned = consumer.Client.OwnedStreams;
-        var db = redis.GetDatabase();
-        var keys = Keys.StreamKeys.For(options);
-        var keysHeld = 0;
-        foreach (var lease in owned)
-        {
-            if (await db.StringGetAsync(keys.Lease(lease.IdInLbs)) == lease.LeaseValue)
-            {
-                keysHeld++;
-            }
-        }
-
-        var status = $"owned {owned.Count(l => l.IsOwned)}";
-        return new Outcome(count, consumer.Count(StreamNotificationType.StreamDisowned), "-", owned.Count, status, keysHeld, $"~{renewals} calls");
+        var keys = StreamKeys.For(options);
+        var items = consumer.Client.OwnedStreams
+            .Select(l => new HeldItem(keys.Lease(l.IdInLbs), l.LeaseValue, () => l.IsOwned, () => l.IsOwned ? "owned" : "lost"))
+            .ToArray();
+        var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
+        return (outcome, consumer.Count(StreamNotificationType.StreamDisowned));
     }
 }

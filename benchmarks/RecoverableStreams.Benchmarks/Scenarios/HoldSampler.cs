@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Benchmarks.Scenarios;
+
+/// <summary>One held lock or lease: its Redis key, the value that means "ours", and what its library reports.</summary>
+internal sealed record HeldItem(string Key, string Value, Func<bool> ReportedHeld, Func<string> Status);
+
+/// <summary>What a hold looked like, sampled every 50 ms against the library's own view and the key in Redis.</summary>
+internal sealed record HoldOutcome(
+    int Items,
+    int ReportedLost,
+    int LostInRedis,
+    double HeldWithoutKeySeconds,
+    int Samples,
+    TimeSpan Elapsed,
+    int ReportedHeldAtEnd,
+    int KeysOursAtEnd,
+    string StatusesAtEnd);
+
+/// <summary>
+/// Samples a hold on a dedicated thread with synchronous Redis calls on its own connection: RedLock.net's timers block
+/// thread-pool threads, which would starve a sampler that ran on the pool.
+/// </summary>
+internal static class HoldSampler
+{
+    public static async Task<HoldOutcome> SampleAsync(string connectionString, IReadOnlyList<HeldItem> items, TimeSpan hold)
+    {
+        using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
+        var db = redis.GetDatabase();
+        var keys = items.Select(i => (RedisKey)i.Key).ToArray();
+        var reportedLost = new bool[items.Count];
+        var lostInRedis = new bool[items.Count];
+        var heldWithoutKey = 0;
+        var samples = 0;
+        var lastOurs = new bool[items.Count];
+        var lastReported = new bool[items.Count];
+        var watch = Stopwatch.StartNew();
+        var sampler = new Thread(() =>
+        {
+            while (watch.Elapsed < hold)
+            {
+                var values = db.StringGet(keys);
+                samples++;
+                for (var i = 0; i < items.Count; i++)
+                {
+                    var ours = values[i] == items[i].Value;
+                    var reported = items[i].ReportedHeld();
+                    lostInRedis[i] |= !ours;
+                    reportedLost[i] |= !reported;
+                    heldWithoutKey += reported && !ours ? 1 : 0;
+                    lastOurs[i] = ours;
+                    lastReported[i] = reported;
+                }
+
+                Thread.Sleep(50);
+            }
+        }) { IsBackground = true, Name = "hold-sampler" };
+        sampler.Start();
+        await Task.Run(sampler.Join);
+        var elapsed = watch.Elapsed;
+        var statuses = string.Join(", ", items.GroupBy(i => i.Status()).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+        return new HoldOutcome(
+            items.Count,
+            reportedLost.Count(x => x),
+            lostInRedis.Count(x => x),
+            samples == 0 ? 0 : elapsed.TotalSeconds * heldWithoutKey / samples,
+            samples,
+            elapsed,
+            lastReported.Count(x => x),
+            lastOurs.Count(x => x),
+            statuses);
+    }
+}
