@@ -61,6 +61,10 @@ internal sealed class RedisProcess : IAsyncDisposable
             process.BeginErrorReadLine();
             if (await WaitUntilReadyAsync(process, port, TimeSpan.FromSeconds(10)))
             {
+                // Ctrl+C, SIGTERM or an unhandled exception must not leave the server running.
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => KillQuietly(process);
+                AppDomain.CurrentDomain.UnhandledException += (_, _) => KillQuietly(process);
+                Console.CancelKeyPress += (_, _) => KillQuietly(process);
                 return new RedisProcess($"127.0.0.1:{port}", process, workDirectory);
             }
 
@@ -75,6 +79,21 @@ internal sealed class RedisProcess : IAsyncDisposable
             {
                 throw new InvalidOperationException($"redis-server did not answer on port {port}.");
             }
+        }
+    }
+
+    /// <summary>Stops the server at once, without the thread pool (which a starved benchmark may not give back).</summary>
+    public void Kill()
+    {
+        if (_process is not null)
+        {
+            KillQuietly(_process);
+            _process.WaitForExit(2000);
+        }
+
+        if (_workDirectory is not null && Directory.Exists(_workDirectory))
+        {
+            Directory.Delete(_workDirectory, recursive: true);
         }
     }
 
@@ -94,6 +113,21 @@ internal sealed class RedisProcess : IAsyncDisposable
         if (_workDirectory is not null && Directory.Exists(_workDirectory))
         {
             Directory.Delete(_workDirectory, recursive: true);
+        }
+    }
+
+    private static void KillQuietly(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone or disposed.
         }
     }
 

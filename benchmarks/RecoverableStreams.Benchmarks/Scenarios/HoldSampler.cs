@@ -13,10 +13,13 @@ internal sealed record HoldOutcome(
     int LostInRedis,
     double HeldWithoutKeySeconds,
     int Samples,
+    int TimedOutSamples,
     TimeSpan Elapsed,
+    TimeSpan LastSampleAt,
     int ReportedHeldAtEnd,
     int KeysOursAtEnd,
-    string StatusesAtEnd);
+    string StatusesAtEnd,
+    string PoolAtEnd);
 
 /// <summary>
 /// Samples a hold on a dedicated thread with synchronous Redis calls on its own connection: RedLock.net's timers block
@@ -26,13 +29,17 @@ internal static class HoldSampler
 {
     public static async Task<HoldOutcome> SampleAsync(string connectionString, IReadOnlyList<HeldItem> items, TimeSpan hold)
     {
-        using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
+        // A short timeout: a sample that cannot get an answer (the client's reads need the thread pool) is counted, not waited for.
+        using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",syncTimeout=1000");
         var db = redis.GetDatabase();
         var keys = items.Select(i => (RedisKey)i.Key).ToArray();
         var reportedLost = new bool[items.Count];
         var lostInRedis = new bool[items.Count];
         var heldWithoutKey = 0;
         var samples = 0;
+        var timeouts = 0;
+        var poolAtEnd = "";
+        var lastSampleAt = TimeSpan.Zero;
         var lastOurs = new bool[items.Count];
         var lastReported = new bool[items.Count];
         var watch = Stopwatch.StartNew();
@@ -40,8 +47,19 @@ internal static class HoldSampler
         {
             while (watch.Elapsed < hold)
             {
-                var values = db.StringGet(keys);
+                RedisValue[] values;
+                try
+                {
+                    values = db.StringGet(keys);
+                }
+                catch (RedisTimeoutException)
+                {
+                    timeouts++;
+                    continue;
+                }
+
                 samples++;
+                lastSampleAt = watch.Elapsed;
                 for (var i = 0; i < items.Count; i++)
                 {
                     var ours = values[i] == items[i].Value;
@@ -55,9 +73,12 @@ internal static class HoldSampler
 
                 Thread.Sleep(50);
             }
+
+            poolAtEnd = $"{ThreadPool.ThreadCount} pool threads, {ThreadPool.PendingWorkItemCount} queued";
         }) { IsBackground = true, Name = "hold-sampler" };
         sampler.Start();
-        await Task.Run(sampler.Join);
+        // Joined without the pool, which may be starved.
+        await Task.Factory.StartNew(sampler.Join, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var elapsed = watch.Elapsed;
         var statuses = string.Join(", ", items.GroupBy(i => i.Status()).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
         return new HoldOutcome(
@@ -66,9 +87,12 @@ internal static class HoldSampler
             lostInRedis.Count(x => x),
             samples == 0 ? 0 : elapsed.TotalSeconds * heldWithoutKey / samples,
             samples,
+            timeouts,
             elapsed,
+            lastSampleAt,
             lastReported.Count(x => x),
             lastOurs.Count(x => x),
-            statuses);
+            statuses,
+            poolAtEnd);
     }
 }

@@ -23,53 +23,69 @@ internal static class RedLockScenario
         var hold = TimeSpan.FromSeconds(args.Double("hold-seconds", 20));
         var table = new ResultTable(
             $"redlock: L concurrent 2 s locks/leases held for {hold.TotalSeconds:F0} s (RedLock.net 2.3.2 vs RecoverableStreams)",
-            "L", "library", "reported lost (ever)", "key lost in Redis (ever)", "held-but-not-ours (item-seconds)", "reported held / key ours at end", "statuses at end", "extensions (RedLock) / disowned (ours)", "samples in hold (wall)");
+            "L", "library", "reported lost (ever)", "key lost in Redis (ever)", "held-but-not-ours (item-seconds)", "reported held / key ours (last ok sample)", "statuses at end", "extensions (RedLock) / disowned (ours)", "samples in hold (wall)", "thread pool at end of hold");
 
         foreach (var l in counts)
         {
-            var (redLock, extensions) = await RedLockAsync(connectionString, l, hold);
-            Add(table, l, "RedLock.net", redLock, extensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Console.WriteLine($"  redlock, {l} locks done");
+            // Ours first: RedLock.net's timers may keep starving the thread pool after its hold.
             var (leases, disowned) = await LeasesAsync(connectionString, l, hold);
             Add(table, l, "RecoverableStreams", leases, disowned.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Console.WriteLine($"  leases, {l} leases done");
+            var (redLock, extensions, released) = await RedLockAsync(connectionString, l, hold);
+            Add(table, l, "RedLock.net", redLock, extensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (!released)
+            {
+                table.Note($"L={l}: RedLock.net's DisposeAsync of the {l} locks did not finish within {ReleaseTimeout.TotalSeconds:F0} s; the run went on without it.");
+            }
+
+            Console.WriteLine($"  {l} locks and leases done ({DateTimeOffset.UtcNow:HH:mm:ss})");
         }
 
         table.Note("'reported lost' = RedLock IsAcquired false / our lease no longer owned, at least once. 'key lost in Redis' = the key did not hold our lock id / lease value at some sample (expired, deleted or taken). 'held-but-not-ours' = sum over samples of items the library reported held while Redis no longer had them: the unsafe case.");
         table.Note("RedLock: one RedLockFactory over one multiplexer, locks created concurrently with no wait/retry, auto-extension (its timer fires every expiry/2 and extends with a synchronous script call). Ours: one consumer, LeaseDuration 2 s, one renewal script call for all leases every 667 ms.");
-        table.Note("Sampled on a dedicated thread with synchronous MGETs on a separate connection, every 50 ms; 'samples in hold' shows how many samples the hold got and how long it really took.");
+        table.Note("Sampled on a dedicated thread with synchronous MGETs on a separate connection, every 50 ms; 'samples in hold' shows how many samples the hold got, how long it really took, and how many sample reads timed out after 1 s (StackExchange.Redis 3.x completes even synchronous calls on the thread pool, so a starved pool stalls them).");
         return [table];
     }
 
     private static void Add(ResultTable table, int l, string library, HoldOutcome o, string extra) =>
-        table.Add(l, library, o.ReportedLost, o.LostInRedis, $"{o.HeldWithoutKeySeconds:F1}", $"{o.ReportedHeldAtEnd} / {o.KeysOursAtEnd}", o.StatusesAtEnd, extra, $"{o.Samples} ({o.Elapsed.TotalSeconds:F0} s)");
+        table.Add(l, library, o.ReportedLost, o.LostInRedis, $"{o.HeldWithoutKeySeconds:F1}", $"{o.ReportedHeldAtEnd} / {o.KeysOursAtEnd}", o.StatusesAtEnd, extra, $"{o.Samples} ok, last at {o.LastSampleAt.TotalSeconds:F1} s of {o.Elapsed.TotalSeconds:F0} s; {o.TimedOutSamples} timed out", o.PoolAtEnd);
 
-    private static async Task<(HoldOutcome Outcome, long Extensions)> RedLockAsync(string connectionString, int count, TimeSpan hold)
+    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(15);
+
+    private static async Task<(HoldOutcome Outcome, long Extensions, bool Released)> RedLockAsync(string connectionString, int count, TimeSpan hold)
     {
-        using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
-        using var factory = RedLockFactory.Create([new RedLockMultiplexer(redis)]);
+        // Not disposed when the release times out: the multiplexer and factory stay with the starved locks.
+        var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
+        var factory = RedLockFactory.Create([new RedLockMultiplexer(redis)]);
         var prefix = $"redlock-{Guid.NewGuid():N}";
+        Console.WriteLine($"  redlock, acquiring {count} locks ({DateTimeOffset.UtcNow:HH:mm:ss})");
         var locks = await Task.WhenAll(Enumerable.Range(0, count).Select(i => factory.CreateLockAsync($"{prefix}-{i}", Expiry)));
-        try
+        var acquired = locks.Where(l => l.IsAcquired).ToArray();
+        if (acquired.Length != count)
         {
-            var acquired = locks.Where(l => l.IsAcquired).ToArray();
-            if (acquired.Length != count)
-            {
-                throw new InvalidOperationException($"RedLock.net acquired only {acquired.Length} of {count} fresh locks.");
-            }
+            throw new InvalidOperationException($"RedLock.net acquired only {acquired.Length} of {count} fresh locks.");
+        }
 
-            // RedLock.net's default key format is "redlock:{resource}"; the key holds the lock id while held.
-            var items = acquired.Select(l => new HeldItem("redlock:" + l.Resource, l.LockId, () => l.IsAcquired, () => l.Status.ToString())).ToArray();
-            var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
-            return (outcome, acquired.Sum(l => (long)l.ExtendCount));
-        }
-        finally
-        {
-            foreach (var redLock in locks)
+        // RedLock.net's default key format is "redlock:{resource}"; the key holds the lock id while held.
+        var items = acquired.Select(l => new HeldItem("redlock:" + l.Resource, l.LockId, () => l.IsAcquired, () => l.Status.ToString())).ToArray();
+        var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
+        var extensions = acquired.Sum(l => (long)l.ExtendCount);
+        Console.WriteLine($"  redlock, hold over, releasing ({DateTimeOffset.UtcNow:HH:mm:ss})");
+        var release = Task.Factory.StartNew(
+            async () =>
             {
-                await redLock.DisposeAsync();
-            }
-        }
+                foreach (var redLock in locks)
+                {
+                    await redLock.DisposeAsync();
+                }
+
+                factory.Dispose();
+                await redis.DisposeAsync();
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default).Unwrap();
+        var released = await Task.WhenAny(release, Task.Delay(ReleaseTimeout)) == release;
+        return (outcome, extensions, released);
     }
 
     private static async Task<(HoldOutcome Outcome, int Disowned)> LeasesAsync(string connectionString, int count, TimeSpan hold)
