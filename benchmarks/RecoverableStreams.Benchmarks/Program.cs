@@ -36,6 +36,13 @@ if (arguments.Scenario == "micro")
     return 0;
 }
 
+if (arguments.Scenario == "redlock-peer")
+{
+    // The RedLock.net side of the redlock scenario, started by it in a process of its own.
+    await RedLockScenario.RunPeerAsync(RedisProcess.ConnectionStringFor(arguments.Redis ?? throw new ArgumentException("--redis is required")), arguments);
+    return 0;
+}
+
 if (arguments.Scenario is not ("pickup" or "failover" or "renewal" or "redlock"))
 {
     Console.WriteLine(Usage);
@@ -58,7 +65,7 @@ var tables = arguments.Scenario switch
     "pickup" => await PickupScenario.RunAsync(redis, arguments),
     "failover" => await FailoverScenario.RunAsync(redis, arguments),
     "renewal" => await RenewalScenario.RunAsync(redis, arguments),
-    _ => await RedLockScenario.RunAsync(server.ConnectionString, arguments),
+    _ => await RedLockScenario.RunAsync(server.ConnectionString, server.EndPoint, arguments),
 };
 
 foreach (var table in tables)

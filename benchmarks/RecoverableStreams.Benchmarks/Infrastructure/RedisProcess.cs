@@ -27,7 +27,9 @@ internal sealed class RedisProcess : IAsyncDisposable
     public string Description => _process is null ? $"existing server {EndPoint}" : $"redis-server pid {_process.Id} on {EndPoint}";
 
     /// <summary>A configuration string: admin commands allowed (CONFIG, INFO), generous timeouts for a loaded machine.</summary>
-    public string ConnectionString => $"{EndPoint},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=30000,asyncTimeout=30000";
+    public string ConnectionString => ConnectionStringFor(EndPoint);
+
+    public static string ConnectionStringFor(string endPoint) => $"{endPoint},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=30000,asyncTimeout=30000";
 
     public static async Task<RedisProcess> StartOrUseAsync(string? existingEndPoint)
     {

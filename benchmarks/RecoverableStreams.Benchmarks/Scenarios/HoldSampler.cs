@@ -31,6 +31,17 @@ internal static class HoldSampler
     {
         // A short timeout: a sample that cannot get an answer (the client's reads need the thread pool) is counted, not waited for.
         using var redis = await ConnectionMultiplexer.ConnectAsync(connectionString + ",syncTimeout=1000");
+        HoldOutcome? outcome = null;
+        var sampler = new Thread(() => outcome = Sample(redis, items, hold)) { IsBackground = true, Name = "hold-sampler" };
+        sampler.Start();
+        // Joined without the pool, which may be starved.
+        await Task.Factory.StartNew(sampler.Join, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        return outcome!;
+    }
+
+    /// <summary>Samples on the calling thread until <paramref name="hold"/> has passed; needs no thread-pool thread itself.</summary>
+    public static HoldOutcome Sample(IConnectionMultiplexer redis, IReadOnlyList<HeldItem> items, TimeSpan hold)
+    {
         var db = redis.GetDatabase();
         var keys = items.Select(i => (RedisKey)i.Key).ToArray();
         var reportedLost = new bool[items.Count];
@@ -43,7 +54,6 @@ internal static class HoldSampler
         var lastOurs = new bool[items.Count];
         var lastReported = new bool[items.Count];
         var watch = Stopwatch.StartNew();
-        var sampler = new Thread(() =>
         {
             while (watch.Elapsed < hold)
             {
@@ -75,10 +85,8 @@ internal static class HoldSampler
             }
 
             poolAtEnd = $"{ThreadPool.ThreadCount} pool threads, {ThreadPool.PendingWorkItemCount} queued";
-        }) { IsBackground = true, Name = "hold-sampler" };
-        sampler.Start();
-        // Joined without the pool, which may be starved.
-        await Task.Factory.StartNew(sampler.Join, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
         var elapsed = watch.Elapsed;
         var statuses = string.Join(", ", items.GroupBy(i => i.Status()).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
         return new HoldOutcome(

@@ -3,6 +3,7 @@ using RecoverableStreams.Keys;
 using RedLockNet;
 using RedLockNet.SERedis;
 using RedLockNet.SERedis.Configuration;
+using System.Text.Json;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Benchmarks.Scenarios;
@@ -17,7 +18,7 @@ internal static class RedLockScenario
 {
     private static readonly TimeSpan Expiry = TimeSpan.FromSeconds(2);
 
-    public static async Task<IReadOnlyList<ResultTable>> RunAsync(string connectionString, BenchArguments args)
+    public static async Task<IReadOnlyList<ResultTable>> RunAsync(string connectionString, string endPoint, BenchArguments args)
     {
         var counts = args.Ints("locks", 5, 50, 500);
         var hold = TimeSpan.FromSeconds(args.Double("hold-seconds", 20));
@@ -30,18 +31,18 @@ internal static class RedLockScenario
             // Ours first: RedLock.net's timers may keep starving the thread pool after its hold.
             var (leases, disowned) = await LeasesAsync(connectionString, l, hold);
             Add(table, l, "RecoverableStreams", leases, disowned.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var (redLock, extensions, released) = await RedLockAsync(connectionString, l, hold);
+            var (redLock, extensions, exited) = await RedLockAsync(endPoint, l, hold);
             Add(table, l, "RedLock.net", redLock, extensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            if (!released)
+            if (!exited)
             {
-                table.Note($"L={l}: RedLock.net's DisposeAsync of the {l} locks did not finish within {ReleaseTimeout.TotalSeconds:F0} s; the run went on without it.");
+                table.Note($"L={l}: the RedLock.net peer process did not exit within 5 s of its result and was killed.");
             }
 
             Console.WriteLine($"  {l} locks and leases done ({DateTimeOffset.UtcNow:HH:mm:ss})");
         }
 
         table.Note("'reported lost' = RedLock IsAcquired false / our lease no longer owned, at least once. 'key lost in Redis' = the key did not hold our lock id / lease value at some sample (expired, deleted or taken). 'held-but-not-ours' = sum over samples of items the library reported held while Redis no longer had them: the unsafe case.");
-        table.Note("RedLock: one RedLockFactory over one multiplexer, locks created concurrently with no wait/retry, auto-extension (its timer fires every expiry/2 and extends with a synchronous script call). Ours: one consumer, LeaseDuration 2 s, one renewal script call for all leases every 667 ms.");
+        table.Note("RedLock: one RedLockFactory over one multiplexer, locks created concurrently with no wait/retry, in a child process of its own, auto-extension (its timer fires every expiry/2 and extends with a synchronous script call). Ours: one consumer, LeaseDuration 2 s, one renewal script call for all leases every 667 ms.");
         table.Note("Sampled on a dedicated thread with synchronous MGETs on a separate connection, every 50 ms; 'samples in hold' shows how many samples the hold got, how long it really took, and how many sample reads timed out after 1 s (StackExchange.Redis 3.x completes even synchronous calls on the thread pool, so a starved pool stalls them).");
         return [table];
     }
@@ -49,15 +50,71 @@ internal static class RedLockScenario
     private static void Add(ResultTable table, int l, string library, HoldOutcome o, string extra) =>
         table.Add(l, library, o.ReportedLost, o.LostInRedis, $"{o.HeldWithoutKeySeconds:F1}", $"{o.ReportedHeldAtEnd} / {o.KeysOursAtEnd}", o.StatusesAtEnd, extra, $"{o.Samples} ok, last at {o.LastSampleAt.TotalSeconds:F1} s of {o.Elapsed.TotalSeconds:F0} s; {o.TimedOutSamples} timed out", o.PoolAtEnd);
 
-    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(15);
+    private const string ResultPrefix = "REDLOCK-RESULT ";
 
-    private static async Task<(HoldOutcome Outcome, long Extensions, bool Released)> RedLockAsync(string connectionString, int count, TimeSpan hold)
+    /// <summary>
+    /// Runs the RedLock.net side in a child process (<c>redlock-peer</c>): its timers starve the thread pool, which
+    /// would stall this process (and the next measurement) long after the hold. The child prints one result line and
+    /// exits; it is killed by its PID if it does not.
+    /// </summary>
+    private static async Task<(HoldOutcome Outcome, long Extensions, bool Exited)> RedLockAsync(string endPoint, int count, TimeSpan hold)
     {
-        // Not disposed when the release times out: the multiplexer and factory stay with the starved locks.
+        var entry = System.Reflection.Assembly.GetEntryAssembly()!.Location;
+        var host = Environment.ProcessPath!;
+        var info = new System.Diagnostics.ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            info.ArgumentList.Add(entry);
+        }
+
+        foreach (var argument in new[] { "redlock-peer", "--redis", endPoint, "--locks", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "--hold-seconds", hold.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var child = System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("The redlock-peer process did not start.");
+        string? result = null;
+        using var timeout = new CancellationTokenSource(hold + TimeSpan.FromSeconds(90));
+        try
+        {
+            while (await child.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                if (line.StartsWith(ResultPrefix, StringComparison.Ordinal))
+                {
+                    result = line[ResultPrefix.Length..];
+                    break;
+                }
+
+                Console.WriteLine("  [peer] " + line);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var exited = child.WaitForExit(TimeSpan.FromSeconds(5));
+        if (!exited)
+        {
+            child.Kill();
+            await child.WaitForExitAsync();
+        }
+
+        var peer = result is null ? null : JsonSerializer.Deserialize<PeerResult>(result);
+        return peer is null
+            ? throw new InvalidOperationException($"The redlock-peer process gave no result for {count} locks.")
+            : (peer.Outcome, peer.Extensions, exited);
+    }
+
+    private sealed record PeerResult(HoldOutcome Outcome, long Extensions);
+
+    /// <summary>The child side: take the locks, sample the hold on a dedicated thread, print the result, exit at once.</summary>
+    public static async Task RunPeerAsync(string connectionString, BenchArguments args)
+    {
+        var count = args.Int("locks", 5);
+        var hold = TimeSpan.FromSeconds(args.Double("hold-seconds", 20));
         var redis = await ConnectionMultiplexer.ConnectAsync(connectionString);
         var factory = RedLockFactory.Create([new RedLockMultiplexer(redis)]);
         var prefix = $"redlock-{Guid.NewGuid():N}";
-        Console.WriteLine($"  redlock, acquiring {count} locks ({DateTimeOffset.UtcNow:HH:mm:ss})");
         var locks = await Task.WhenAll(Enumerable.Range(0, count).Select(i => factory.CreateLockAsync($"{prefix}-{i}", Expiry)));
         var acquired = locks.Where(l => l.IsAcquired).ToArray();
         if (acquired.Length != count)
@@ -67,25 +124,18 @@ internal static class RedLockScenario
 
         // RedLock.net's default key format is "redlock:{resource}"; the key holds the lock id while held.
         var items = acquired.Select(l => new HeldItem("redlock:" + l.Resource, l.LockId, () => l.IsAcquired, () => l.Status.ToString())).ToArray();
-        var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
-        var extensions = acquired.Sum(l => (long)l.ExtendCount);
-        Console.WriteLine($"  redlock, hold over, releasing ({DateTimeOffset.UtcNow:HH:mm:ss})");
-        var release = Task.Factory.StartNew(
-            async () =>
-            {
-                foreach (var redLock in locks)
-                {
-                    await redLock.DisposeAsync();
-                }
-
-                factory.Dispose();
-                await redis.DisposeAsync();
-            },
-            CancellationToken.None,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default).Unwrap();
-        var released = await Task.WhenAny(release, Task.Delay(ReleaseTimeout)) == release;
-        return (outcome, extensions, released);
+        var sampling = await ConnectionMultiplexer.ConnectAsync(connectionString + ",syncTimeout=1000");
+        var sampler = new Thread(() =>
+        {
+            var outcome = HoldSampler.Sample(sampling, items, hold);
+            var extensions = acquired.Sum(l => (long)l.ExtendCount);
+            Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(new PeerResult(outcome, extensions)));
+            Console.Out.Flush();
+            // Nothing else would run here: the pool is typically starved by now. The locks expire in Redis by themselves.
+            Environment.Exit(0);
+        }) { Name = "redlock-peer-sampler" };
+        sampler.Start();
+        await Task.Delay(Timeout.Infinite);
     }
 
     private static async Task<(HoldOutcome Outcome, int Disowned)> LeasesAsync(string connectionString, int count, TimeSpan hold)
