@@ -26,13 +26,16 @@ internal static class RedLockScenario
             $"redlock: L concurrent 2 s locks/leases held for {hold.TotalSeconds:F0} s (RedLock.net 2.3.2 vs RecoverableStreams)",
             "L", "library", "reported lost (ever)", "key lost in Redis (ever)", "held-but-not-ours (item-seconds)", "reported held / key ours (last ok sample)", "statuses at end", "extensions (RedLock) / disowned (ours)", "samples in hold (wall)", "thread pool at end of hold");
 
+        using var checker = await ConnectionMultiplexer.ConnectAsync(connectionString);
+        var db = checker.GetDatabase();
         foreach (var l in counts)
         {
             // Ours first: RedLock.net's timers may keep starving the thread pool after its hold.
             var (leases, disowned) = await LeasesAsync(connectionString, l, hold);
             Add(table, l, "RecoverableStreams", leases, disowned.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var (redLock, extensions, exited) = await RedLockAsync(endPoint, l, hold);
+            var (redLock, extensions, exited, keysOurs) = await RedLockAsync(db, endPoint, l, hold);
             Add(table, l, "RedLock.net", redLock, extensions.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            table.Note($"L={l}: RedLock.net keys still holding their lock id at the end of the hold, read by the parent process: {keysOurs} of {l}.");
             if (!exited)
             {
                 table.Note($"L={l}: the RedLock.net peer process did not exit within 5 s of its result and was killed.");
@@ -57,7 +60,7 @@ internal static class RedLockScenario
     /// would stall this process (and the next measurement) long after the hold. The child prints one result line and
     /// exits; it is killed by its PID if it does not.
     /// </summary>
-    private static async Task<(HoldOutcome Outcome, long Extensions, bool Exited)> RedLockAsync(string endPoint, int count, TimeSpan hold)
+    private static async Task<(HoldOutcome Outcome, long Extensions, bool Exited, int KeysOursAtEnd)> RedLockAsync(IDatabase db, string endPoint, int count, TimeSpan hold)
     {
         var entry = System.Reflection.Assembly.GetEntryAssembly()!.Location;
         var host = Environment.ProcessPath!;
@@ -92,6 +95,15 @@ internal static class RedLockScenario
         {
         }
 
+        // Checked from this (unstarved) process the moment the peer's hold ends: the keys' real state.
+        var keysOurs = -1;
+        var peer = result is null ? null : JsonSerializer.Deserialize<PeerResult>(result);
+        if (peer is not null)
+        {
+            var values = await db.StringGetAsync(peer.Keys.Select(k => (RedisKey)k).ToArray());
+            keysOurs = values.Where((v, i) => v == peer.Values[i]).Count();
+        }
+
         var exited = child.WaitForExit(TimeSpan.FromSeconds(5));
         if (!exited)
         {
@@ -99,13 +111,12 @@ internal static class RedLockScenario
             await child.WaitForExitAsync();
         }
 
-        var peer = result is null ? null : JsonSerializer.Deserialize<PeerResult>(result);
         return peer is null
             ? throw new InvalidOperationException($"The redlock-peer process gave no result for {count} locks.")
-            : (peer.Outcome, peer.Extensions, exited);
+            : (peer.Outcome, peer.Extensions, exited, keysOurs);
     }
 
-    private sealed record PeerResult(HoldOutcome Outcome, long Extensions);
+    private sealed record PeerResult(HoldOutcome Outcome, long Extensions, string[] Keys, string[] Values);
 
     /// <summary>The child side: take the locks, sample the hold on a dedicated thread, print the result, exit at once.</summary>
     public static async Task RunPeerAsync(string connectionString, BenchArguments args)
@@ -129,7 +140,7 @@ internal static class RedLockScenario
         {
             var outcome = HoldSampler.Sample(sampling, items, hold);
             var extensions = acquired.Sum(l => (long)l.ExtendCount);
-            Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(new PeerResult(outcome, extensions)));
+            Console.WriteLine(ResultPrefix + JsonSerializer.Serialize(new PeerResult(outcome, extensions, items.Select(i => i.Key).ToArray(), items.Select(i => i.Value).ToArray())));
             Console.Out.Flush();
             // Nothing else would run here: the pool is typically starved by now. The locks expire in Redis by themselves.
             Environment.Exit(0);
