@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Benchmarks.Infrastructure;
+
+/// <summary>
+/// A started <see cref="RecoverableStreamClient"/> whose notification channel is drained in the background; records
+/// when each stream was added (<see cref="Clock.NowMs"/>) and counts the other notification types.
+/// </summary>
+internal sealed class BenchConsumer : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<StreamNotificationType, int> _counts = new();
+    private readonly ConcurrentQueue<(string IdInLbs, double AtMs)> _added = new();
+    private Task _reading = Task.CompletedTask;
+
+    private BenchConsumer(RecoverableStreamClient client) => Client = client;
+
+    public RecoverableStreamClient Client { get; }
+
+    /// <summary>Where the clients log; set from <c>--log</c> (warnings and errors to the console), else nowhere.</summary>
+    public static ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Called for every notification, on the draining task.</summary>
+    public Action<StreamNotification, double>? OnNotification { get; set; }
+
+    public IReadOnlyCollection<(string IdInLbs, double AtMs)> Added => _added;
+
+    public int Count(StreamNotificationType type) => _counts.GetValueOrDefault(type);
+
+    public static async Task<BenchConsumer> StartAsync(IConnectionMultiplexer redis, RecoverableStreamOptions options, Action<StreamNotification, double>? onNotification = null)
+    {
+        var consumer = new BenchConsumer(new RecoverableStreamClient(redis, options, LoggerFactory)) { OnNotification = onNotification };
+        var reader = await consumer.Client.InitAsync();
+        consumer._reading = Task.Run(async () =>
+        {
+            await foreach (var notification in reader.ReadAllAsync())
+            {
+                var at = Clock.NowMs;
+                consumer._counts.AddOrUpdate(notification.Type, 1, (_, n) => n + 1);
+                if (notification.Type == StreamNotificationType.StreamAdded)
+                {
+                    consumer._added.Enqueue((notification.Payload.IdInLbs, at));
+                }
+
+                consumer.OnNotification?.Invoke(notification, at);
+            }
+        });
+        return consumer;
+    }
+
+    public async Task CrashAsync()
+    {
+        await Client.AbandonAsync();
+        await _reading;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await _reading;
+    }
+}
