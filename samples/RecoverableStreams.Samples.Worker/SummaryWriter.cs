@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Samples.Worker;
@@ -8,7 +9,7 @@ namespace RecoverableStreams.Samples.Worker;
 /// lower token than the stored one is refused, so a stale owner (paused, partitioned) can never overwrite the result
 /// of the owner that replaced it. Compare and set in one script, so no other write can come between.
 /// </summary>
-public sealed class SummaryWriter(IConnectionMultiplexer redis)
+public sealed class SummaryWriter(IConnectionMultiplexer redis, IOptions<RecoverableStreamOptions> options)
 {
     private const string Script = """
         local stored = redis.call('HGET', KEYS[1], 'token')
@@ -25,7 +26,7 @@ public sealed class SummaryWriter(IConnectionMultiplexer redis)
     /// <returns><see langword="true"/> when written; <see langword="false"/> when a higher fencing token was stored.</returns>
     public async Task<bool> WriteAsync(string serviceName, string dataStreamName, TelemetryState state, string owner, long fencingToken)
     {
-        var result = await redis.GetDatabase().ScriptEvaluateAsync(
+        var result = await redis.GetDatabase(options.Value.Database).ScriptEvaluateAsync(
             Script,
             [Key(serviceName, dataStreamName)],
             [

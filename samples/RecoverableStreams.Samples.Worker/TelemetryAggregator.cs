@@ -23,11 +23,11 @@ public sealed partial class TelemetryAggregator(
     /// <inheritdoc />
     public async Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken)
     {
-        var checkpoint = await context.Lease.GetCheckpointAsync(cancellationToken);
+        var checkpoint = await context.GetCheckpointAsync(cancellationToken);
         var state = checkpoint is null ? TelemetryState.Empty : TelemetryState.FromBytes(checkpoint.State);
         var position = checkpoint?.Position;
         var sinceCheckpoint = 0;
-        LogStarted(context.DataStreamName, context.Origin.ToString(), context.FencingToken, position ?? "start", state.Sum, state.Count);
+        LogStarted(context.DataStreamName, context.Origin, context.FencingToken, position ?? "start", state.Sum, state.Count);
 
         try
         {
@@ -47,7 +47,7 @@ public sealed partial class TelemetryAggregator(
                     state = state.Add(number);
                 }
 
-                position = entry.Id;
+                position = entry.Id.ToString();
                 if (++sinceCheckpoint >= CheckpointEvery)
                 {
                     await context.CheckpointAsync(position, state.ToBytes(), cancellationToken);
@@ -98,7 +98,7 @@ public sealed partial class TelemetryAggregator(
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "{Stream}: {Origin} with token {Token}, resuming after {Position} (sum {Sum}, count {Count})")]
-    private partial void LogStarted(string stream, string origin, long token, string position, long sum, long count);
+    private partial void LogStarted(string stream, LeaseOrigin origin, long token, string position, long sum, long count);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "{Stream}: finished, sum {Sum} count {Count} (token {Token})")]
     private partial void LogFinished(string stream, long sum, long count, long token);

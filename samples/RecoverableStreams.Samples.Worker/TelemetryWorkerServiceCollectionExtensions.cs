@@ -15,7 +15,14 @@ public static class TelemetryWorkerServiceCollectionExtensions
     {
         var connectionString = configuration.GetConnectionString("Redis")
             ?? throw new InvalidOperationException("ConnectionStrings:Redis is not set (environment: ConnectionStrings__Redis).");
-        services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(connectionString));
+        // One connection for the handler's own writes and the hosting layer (which reuses a registered multiplexer).
+        // Connecting in the background: a Redis that is not up yet at start-up is retried, not fatal.
+        services.AddSingleton<IConnectionMultiplexer>(_ =>
+        {
+            var options = ConfigurationOptions.Parse(connectionString);
+            options.AbortOnConnectFail = false;
+            return ConnectionMultiplexer.Connect(options);
+        });
         services.AddSingleton<SummaryWriter>();
         services.AddRecoverableRedisStreams(configuration.GetSection("RecoverableStreams"))
             .AddHandler<TelemetryAggregator>();
