@@ -32,7 +32,8 @@ public sealed class FailureTests
 
         // Second host (a restart): continues from the stored count and dead-letters at the limit.
         var second = new Recorder();
-        using (var host = Build(service, settings, second, new Behaviour(message, ThrowOnlyOnFirstAttempt: false)))
+        var events = new EventLog();
+        using (var host = Build(service, settings, second, new Behaviour(message, ThrowOnlyOnFirstAttempt: false), events))
         {
             await host.StartAsync();
             StreamEntry[] dead = [];
@@ -44,16 +45,50 @@ public sealed class FailureTests
             Assert.That((string?)dead[0]["reason"], Does.Contain(message).And.Contain(nameof(InvalidOperationException)));
             Assert.That((string?)dead[0]["attempts"], Is.EqualTo("3"));
             Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.Zero, "dead-lettering completes the LBS entry");
+
+            var kinds = events.Events.Select(e => e.Kind).ToArray();
+            Assert.That(kinds, Is.EqualTo(new[]
+            {
+                StreamLifecycleEventKind.Claimed, StreamLifecycleEventKind.Failed, StreamLifecycleEventKind.Released,
+                StreamLifecycleEventKind.Claimed, StreamLifecycleEventKind.Failed, StreamLifecycleEventKind.DeadLettered,
+            }), "observers see every step, in order, even though another observer throws");
+            var deadLettered = events.Events.Last();
+            Assert.That(deadLettered.Reason, Does.Contain(message));
+            Assert.That(deadLettered.Exception, Is.InstanceOf<InvalidOperationException>());
+            Assert.That(deadLettered.Attempt, Is.EqualTo(3));
         }
     }
 
-    private static IHost Build(string service, Dictionary<string, string?> settings, Recorder recorder, Behaviour behaviour)
+    private static IHost Build(string service, Dictionary<string, string?> settings, Recorder recorder, Behaviour behaviour, EventLog? events = null)
     {
         var builder = TestHosts.NewBuilder(service, settings: settings);
+        if (events is not null)
+        {
+            builder.Services.AddSingleton<IStreamLifecycleObserver, ThrowingObserver>();
+            builder.Services.AddSingleton<IStreamLifecycleObserver>(events);
+        }
+
         builder.Services.AddSingleton(recorder);
         builder.Services.AddSingleton(behaviour);
         builder.Services.AddRecoverableRedisStreams().AddHandler<FailingHandler>();
         return builder.Build();
+    }
+
+    internal sealed class EventLog : IStreamLifecycleObserver
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<StreamLifecycleEvent> Events { get; } = new();
+
+        public Task OnStreamEventAsync(StreamLifecycleEvent lifecycleEvent, CancellationToken cancellationToken)
+        {
+            Events.Enqueue(lifecycleEvent);
+            return Task.CompletedTask;
+        }
+    }
+
+    internal sealed class ThrowingObserver : IStreamLifecycleObserver
+    {
+        public Task OnStreamEventAsync(StreamLifecycleEvent lifecycleEvent, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("observer failure");
     }
 
     internal sealed record Behaviour(string Message, bool ThrowOnlyOnFirstAttempt);

@@ -69,12 +69,47 @@ public sealed class HandoverTests
         }
     }
 
+    [Test]
+    public async Task A_handler_that_ignores_cancellation_has_its_stream_released_at_the_shutdown_timeout()
+    {
+        var service = TestOptions.NewServiceName();
+        var started = new TaskCompletionSource();
+        var builder = TestHosts.NewBuilder(service, lease: TimeSpan.FromSeconds(30));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        builder.Services.AddSingleton(started);
+        using var endOfTest = new CancellationTokenSource();
+        builder.Services.AddSingleton(endOfTest);
+        builder.Services.AddRecoverableRedisStreams().AddHandler<StubbornHandler>();
+        using var host = builder.Build();
+        await host.StartAsync();
+        await using var redis = await SharedRedis.Server.ConnectAsync();
+        var id = await TestHosts.Publisher(redis, service).AddStreamAsync("stubborn-1");
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.That(await redis.GetDatabase().KeyExistsAsync(TestHosts.LeaseKey(service, id)), Is.True);
+
+        await host.StopAsync();
+
+        Assert.That(await redis.GetDatabase().KeyExistsAsync(TestHosts.LeaseKey(service, id)), Is.False, "the lease was released, not left to expire");
+        Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.EqualTo(1), "and the stream was not completed");
+        await endOfTest.CancelAsync();
+    }
+
     private static IHost Build(string service, TimeSpan lease, string consumerId, CheckpointingHandler.Log log)
     {
         var builder = TestHosts.NewBuilder(service, lease: lease, consumerId: consumerId);
         builder.Services.AddSingleton(log);
         builder.Services.AddRecoverableRedisStreams().AddHandler<CheckpointingHandler>();
         return builder.Build();
+    }
+
+    /// <summary>Ignores its cancellation token; only the end of the test lets it go.</summary>
+    internal sealed class StubbornHandler(TaskCompletionSource started, CancellationTokenSource endOfTest) : IStreamWorkHandler
+    {
+        public async Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken)
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, endOfTest.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Reads and checkpoints each entry; on cancellation returns normally (the worst case: it must still not complete).</summary>
