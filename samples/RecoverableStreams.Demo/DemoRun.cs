@@ -19,10 +19,12 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
     private readonly List<WorkerProcess> _workers = [];
     private bool _failed;
 
-    public async Task<int> RunAsync()
+    /// <summary>Runs the demo; <paramref name="interrupted"/> (Ctrl+C, SIGTERM) ends it early, still cleaning up and reporting.</summary>
+    public async Task<int> RunAsync(CancellationToken interrupted)
     {
         _clock.Start();
-        using var timeout = new CancellationTokenSource(options.Timeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(interrupted);
+        timeout.CancelAfter(options.Timeout);
         using var stopTracking = new CancellationTokenSource();
         var logDirectory = Directory.CreateTempSubdirectory("recoverable-streams-demo-logs-").FullName;
         var finishFeed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -61,8 +63,13 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             tracker.Phase = "processing";
             while (feed.Rounds < RoundsBeforeCrash)
             {
-                await Task.WhenAny(feeding, Task.Delay(TimeSpan.FromMilliseconds(50), timeout.Token));
-                ThrowIfFaulted(feeding);
+                if (feeding.IsCompleted)
+                {
+                    await feeding; // throws what stopped it (Redis error, timeout)
+                    throw new DemoFailureException("The producer stopped early.");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(50), timeout.Token);
             }
 
             await CrashOneWorkerAsync(tracker, timeout.Token);
@@ -81,7 +88,9 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            Fail($"timed out after {options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+            Fail(interrupted.IsCancellationRequested
+                ? "interrupted"
+                : $"timed out after {options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
         }
         catch (DemoFailureException ex)
         {
@@ -323,14 +332,6 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
     }
 
     private void Say(string message) => output.WriteLine($"[{ProgressTracker.Seconds(_clock.Elapsed)}] {message}");
-
-    private static void ThrowIfFaulted(Task task)
-    {
-        if (task.IsFaulted)
-        {
-            task.GetAwaiter().GetResult();
-        }
-    }
 
     private static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms";
 }
