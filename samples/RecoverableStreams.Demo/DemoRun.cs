@@ -32,6 +32,7 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
         ConnectionMultiplexer? connection = null;
         Task tracking = Task.CompletedTask;
         Task feeding = Task.CompletedTask;
+        string? service = null;
         try
         {
             var workerDll = WorkerLocator.Find(options.WorkerPath);
@@ -39,7 +40,7 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             Say($"Redis: {redis.Description}");
             connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
 
-            var service = "demo-" + Guid.NewGuid().ToString("N")[..8];
+            service = "demo-" + Guid.NewGuid().ToString("N")[..8];
             var streamOptions = new RecoverableStreamOptions { ServiceName = service };
             var monitor = new OwnershipMonitor(connection, streamOptions);
             var feed = new TelemetryFeed(connection, streamOptions);
@@ -108,6 +109,11 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             await StopWorkersAsync();
             if (connection is not null)
             {
+                if (redis is { IsGiven: true } && service is not null)
+                {
+                    await RemoveKeysAsync(connection, service);
+                }
+
                 await connection.DisposeAsync();
             }
 
@@ -304,6 +310,33 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             }
 
             await worker.DisposeAsync();
+        }
+    }
+
+    /// <summary>Leaves a server the demo was given as it found it: every key of the run starts with its service name.</summary>
+    private async Task RemoveKeysAsync(ConnectionMultiplexer connection, string service)
+    {
+        try
+        {
+            var db = connection.GetDatabase();
+            foreach (var server in connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                foreach (var pattern in new[] { service + "*", "{" + service + "-input}*" })
+                {
+                    var keys = new List<RedisKey>();
+                    await foreach (var key in server.KeysAsync(db.Database, pattern, pageSize: 1000))
+                    {
+                        keys.Add(key);
+                    }
+
+                    // One key per call: on a cluster the keys live in different slots.
+                    await Task.WhenAll(keys.Select(k => db.KeyDeleteAsync(k)));
+                }
+            }
+        }
+        catch (RedisException ex)
+        {
+            output.WriteLine($"(could not remove the demo's keys from the given Redis: {ex.Message})");
         }
     }
 
