@@ -11,13 +11,16 @@ if low ~= '-inf' then
     low = '(' .. low
 end
 local max = tonumber(ARGV[3])
-local found = redis.call('ZRANGEBYSCORE', KEYS[2], low, now, 'WITHSCORES', 'LIMIT', 0, max)
+-- Only deadlines before this millisecond are settled: a release later in this same millisecond writes a deadline
+-- equal to now, which a watermark of now would skip for good. It is listed by the next call instead.
+local upto = now - 1
+local found = redis.call('ZRANGEBYSCORE', KEYS[2], low, upto, 'WITHSCORES', 'LIMIT', 0, max)
 
 -- A full page moves the watermark only to a deadline it listed completely; the rest is listed by the next call.
 -- Entries sharing the page's last deadline may continue past the page (a release or a batch read gives many entries
 -- one deadline), and the next call starts after the watermark: so they are left to the next call, or, when the
 -- whole page shares one deadline, all entries of that deadline are listed now.
-local watermark = tostring(now)
+local watermark = tostring(upto)
 local full = #found >= 2 * max
 if full then
     local last = found[#found]
@@ -66,7 +69,7 @@ for i = 1, #found, 2 do
 end
 
 local next_ms = -1
-local first = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local first = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. upto, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 if full then
     -- More due entries may follow the watermark: look again at once.
     next_ms = 0
