@@ -15,7 +15,8 @@ internal sealed class FaultRun : IAsyncDisposable
     private readonly List<ChildProcess> _workers = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<string> _faultLog = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _faultLog = new();
+    private int _faults;
     private Task? _production;
     private TimeSpan _lastFaultEnded;
 
@@ -53,7 +54,7 @@ internal sealed class FaultRun : IAsyncDisposable
 
     public string LogDirectory { get; }
 
-    public int Faults { get; private set; }
+    public int Faults => Volatile.Read(ref _faults);
 
     public TimeSpan Elapsed => _clock.Elapsed;
 
@@ -333,8 +334,8 @@ internal sealed class FaultRun : IAsyncDisposable
 
     private void Fault(string description)
     {
-        Faults++;
-        _faultLog.Add($"{_clock.Elapsed.TotalSeconds,6:0.0} s  fault: {description}");
+        Interlocked.Increment(ref _faults);
+        _faultLog.Enqueue($"{_clock.Elapsed.TotalSeconds,6:0.0} s  fault: {description}");
     }
 
     private void Ended(string description)
@@ -342,7 +343,7 @@ internal sealed class FaultRun : IAsyncDisposable
         _lastFaultEnded = _clock.Elapsed;
         if (description.Length > 0)
         {
-            _faultLog.Add($"{_clock.Elapsed.TotalSeconds,6:0.0} s  ended: {description}");
+            _faultLog.Enqueue($"{_clock.Elapsed.TotalSeconds,6:0.0} s  ended: {description}");
         }
     }
 
@@ -350,10 +351,16 @@ internal sealed class FaultRun : IAsyncDisposable
         await IntegrationTests.Infrastructure.Eventually.AssertAsync(condition, timeout, what);
 }
 
-/// <summary>Finds the built sample worker: next to the repository root, in the same configuration as these tests.</summary>
+/// <summary>
+/// Finds the built worker under the repository root, in the same configuration as these tests: the sample worker, or
+/// with <c>FAULT_WORKER=core</c> the core-only worker; <c>FAULT_WORKER_DLL</c> names any other build.
+/// </summary>
 internal static class WorkerLocation
 {
     public const string Project = "RecoverableStreams.Samples.Worker";
+
+    /// <summary>The same contract on the core client alone (<c>FAULT_WORKER=core</c>): tells a core bug from a hosting bug.</summary>
+    public const string CoreProject = "RecoverableStreams.FaultTests.CoreWorker";
 
     public static string Find()
     {
@@ -363,6 +370,8 @@ internal static class WorkerLocation
         }
 
         var configuration = typeof(WorkerLocation).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+        var project = Environment.GetEnvironmentVariable("FAULT_WORKER") == "core" ? CoreProject : Project;
+        var folder = project == CoreProject ? "tests" : "samples";
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "RecoverableStreams.Hosting.sln")))
         {
@@ -374,7 +383,7 @@ internal static class WorkerLocation
             throw new InvalidOperationException("The repository root (RecoverableStreams.Hosting.sln) was not found above " + AppContext.BaseDirectory);
         }
 
-        var dll = Path.Combine(root.FullName, "samples", Project, "bin", configuration, "net10.0", Project + ".dll");
+        var dll = Path.Combine(root.FullName, folder, project, "bin", configuration, "net10.0", project + ".dll");
         return File.Exists(dll)
             ? dll
             : throw new InvalidOperationException($"The sample worker is not built: {dll} (build the solution in {configuration}, or set FAULT_WORKER_DLL).");
