@@ -29,6 +29,13 @@ internal sealed class FaultRedis : IAsyncDisposable
 
     public int Restarts { get; private set; }
 
+    /// <summary>When the last restart that lost the data happened (Unix ms, this machine's clock); null when none did.</summary>
+    public long? DataLostAtUnixMs { get; private set; }
+
+    /// <summary>True when the stream's LBS entry was written after the last data loss (or there was none).</summary>
+    public bool AnnouncedAfterDataLoss(ProducedStream stream) =>
+        DataLostAtUnixMs is not { } lost || (stream.LbsId is { } id && long.Parse(id.Split('-')[0], System.Globalization.CultureInfo.InvariantCulture) > lost);
+
     public static async Task<FaultRedis> StartAsync(bool appendOnly)
     {
         var directory = Directory.CreateTempSubdirectory("fault-redis-").FullName;
@@ -45,6 +52,9 @@ internal sealed class FaultRedis : IAsyncDisposable
         await Server.StopProcessAsync();
         if (!keepData)
         {
+            // Between the old server's death and the new one's start: every LBS id (a millisecond time on this same
+            // machine's clock) written before the loss is lower, every one written after is higher.
+            DataLostAtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             foreach (var entry in new DirectoryInfo(_directory).EnumerateFileSystemInfos())
             {
                 if (entry is DirectoryInfo d)

@@ -177,7 +177,7 @@ internal sealed class FaultRun : IAsyncDisposable
     /// <see cref="ScenarioSettings.DrainDeadline"/> of the later of the last fault's end and the last <c>end</c>
     /// written; checks the streams <paramref name="checkedStreams"/> selects (all by default) and prints the figures.
     /// </summary>
-    public async Task<Outcome> FinishAsync(Func<ProducedStream, bool>? checkedStreams = null, string? lossReport = null)
+    public async Task<Outcome> FinishAsync(Func<ProducedStream, bool>? checkedStreams = null, Func<string>? lossReport = null)
     {
         var production = _production ?? throw new InvalidOperationException("StartProducing was not called.");
         var producerDeadline = Settings.Plan.AnnounceOver + Settings.Plan.EntryInterval * Settings.Plan.MaxEntries + TimeSpan.FromSeconds(120);
@@ -204,9 +204,10 @@ internal sealed class FaultRun : IAsyncDisposable
 
         var selected = Producer.Streams.Where(checkedStreams ?? (_ => true)).ToList();
         var outcome = await Outcome.CheckAsync(Admin.GetDatabase(), Service, selected, Monitor);
-        var drainSeconds = drained ? Math.Max(0, (drainedAt - quietFrom).TotalSeconds) : double.NaN;
+        var afterFault = drained ? Math.Max(0, (drainedAt - _lastFaultEnded).TotalSeconds) : double.NaN;
+        var afterEnd = drained ? Math.Max(0, (drainedAt - Producer.FinishedAt).TotalSeconds) : double.NaN;
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | drain after last fault {drainSeconds:0.00} s | run {_clock.Elapsed.TotalSeconds:0.0} s |");
+            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
         Figures.Add(line);
         TestContext.Out.WriteLine(line);
         foreach (var entry in _faultLog)
@@ -216,7 +217,7 @@ internal sealed class FaultRun : IAsyncDisposable
 
         if (lossReport is not null)
         {
-            TestContext.Out.WriteLine("  LOST (reported, not checked): " + lossReport);
+            TestContext.Out.WriteLine("  LOST (reported, not checked): " + lossReport());
         }
 
         foreach (var letter in outcome.DeadLettered)
@@ -288,6 +289,9 @@ internal sealed class FaultRun : IAsyncDisposable
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         return new ChildProcess(podName, dotnet, [dll], environment, Path.Combine(logDirectory, podName + ".log"));
     }
+
+    /// <summary>Waits (by condition) until every worker has a fresh heartbeat in the consumers registry (after a restart of Redis).</summary>
+    public Task WaitForAllWorkersLiveAsync(TimeSpan timeout) => WaitForLiveConsumersAsync(Settings.Workers, timeout);
 
     private async Task WaitForLiveConsumersAsync(int count, TimeSpan timeout)
     {
