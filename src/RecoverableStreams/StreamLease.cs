@@ -134,6 +134,15 @@ public sealed class StreamLease
     public Task<long> RecordFailedAttemptAsync(CancellationToken cancellationToken = default) =>
         _operations.RecordFailedAttemptAsync(this, cancellationToken);
 
+    /// <summary>
+    /// Reads how many failed attempts were counted for this LBS entry so far, by any consumer (see
+    /// <see cref="RecordFailedAttemptAsync"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the read is sent.</param>
+    /// <returns>The failed attempts so far; 0 when none was counted.</returns>
+    public Task<long> GetFailedAttemptsAsync(CancellationToken cancellationToken = default) =>
+        _operations.GetFailedAttemptsAsync(this, cancellationToken);
+
     /// <summary>Moves the LBS entry to the dead-letter stream with a reason and completes it.</summary>
     /// <param name="reason">Why the stream cannot be processed.</param>
     /// <param name="cancellationToken">Cancels before the write is sent.</param>

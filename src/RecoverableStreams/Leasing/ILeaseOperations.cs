@@ -13,6 +13,8 @@ internal interface ILeaseOperations
 
     Task<long> RecordFailedAttemptAsync(StreamLease lease, CancellationToken cancellationToken);
 
+    Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken);
+
     Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken);
 
     IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken);

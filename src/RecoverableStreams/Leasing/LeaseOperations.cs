@@ -128,6 +128,13 @@ internal sealed class LeaseOperations : ILeaseOperations
         return attempts;
     }
 
+    public async Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var attempts = await Send(_context.Database.HashGetAsync(_context.Keys.Attempts, lease.IdInLbs)).ConfigureAwait(false);
+        return attempts.IsNull ? 0 : (long)attempts;
+    }
+
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);

@@ -1,0 +1,9 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RecoverableStreams.Samples.Worker;
+
+// Configuration as a pod gets it: appsettings.json, then environment variables (RecoverableStreams__LeaseDuration=00:00:02,
+// ConnectionStrings__Redis=redis:6379). The consumer id comes from POD_NAME (the core's default).
+var builder = Host.CreateApplicationBuilder(args);
+builder.Services.AddTelemetryWorker(builder.Configuration);
+await builder.Build().RunAsync();

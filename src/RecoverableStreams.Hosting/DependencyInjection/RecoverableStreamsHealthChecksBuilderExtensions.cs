@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using RecoverableStreams.Hosting.Health;
+using RecoverableStreams.Hosting.Processing;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Adds the RecoverableStreams health check.</summary>
+public static class RecoverableStreamsHealthChecksBuilderExtensions
+{
+    /// <summary>The health check's default name.</summary>
+    public const string DefaultName = "recoverable-streams";
+
+    /// <summary>
+    /// Adds a check that is unhealthy when Redis does not answer PING or the stream client is not running (not started
+    /// yet, or stopped), and healthy otherwise, with the consumer id and the number of owned streams as data.
+    /// </summary>
+    /// <param name="builder">The health checks builder.</param>
+    /// <param name="name">The check's name.</param>
+    /// <param name="failureStatus">The status reported on failure; <see cref="HealthStatus.Unhealthy"/> when <see langword="null"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="timeout">How long the check may take; PING is given at most 5 seconds in any case.</param>
+    /// <returns>The builder.</returns>
+    public static IHealthChecksBuilder AddRecoverableStreamsHealthCheck(this IHealthChecksBuilder builder, string name = DefaultName, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return builder.Add(new HealthCheckRegistration(
+            name,
+            sp => new RecoverableStreamsHealthCheck(sp.GetService<RecoverableStreamsRuntime>()),
+            failureStatus,
+            tags,
+            timeout));
+    }
+}

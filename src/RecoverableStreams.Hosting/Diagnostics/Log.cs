@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+
+namespace RecoverableStreams.Hosting.Diagnostics;
+
+/// <summary>
+/// Every log message of the hosting layer. Event ids are a contract: 15x lifecycle, 25x processing, 35x recovery,
+/// 45x connectivity (the core uses 100-106, 200-205, 300-303 and 400-406).
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(150, LogLevel.Information, "Stream worker started as consumer {ConsumerId} with {Handlers} handler(s).", EventName = "WorkerStarted")]
+    public static partial void WorkerStarted(ILogger logger, string consumerId, int handlers);
+
+    [LoggerMessage(151, LogLevel.Information, "Stopping: no new work; cancelling {Running} running handler(s) and waiting up to the host's shutdown timeout.", EventName = "WorkerStopping")]
+    public static partial void WorkerStopping(ILogger logger, int running);
+
+    [LoggerMessage(152, LogLevel.Information, "Stream worker stopped; unfinished streams were released for peers.", EventName = "WorkerStopped")]
+    public static partial void WorkerStopped(ILogger logger);
+
+    [LoggerMessage(153, LogLevel.Error, "The stream client terminated ({Reason}); starting a new one in {Delay}.", EventName = "ClientTerminated")]
+    public static partial void ClientTerminated(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(154, LogLevel.Error, "Starting the stream client failed; retrying in {Delay}.", EventName = "StartFailed")]
+    public static partial void StartFailed(ILogger logger, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(155, LogLevel.Warning, "{Running} handler(s) did not finish within the shutdown timeout; their streams are released now.", EventName = "ShutdownTimedOut")]
+    public static partial void ShutdownTimedOut(ILogger logger, int running);
+
+    [LoggerMessage(156, LogLevel.Warning, "Stopping the stream client failed.", EventName = "StopFailed")]
+    public static partial void StopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(250, LogLevel.Debug, "Handling '{DataStreamName}' ({IdInLbs}) with {Handler}: attempt {Attempt}, {Origin}, fencing token {FencingToken}.", EventName = "HandlerStarting")]
+    public static partial void HandlerStarting(ILogger logger, string dataStreamName, string idInLbs, string handler, int attempt, LeaseOrigin origin, long fencingToken);
+
+    [LoggerMessage(251, LogLevel.Debug, "Completed '{DataStreamName}' ({IdInLbs}).", EventName = "StreamCompleted")]
+    public static partial void StreamCompleted(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(252, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}), failed attempt {Attempts} of {MaxAttempts}.", EventName = "HandlerFailed")]
+    public static partial void HandlerFailed(ILogger logger, string dataStreamName, string idInLbs, long attempts, int maxAttempts, Exception exception);
+
+    [LoggerMessage(253, LogLevel.Warning, "Lifecycle observer {Observer} threw on {Event}; ignored.", EventName = "ObserverFailed")]
+    public static partial void ObserverFailed(ILogger logger, string observer, string @event, Exception exception);
+
+    [LoggerMessage(254, LogLevel.Error, "No handler matches '{DataStreamName}' ({IdInLbs}) and there is no default handler; it goes to the dead-letter stream.", EventName = "NoHandler")]
+    public static partial void NoHandler(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(255, LogLevel.Error, "Dead-lettered '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDeadLettered")]
+    public static partial void StreamDeadLettered(ILogger logger, string dataStreamName, string idInLbs, string reason);
+
+    [LoggerMessage(256, LogLevel.Warning, "{Operation} of '{DataStreamName}' ({IdInLbs}) failed; retrying while the lease is held.", EventName = "FinishFailed")]
+    public static partial void FinishFailed(ILogger logger, string operation, string dataStreamName, string idInLbs, Exception exception);
+
+    [LoggerMessage(257, LogLevel.Error, "Unexpected error in the session of '{DataStreamName}' ({IdInLbs}).", EventName = "SessionFailed")]
+    public static partial void SessionFailed(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+
+    [LoggerMessage(350, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}) while handling it; the handler was cancelled and the stream is not completed.", EventName = "LostWhileHandling")]
+    public static partial void LostWhileHandling(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(351, LogLevel.Information, "Released '{DataStreamName}' ({IdInLbs}) for a retry after a back-off of {Delay}.", EventName = "ReleasedForRetry")]
+    public static partial void ReleasedForRetry(ILogger logger, string dataStreamName, string idInLbs, TimeSpan delay);
+
+    [LoggerMessage(352, LogLevel.Information, "Released '{DataStreamName}' ({IdInLbs}) because the host is stopping.", EventName = "ReleasedAtShutdown")]
+    public static partial void ReleasedAtShutdown(ILogger logger, string dataStreamName, string idInLbs);
+
+    [LoggerMessage(353, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDisowned")]
+    public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
+
+    [LoggerMessage(450, LogLevel.Information, "Connecting to Redis at {Configuration}.", EventName = "Connecting")]
+    public static partial void Connecting(ILogger logger, string configuration);
+
+    [LoggerMessage(451, LogLevel.Information, "Using the IConnectionMultiplexer registered in the service provider.", EventName = "UsingRegisteredConnection")]
+    public static partial void UsingRegisteredConnection(ILogger logger);
+}

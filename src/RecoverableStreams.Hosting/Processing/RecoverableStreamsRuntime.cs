@@ -1,0 +1,34 @@
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Hosting.Processing;
+
+/// <summary>
+/// What the worker is running now, shared with the health check and the metrics: the connection and the client
+/// (replaced when the client is restarted after a fatal error).
+/// </summary>
+internal sealed class RecoverableStreamsRuntime
+{
+    private volatile State? _state;
+
+    public IConnectionMultiplexer? Connection => _state?.Connection;
+
+    public RecoverableStreamClient? Client => _state?.Client;
+
+    /// <summary>Why the last client stopped on its own (a <see cref="StreamNotificationType.StreamTerminated"/> or start failure), if it did.</summary>
+    public string? LastError { get; private set; }
+
+    /// <summary>Set once the host began stopping: the health check then reports the client as stopped.</summary>
+    public bool Stopping { get; private set; }
+
+    public void Started(IConnectionMultiplexer connection, RecoverableStreamClient client)
+    {
+        _state = new State(connection, client);
+        LastError = null;
+    }
+
+    public void Failed(string error) => LastError = error;
+
+    public void MarkStopping() => Stopping = true;
+
+    private sealed record State(IConnectionMultiplexer Connection, RecoverableStreamClient Client);
+}

@@ -1,0 +1,254 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using RecoverableStreams.Hosting.Connection;
+using RecoverableStreams.Hosting.Diagnostics;
+using RecoverableStreams.Hosting.Lifecycle;
+using RecoverableStreams.Hosting.Routing;
+
+namespace RecoverableStreams.Hosting.Processing;
+
+/// <summary>
+/// Runs a <see cref="RecoverableStreamClient"/> (with <see cref="RecoverableStreamOptions.AutoClaim"/>) and starts a
+/// <see cref="StreamSession"/> for every stream it is given. The constructor only stores its dependencies: options
+/// are read and Redis is touched in <see cref="ExecuteAsync"/>, after the host's start validation.
+/// </summary>
+internal sealed class RecoverableStreamsWorker(
+    IServiceProvider services,
+    IOptions<RecoverableStreamOptions> options,
+    RedisConnectionProvider connections,
+    HandlerRouter router,
+    RecoverableStreamsRuntime runtime,
+    HostingMetrics metrics,
+    LifecycleNotifier notifier) : BackgroundService
+{
+    /// <summary>The pause before a client that could not start, or that terminated, is started again.</summary>
+    private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
+
+    private readonly ConcurrentDictionary<Task, byte> _sessions = new();
+    private readonly ILoggerFactory _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+    private ILogger? _logger;
+    private RecoverableStreamClient? _client;
+
+    private ILogger Logger => _logger ??= _loggerFactory.CreateLogger<RecoverableStreamsWorker>();
+
+    private TimeProvider Time => services.GetService<TimeProvider>() ?? TimeProvider.System;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (router.Count == 0)
+        {
+            throw new InvalidOperationException(
+                "RecoverableStreams has no handler: add one with AddRecoverableRedisStreams().AddHandler<THandler>() (default route) or AddHandler<THandler>(\"pattern*\").");
+        }
+
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        runtime.MarkStopping();
+        // Cancels the stopping token (handlers are cancelled through it) and waits for ExecuteAsync, which lets the
+        // handlers finish and then releases what is unfinished, until the host's shutdown timeout fires.
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (ExecuteTask is { IsCompleted: false })
+        {
+            Log.ShutdownTimedOut(Logger, _sessions.Count);
+        }
+
+        // Idempotent: releases (never completes) whatever is still owned, also when the timeout cut the wait short.
+        await StopClientAsync(Volatile.Read(ref _client)).ConfigureAwait(false);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RunClientAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+#pragma warning disable CA1031 // Only cancellation may leave ExecuteAsync: anything else would stop the host.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                runtime.Failed(ex.Message);
+                Log.StartFailed(Logger, RestartDelay, ex);
+            }
+
+            if (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(RestartDelay, Time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        Log.WorkerStopped(Logger);
+    }
+
+    private async Task RunClientAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        var redis = await connections.GetAsync(settings, stoppingToken).ConfigureAwait(false);
+        var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time);
+        Volatile.Write(ref _client, client);
+        try
+        {
+            var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
+            runtime.Started(redis, client);
+            Log.WorkerStarted(Logger, client.ConsumerId, router.Count);
+            var deps = new SessionDependencies(client, settings, services.GetRequiredService<IServiceScopeFactory>(), router, metrics, notifier, Time, Logger);
+
+            var pump = Task.Run(() => PumpAsync(client, notifications, deps, stoppingToken), CancellationToken.None);
+            await Task.WhenAny(pump, Task.Delay(Timeout.Infinite, stoppingToken)).ConfigureAwait(false);
+            if (!stoppingToken.IsCancellationRequested)
+            {
+                // The channel completed on its own: the client terminated. Stop what it still runs, then start anew.
+                var reason = runtime.LastError ?? "the notification channel completed";
+                await StopClientAsync(client).ConfigureAwait(false);
+                await WaitForSessionsAsync().ConfigureAwait(false);
+                Log.ClientTerminated(Logger, reason, RestartDelay);
+                return;
+            }
+
+            // Stopping: the pump keeps running and releases any stream the client still hands out; handlers see the
+            // cancellation and release theirs. Wait for them (StopAsync bounds this by the shutdown timeout).
+            Log.WorkerStopping(Logger, _sessions.Count);
+            await WaitForSessionsAsync().ConfigureAwait(false);
+            await StopClientAsync(client).ConfigureAwait(false);
+            await pump.ConfigureAwait(false);
+            throw new OperationCanceledException(stoppingToken);
+        }
+        finally
+        {
+            if (!stoppingToken.IsCancellationRequested)
+            {
+                await StopClientAsync(client).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads the notification channel to its end (after DoneAsync, or when the client terminates).</summary>
+    private async Task PumpAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, SessionDependencies deps, CancellationToken stoppingToken)
+    {
+        await foreach (var notification in notifications.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            try
+            {
+                await DispatchAsync(client, notification, deps, stoppingToken).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // One notification must never stop the pump.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.SessionFailed(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, ex);
+            }
+        }
+    }
+
+    private async Task DispatchAsync(RecoverableStreamClient client, StreamNotification notification, SessionDependencies deps, CancellationToken stoppingToken)
+    {
+        switch (notification.Type)
+        {
+            case StreamNotificationType.StreamAdded when notification.Lease is { } lease:
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    // No new work once stopping: give it straight back so a peer takes it at once.
+                    await ReleaseQuietlyAsync(client, lease).ConfigureAwait(false);
+                    return;
+                }
+
+                StartSession(new StreamSession(deps, lease, stoppingToken));
+                return;
+
+            case StreamNotificationType.StreamDisowned:
+                var reason = notification.Reason ?? "ownership lost";
+                Log.StreamDisowned(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, reason);
+                await notifier.NotifyAsync(
+                    new StreamLifecycleEvent
+                    {
+                        Kind = StreamLifecycleEventKind.Disowned,
+                        DataStreamName = notification.Payload.DataStreamName,
+                        IdInLbs = notification.Payload.IdInLbs,
+                        ConsumerId = client.ConsumerId,
+                        FencingToken = notification.Lease?.FencingToken,
+                        Origin = notification.Lease?.Origin,
+                        Reason = reason,
+                    },
+                    stoppingToken).ConfigureAwait(false);
+                return;
+
+            case StreamNotificationType.StreamTerminated:
+                runtime.Failed(notification.Reason ?? "the client terminated");
+                return;
+
+            default:
+                // StreamExpired and StreamReleased only come with AutoClaim off, which the hosting layer never uses.
+                return;
+        }
+    }
+
+    private void StartSession(StreamSession session)
+    {
+        var task = Task.Run(session.RunAsync, CancellationToken.None);
+        _sessions.TryAdd(task, 0);
+        _ = task.ContinueWith(t => _sessions.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private async Task WaitForSessionsAsync()
+    {
+        while (!_sessions.IsEmpty)
+        {
+            await Task.WhenAll(_sessions.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task ReleaseQuietlyAsync(RecoverableStreamClient client, StreamLease lease)
+    {
+        try
+        {
+            await client.ReleaseStreamAsync(lease.Info, CancellationToken.None).ConfigureAwait(false);
+            Log.ReleasedAtShutdown(Logger, lease.DataStreamName, lease.IdInLbs);
+        }
+        catch (RecoverableStreamsException ex)
+        {
+            // DoneAsync releases it again; failing that, its lease expires.
+            Log.StopFailed(Logger, ex);
+        }
+    }
+
+    private async Task StopClientAsync(RecoverableStreamClient? client)
+    {
+        if (client is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await client.DoneAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Stopping must go on: the leases expire if the release failed.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.StopFailed(Logger, ex);
+        }
+    }
+}
