@@ -16,10 +16,12 @@ internal sealed class ChildProcess : IAsyncDisposable
     private readonly ConcurrentQueue<string> _tail = new();
     private readonly Lock _logGate = new();
     private readonly StreamWriter? _log;
+    private readonly string? _workingDirectory;
     private Process? _process;
 
-    public ChildProcess(string name, string fileName, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? logPath = null)
+    public ChildProcess(string name, string fileName, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? logPath = null, string? workingDirectory = null)
     {
+        _workingDirectory = workingDirectory;
         Name = name;
         _fileName = fileName;
         _arguments = arguments;
@@ -59,6 +61,7 @@ internal sealed class ChildProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = _workingDirectory ?? Environment.CurrentDirectory,
         };
         foreach (var argument in _arguments)
         {

@@ -287,7 +287,8 @@ internal sealed class FaultRun : IAsyncDisposable
             ["Logging__Console__FormatterName"] = "simple",
         };
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        return new ChildProcess(podName, dotnet, [dll], environment, Path.Combine(logDirectory, podName + ".log"));
+        // The worker's directory is its content root (appsettings.json); the environment overrides it.
+        return new ChildProcess(podName, dotnet, [dll], environment, Path.Combine(logDirectory, podName + ".log"), Path.GetDirectoryName(dll));
     }
 
     /// <summary>Waits (by condition) until every worker has a fresh heartbeat in the consumers registry (after a restart of Redis).</summary>
