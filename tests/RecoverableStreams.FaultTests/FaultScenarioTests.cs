@@ -52,7 +52,33 @@ public sealed class FaultScenarioTests
         await run.WaitForAnnouncedAsync(0.4);
         await run.RestartRedisAsync(keepData: true, TimeSpan.FromSeconds(1));
 
-        AssertOutcome(await run.FinishAsync());
+        var outcome = await run.FinishAsync();
+        AssertOutcome(outcome);
+        Assert.That(outcome.DeadLettered, Is.Empty, "with AOF nothing may be lost: no healthy stream is dead-lettered");
+    }
+
+    /// <summary>
+    /// Long streams (about 10 s each) through six AOF restarts: a stream's handler sees several connection failures.
+    /// Those are Redis' fault, not the stream's: they must not use up its delivery attempts and dead-letter it (two
+    /// attempts here, so that two unlucky restarts would be enough).
+    /// </summary>
+    [Test]
+    public async Task Redis_restarted_six_times_with_aof_dead_letters_no_healthy_stream()
+    {
+        var plan = ScenarioSettings.DefaultPlan(streams: 60, announceSeconds: 3) with { EntryInterval = TimeSpan.FromMilliseconds(300) };
+        await using var run = await FaultRun.StartAsync(new ScenarioSettings("redis-restart-aof-x6") { AppendOnly = true, Plan = plan, MaxDeliveryAttempts = 2 });
+        run.StartProducing();
+
+        await run.WaitForAnnouncedAsync(0.5);
+        for (var i = 0; i < 6; i++)
+        {
+            await run.RestartRedisAsync(keepData: true, TimeSpan.FromMilliseconds(300));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+
+        var outcome = await run.FinishAsync();
+        AssertOutcome(outcome);
+        Assert.That(outcome.DeadLettered, Is.Empty, "connection failures do not use up a healthy stream's delivery attempts");
     }
 
     [Test]

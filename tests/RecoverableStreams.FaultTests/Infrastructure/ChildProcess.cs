@@ -18,6 +18,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     private readonly StreamWriter? _log;
     private readonly string? _workingDirectory;
     private Process? _process;
+    private ConcurrentDictionary<string, int>? _lineCounts;
 
     public ChildProcess(string name, string fileName, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? logPath = null, string? workingDirectory = null)
     {
@@ -142,6 +143,12 @@ internal sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>How many lines the process wrote (over all its starts) that contain <paramref name="text"/>.</summary>
+    public int CountLines(string text) => Interlocked.CompareExchange(ref _lineCounts, null, null)?.GetValueOrDefault(text) ?? 0;
+
+    /// <summary>Counts, from now on, the output lines that contain <paramref name="text"/>.</summary>
+    public void CountLinesContaining(string text) => (_lineCounts ??= new ConcurrentDictionary<string, int>(StringComparer.Ordinal)).TryAdd(text, 0);
+
     /// <summary>The last lines the process wrote (stdout and stderr).</summary>
     public string Tail(int lines = 40) => string.Join(Environment.NewLine, _tail.ToArray().TakeLast(lines));
 
@@ -174,6 +181,17 @@ internal sealed class ChildProcess : IAsyncDisposable
         if (line is null)
         {
             return;
+        }
+
+        if (_lineCounts is { } counts)
+        {
+            foreach (var text in counts.Keys)
+            {
+                if (line.Contains(text, StringComparison.Ordinal))
+                {
+                    counts.AddOrUpdate(text, 1, (_, n) => n + 1);
+                }
+            }
         }
 
         _tail.Enqueue(line);

@@ -20,6 +20,12 @@ internal sealed class FaultRun : IAsyncDisposable
     private Task? _production;
     private TimeSpan _lastFaultEnded;
 
+    /// <summary>The sample worker's log line for a summary refused because a newer owner's token is stored.</summary>
+    private const string FencedWriteLog = "summary not written, a newer owner";
+
+    /// <summary>The hosting log line for a handler failure counted as a delivery attempt.</summary>
+    private const string FailedAttemptLog = "Handler failed on";
+
     private FaultRun(ScenarioSettings settings, string service, FaultRedis redis, ConnectionMultiplexer admin, LeaseMonitor monitor, TcpProxy? proxy, string logDirectory)
     {
         Settings = settings;
@@ -78,6 +84,8 @@ internal sealed class FaultRun : IAsyncDisposable
 
         foreach (var worker in run._workers)
         {
+            worker.CountLinesContaining(FencedWriteLog);
+            worker.CountLinesContaining(FailedAttemptLog);
             worker.Start();
         }
 
@@ -101,6 +109,7 @@ internal sealed class FaultRun : IAsyncDisposable
     public async Task KillWorkerAsync(int index, TimeSpan downtime)
     {
         var worker = _workers[index];
+        await WaitUntilOwningAsync(worker.Name);
         Fault($"SIGKILL {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams");
         await worker.KillAsync();
         await Task.Delay(downtime);
@@ -111,6 +120,7 @@ internal sealed class FaultRun : IAsyncDisposable
     public async Task FreezeWorkerAsync(int index, TimeSpan duration)
     {
         var worker = _workers[index];
+        await WaitUntilOwningAsync(worker.Name);
         Fault($"SIGSTOP {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams, for {duration.TotalSeconds:0.#} s");
         worker.Freeze();
         await Task.Delay(duration);
@@ -122,6 +132,7 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         var proxy = Proxy ?? throw new InvalidOperationException("This scenario has no partitioned worker.");
         var worker = _workers[Settings.PartitionedWorker!.Value];
+        await WaitUntilOwningAsync(worker.Name);
         Fault($"partition {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
         proxy.Cut();
         await Task.Delay(duration);
@@ -207,7 +218,7 @@ internal sealed class FaultRun : IAsyncDisposable
         var afterFault = drained ? Math.Max(0, (drainedAt - _lastFaultEnded).TotalSeconds) : double.NaN;
         var afterEnd = drained ? Math.Max(0, (drainedAt - Producer.FinishedAt).TotalSeconds) : double.NaN;
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
+            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | stale summaries fenced {_workers.Sum(w => w.CountLines(FencedWriteLog))} | failed attempts counted {_workers.Sum(w => w.CountLines(FailedAttemptLog))} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
         Figures.Add(line);
         TestContext.Out.WriteLine(line);
         foreach (var entry in _faultLog)
@@ -279,13 +290,21 @@ internal sealed class FaultRun : IAsyncDisposable
         var environment = new Dictionary<string, string>
         {
             ["RecoverableStreams__ServiceName"] = service,
-            ["ConnectionStrings__Redis"] = $"127.0.0.1:{port},abortConnect=false,allowAdmin=true",
+            // FAULT_WORKER_REDIS_OPTIONS appends StackExchange.Redis options (e.g. connectTimeout=1000) to try their effect.
+            ["ConnectionStrings__Redis"] = $"127.0.0.1:{port},abortConnect=false,allowAdmin=true"
+                + (Environment.GetEnvironmentVariable("FAULT_WORKER_REDIS_OPTIONS") is { Length: > 0 } extra ? "," + extra : ""),
             ["RecoverableStreams__LeaseDuration"] = settings.LeaseDuration.ToString("c", CultureInfo.InvariantCulture),
             ["RecoverableStreams__SweepInterval"] = settings.SweepInterval.ToString("c", CultureInfo.InvariantCulture),
+            ["RecoverableStreams__MaxConcurrentStreams"] = settings.MaxConcurrentStreams.ToString(CultureInfo.InvariantCulture),
             ["POD_NAME"] = podName,
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["Logging__Console__FormatterName"] = "simple",
         };
+        if (settings.MaxDeliveryAttempts is { } attempts)
+        {
+            environment["RecoverableStreams__MaxDeliveryAttempts"] = attempts.ToString(CultureInfo.InvariantCulture);
+        }
+
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         // The worker's directory is its content root (appsettings.json); the environment overrides it.
         return new ChildProcess(podName, dotnet, [dll], environment, Path.Combine(logDirectory, podName + ".log"), Path.GetDirectoryName(dll));
@@ -314,6 +333,13 @@ internal sealed class FaultRun : IAsyncDisposable
 
         Assert.That(live, Is.True, $"{count} workers registered as live consumers within {timeout.TotalSeconds:0} s");
     }
+
+    /// <summary>
+    /// A fault aimed at a worker should hit one that is at work: wait (by condition, up to 30 s) until it holds a few
+    /// leases. Best effort: near the end of a long run there may be no work left; the fault log shows what it owned.
+    /// </summary>
+    private async Task WaitUntilOwningAsync(string podName, int streams = 3) =>
+        await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () => await OwnedByAsync(podName) >= streams, TimeSpan.FromSeconds(30));
 
     private async Task<int> OwnedByAsync(string podName)
     {

@@ -11,6 +11,15 @@ internal sealed record ScenarioSettings(string Name)
 
     public TimeSpan SweepInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Each worker's <c>MaxConcurrentStreams</c>: below the peak number of live streams, so that work spreads over the
+    /// workers (a fault then always hits a worker that owns streams) and streams queue while a worker is out.
+    /// </summary>
+    public int MaxConcurrentStreams { get; init; } = 40;
+
+    /// <summary>The workers' <c>MaxDeliveryAttempts</c>; null keeps the library's default (5).</summary>
+    public int? MaxDeliveryAttempts { get; init; }
+
     /// <summary>Redis runs with <c>--appendonly yes --appendfsync always</c>.</summary>
     public bool AppendOnly { get; init; }
 
