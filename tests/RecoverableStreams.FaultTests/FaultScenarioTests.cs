@@ -136,6 +136,25 @@ public sealed class FaultScenarioTests
         Assert.That(outcome.Grants, Is.GreaterThan(outcome.Summaries), "the partitioned worker's streams were taken over");
     }
 
+    /// <summary>
+    /// The silent kind of partition: the worker's packets are dropped (nothing is reset), its calls hang until their
+    /// timeouts, and what it had sent is delivered late after the heal: renewals, checkpoints and summary writes of
+    /// an owner that has been replaced meanwhile. The lease and token checks must refuse every one of them.
+    /// </summary>
+    [Test]
+    public async Task Worker_blackholed_from_redis_has_its_late_writes_refused_after_heal()
+    {
+        await using var run = await FaultRun.StartAsync(new ScenarioSettings("blackhole") { PartitionedWorker = 0 });
+        run.StartProducing();
+
+        await run.WaitForAnnouncedAsync(0.4);
+        await run.PartitionAsync(3 * Lease, blackhole: true);
+
+        var outcome = await run.FinishAsync();
+        AssertOutcome(outcome);
+        Assert.That(outcome.Grants, Is.GreaterThan(outcome.Summaries), "the blackholed worker's streams were taken over");
+    }
+
     [Test]
     public async Task Both_cores_saturated_with_one_second_leases_loses_no_stream()
     {

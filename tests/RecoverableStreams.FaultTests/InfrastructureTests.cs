@@ -43,6 +43,30 @@ public sealed class InfrastructureTests
     }
 
     [Test]
+    public async Task Blackholed_proxy_holds_bytes_until_heal_then_delivers_them()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        await using var proxy = TcpProxy.Start(redis.Port);
+        await using var client = await ConnectionMultiplexer.ConnectAsync($"{proxy.EndPoint},abortConnect=false,syncTimeout=20000,asyncTimeout=20000");
+        var db = client.GetDatabase();
+        await db.StringSetAsync("k", "before");
+
+        proxy.Blackhole();
+        var held = db.StringSetAsync("k", "during");
+        await Task.Delay(TimeSpan.FromMilliseconds(500));
+        Assert.That(held.IsCompleted, Is.False, "nothing moves through a blackhole");
+        await using (var direct = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}"))
+        {
+            Assert.That((string?)await direct.GetDatabase().StringGetAsync("k"), Is.EqualTo("before"), "the write has not reached Redis");
+        }
+
+        proxy.Heal();
+
+        Assert.That(await held.WaitAsync(TimeSpan.FromSeconds(15)), Is.True, "the held write is delivered after the heal");
+        Assert.That((string?)await db.StringGetAsync("k"), Is.EqualTo("during"));
+    }
+
+    [Test]
     public async Task Child_process_is_frozen_thawed_and_killed_by_its_pid()
     {
         await using var child = new ChildProcess("sleeper", "/bin/sleep", ["120"]);

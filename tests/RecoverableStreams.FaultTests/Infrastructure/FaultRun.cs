@@ -128,13 +128,22 @@ internal sealed class FaultRun : IAsyncDisposable
         Ended($"SIGCONT {worker.Name}");
     }
 
-    public async Task PartitionAsync(TimeSpan duration)
+    /// <summary>Partitions the proxied worker: connections reset and refused (default), or silently blackholed.</summary>
+    public async Task PartitionAsync(TimeSpan duration, bool blackhole = false)
     {
         var proxy = Proxy ?? throw new InvalidOperationException("This scenario has no partitioned worker.");
         var worker = _workers[Settings.PartitionedWorker!.Value];
         await WaitUntilOwningAsync(worker.Name);
-        Fault($"partition {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
-        proxy.Cut();
+        Fault($"{(blackhole ? "blackhole" : "partition")} {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
+        if (blackhole)
+        {
+            proxy.Blackhole();
+        }
+        else
+        {
+            proxy.Cut();
+        }
+
         await Task.Delay(duration);
         proxy.Heal();
         Ended($"partition of {worker.Name} healed ({proxy.ConnectionsCut} connections cut so far)");

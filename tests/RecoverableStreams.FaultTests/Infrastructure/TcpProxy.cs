@@ -4,9 +4,11 @@ using System.Net.Sockets;
 namespace RecoverableStreams.FaultTests.Infrastructure;
 
 /// <summary>
-/// A loopback TCP forwarder between one worker and Redis, so a test can partition that worker alone: <see cref="Cut"/>
-/// closes every connection and refuses new ones (nothing listens on the port), <see cref="Heal"/> listens again on the
-/// same port. Plain async socket copying; no external tool.
+/// A loopback TCP forwarder between one worker and Redis, so a test can partition that worker alone, two ways:
+/// <see cref="Cut"/> resets every connection and refuses new ones (nothing listens on the port), as a peer that is
+/// gone; <see cref="Blackhole"/> silently stops moving bytes and accepting connections, as a link that drops packets
+/// (what was sent is delivered late, after <see cref="Heal"/>, as TCP retransmission would). <see cref="Heal"/> ends
+/// either. Plain async socket copying; no external tool.
 /// </summary>
 internal sealed class TcpProxy : IAsyncDisposable
 {
@@ -16,6 +18,7 @@ internal sealed class TcpProxy : IAsyncDisposable
     private readonly CancellationTokenSource _disposed = new();
     private Socket? _listener;
     private int _generation;
+    private TaskCompletionSource _flowing = Open();
 
     private TcpProxy(IPEndPoint target, int port)
     {
@@ -33,6 +36,8 @@ internal sealed class TcpProxy : IAsyncDisposable
     public int ConnectionsCut { get; private set; }
 
     public int Cuts { get; private set; }
+
+    public bool IsBlackholed => !_flowing.Task.IsCompleted;
 
     public string EndPoint => $"127.0.0.1:{Port}";
 
@@ -72,11 +77,27 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>The partition ends: listen again on the same port.</summary>
+    /// <summary>Partition by silence: no byte moves and no connection is accepted until <see cref="Heal"/>.</summary>
+    public void Blackhole()
+    {
+        lock (_gate)
+        {
+            if (IsBlackholed)
+            {
+                return;
+            }
+
+            Cuts++;
+            _flowing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>The partition ends: bytes flow again (blackhole), or the port listens again (cut).</summary>
     public void Heal()
     {
         lock (_gate)
         {
+            _flowing.TrySetResult();
             if (!IsCut)
             {
                 return;
@@ -90,9 +111,17 @@ internal sealed class TcpProxy : IAsyncDisposable
     public ValueTask DisposeAsync()
     {
         _disposed.Cancel();
+        _flowing.TrySetResult();
         Cut();
         _disposed.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    private static TaskCompletionSource Open()
+    {
+        var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        open.SetResult();
+        return open;
     }
 
     private static Socket NewListener(int port)
@@ -119,9 +148,10 @@ internal sealed class TcpProxy : IAsyncDisposable
             Socket client;
             try
             {
+                await _flowing.Task.WaitAsync(_disposed.Token);
                 client = await listener.AcceptAsync();
             }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
             {
                 return; // Cut or disposed.
             }
@@ -171,12 +201,15 @@ internal sealed class TcpProxy : IAsyncDisposable
         {
             while (true)
             {
+                await _flowing.Task.WaitAsync(_disposed.Token);
                 var read = await from.ReceiveAsync(buffer, SocketFlags.None);
                 if (read == 0)
                 {
                     break;
                 }
 
+                // A read that completed as the blackhole began is held until it ends, not delivered through it.
+                await _flowing.Task.WaitAsync(_disposed.Token);
                 var sent = 0;
                 while (sent < read)
                 {
@@ -184,9 +217,9 @@ internal sealed class TcpProxy : IAsyncDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            // One side closed or was cut.
+            // One side closed or was cut, or the proxy was disposed.
         }
 
         lock (_gate)
