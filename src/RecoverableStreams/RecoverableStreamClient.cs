@@ -98,6 +98,11 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
                 return owned;
             }
 
+            if (_context.Registry.AcquisitionStopped)
+            {
+                throw new InvalidOperationException("The client has stopped acquiring streams (StopAcquiringAsync): it is shutting down.");
+            }
+
             if (_context.Registry.FreeSlots == 0)
             {
                 throw new RecoverableStreamsException($"This consumer already owns MaxConcurrentStreams ({_context.Registry.Capacity}) streams; complete or release one first.");
@@ -157,6 +162,16 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         cancellationToken.ThrowIfCancellationRequested();
         return _leases.ReleaseAsync([Owned(info)]);
     }
+
+    /// <summary>
+    /// The first step of a graceful shutdown: stops reading new streams and claiming expired or released ones, while
+    /// the owned streams stay owned and renewed (their handlers can still checkpoint). When the returned task
+    /// completes, no acquisition is in flight. Call <see cref="DoneAsync"/> afterwards to release what is unfinished.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting for an acquisition in flight.</param>
+    /// <returns>A task that completes when no more streams will be acquired.</returns>
+    public Task StopAcquiringAsync(CancellationToken cancellationToken = default) =>
+        _context.Registry.StopAcquisitionAsync(cancellationToken);
 
     /// <inheritdoc />
     public Task DoneAsync(CancellationToken cancellationToken = default)

@@ -127,9 +127,11 @@ internal sealed class RecoverableStreamsWorker(
                 return;
             }
 
-            // Stopping: the pump keeps running and releases any stream the client still hands out; handlers see the
-            // cancellation and release theirs. Wait for them (StopAsync bounds this by the shutdown timeout).
+            // Stopping: take no new work (leases held stay renewed, so handlers can still checkpoint), then wait
+            // for the cancelled handlers, which release their streams for peers; StopAsync bounds this by the
+            // host's shutdown timeout. The pump keeps running and releases anything acquired before the stop.
             Log.WorkerStopping(Logger, _sessions.Count);
+            await StopAcquiringAsync(client).ConfigureAwait(false);
             await WaitForSessionsAsync().ConfigureAwait(false);
             await StopClientAsync(client).ConfigureAwait(false);
             await pump.ConfigureAwait(false);
@@ -229,6 +231,20 @@ internal sealed class RecoverableStreamsWorker(
         catch (RecoverableStreamsException ex)
         {
             // DoneAsync releases it again; failing that, its lease expires.
+            Log.StopFailed(Logger, ex);
+        }
+    }
+
+    private async Task StopAcquiringAsync(RecoverableStreamClient client)
+    {
+        try
+        {
+            await client.StopAcquiringAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Stopping must go on; at worst a stream acquired now is released by DoneAsync.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
             Log.StopFailed(Logger, ex);
         }
     }

@@ -10,7 +10,7 @@ namespace RecoverableStreams.Checkpoints;
 /// </summary>
 internal sealed class DataStreamReader(ClientContext context)
 {
-    public async IAsyncEnumerable<StreamEntry> ReadAsync(string dataStreamName, string afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<StreamEntry> ReadAsync(string dataStreamName, string afterId, int batchSize, Action? waiting, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var wake = new WakeUpSignal();
         var channel = RedisChannel.KeySpaceSingleKey(dataStreamName, context.DatabaseNumber);
@@ -36,6 +36,8 @@ internal sealed class DataStreamReader(ClientContext context)
                 var entries = await context.Database.StreamRangeAsync(dataStreamName, "(" + position, "+", batchSize).ConfigureAwait(false);
                 if (entries.Length == 0)
                 {
+                    // A handler awaiting new entries is reading, not stalled (HandlerStallTimeout): say so on each poll.
+                    waiting?.Invoke();
                     await wake.WaitAsync(context.Options.PollInterval, context.Time, cancellationToken).ConfigureAwait(false);
                     continue;
                 }

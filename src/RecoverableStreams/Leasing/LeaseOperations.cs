@@ -149,7 +149,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     }
 
     public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
-        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, cancellationToken);
+        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
 
     /// <summary>Ownership ended elsewhere (a peer, expiry, or the local deadline): tell the application once.</summary>
     public void Lose(StreamLease lease, string reason)

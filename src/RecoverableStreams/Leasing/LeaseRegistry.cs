@@ -12,6 +12,7 @@ internal sealed class LeaseRegistry
 {
     private readonly ConcurrentDictionary<string, StreamLease> _byId = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _acquisitionGate = new(1, 1);
+    private bool _acquisitionStopped;
 
     public LeaseRegistry(int capacity) => Capacity = capacity;
 
@@ -19,7 +20,19 @@ internal sealed class LeaseRegistry
 
     public int Count => _byId.Count;
 
-    public int FreeSlots => Math.Max(0, Capacity - _byId.Count);
+    /// <summary>No free slots once acquisition has stopped (graceful shutdown): the reader and the scheduler take nothing more.</summary>
+    public int FreeSlots => Volatile.Read(ref _acquisitionStopped) ? 0 : Math.Max(0, Capacity - _byId.Count);
+
+    public bool AcquisitionStopped => Volatile.Read(ref _acquisitionStopped);
+
+    /// <summary>Stops acquisitions; when this returns, none is in flight (each one runs inside the gate).</summary>
+    public async Task StopAcquisitionAsync(CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _acquisitionStopped, true);
+        using (await EnterAcquisitionAsync(cancellationToken).ConfigureAwait(false))
+        {
+        }
+    }
 
     /// <summary>Serializes acquisitions so that two acquirers never both fill the same free slot.</summary>
     public async Task<IDisposable> EnterAcquisitionAsync(CancellationToken cancellationToken)

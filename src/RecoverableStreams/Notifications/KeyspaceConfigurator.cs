@@ -46,7 +46,8 @@ internal sealed class KeyspaceConfigurator(ClientContext context)
                 await server.ConfigSetAsync(Setting, merged).ConfigureAwait(false);
                 Log.KeyspaceFlagsMerged(context.Logger, server.EndPoint.ToString() ?? "", current, merged);
             }
-            catch (Exception ex) when (ex is RedisException or NotSupportedException or ArgumentException)
+            // RedisCommandException (CONFIG refused client-side without allowAdmin) does not derive from RedisException.
+            catch (Exception ex) when (ex is RedisException or RedisCommandException or NotSupportedException or ArgumentException)
             {
                 Log.KeyspaceConfigUnavailable(context.Logger, server.EndPoint.ToString() ?? "", ex);
             }

@@ -1,0 +1,113 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RecoverableStreams.Hosting;
+using RecoverableStreams.IntegrationTests.Infrastructure;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Hosting;
+
+public sealed class HandlerRoutingTests
+{
+    [Test]
+    public async Task Streams_go_to_the_most_specific_handler_each_in_its_own_disposed_scope()
+    {
+        var service = TestOptions.NewServiceName();
+        var recorder = new Recorder();
+        var builder = TestHosts.NewBuilder(service);
+        builder.Services.AddSingleton(recorder);
+        builder.Services.AddScoped<ScopedProbe>();
+        builder.Services.AddRecoverableRedisStreams()
+            .AddHandler<DefaultHandler>()
+            .AddHandler<OrdersHandler>("orders:*")
+            .AddHandler<VipOrdersHandler>("orders:vip-?");
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            var publisher = TestHosts.Publisher(redis, service);
+            foreach (var stream in new[] { "orders:1", "orders:vip-7", "misc:1", "orders:vip-77" })
+            {
+                await publisher.AddStreamAsync(stream);
+            }
+
+            await Eventually.AssertAsync(() => recorder.Visits.Count == 4, TimeSpan.FromSeconds(20), "each stream is handled once");
+            Assert.That(recorder.For("orders:1").Single().Handler, Is.EqualTo(nameof(OrdersHandler)));
+            Assert.That(recorder.For("orders:vip-7").Single().Handler, Is.EqualTo(nameof(VipOrdersHandler)));
+            Assert.That(recorder.For("orders:vip-77").Single().Handler, Is.EqualTo(nameof(OrdersHandler)), "'?' matches exactly one character");
+            Assert.That(recorder.For("misc:1").Single().Handler, Is.EqualTo(nameof(DefaultHandler)));
+
+            var probes = recorder.Visits.Select(v => (ScopedProbe)v.Detail!).ToArray();
+            Assert.That(probes.Select(p => p.Id).Distinct().Count(), Is.EqualTo(4), "a new scope (and scoped instance) per stream");
+            await Eventually.AssertAsync(() => probes.All(p => p.Disposed), TimeSpan.FromSeconds(10), "every stream's scope is disposed after it");
+            await Eventually.AssertAsync(async () => await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)) == 0, TimeSpan.FromSeconds(10),
+                "returning normally completes every stream (its LBS entry is deleted)");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    [Test]
+    public async Task A_host_without_handlers_fails_to_start()
+    {
+        var builder = TestHosts.NewBuilder(TestOptions.NewServiceName());
+        builder.Services.AddRecoverableRedisStreams();
+        using var host = builder.Build();
+        var error = Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("AddHandler"));
+    }
+
+    [Test]
+    public async Task A_stream_no_handler_matches_is_dead_lettered_with_a_reason()
+    {
+        var service = TestOptions.NewServiceName();
+        var recorder = new Recorder();
+        var builder = TestHosts.NewBuilder(service);
+        builder.Services.AddSingleton(recorder);
+        builder.Services.AddScoped<ScopedProbe>();
+        builder.Services.AddRecoverableRedisStreams().AddHandler<OrdersHandler>("orders:*");
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            await TestHosts.Publisher(redis, service).AddStreamAsync("unrouted:1");
+            StreamEntry[] dead = [];
+            await Eventually.AssertAsync(async () => (dead = await redis.GetDatabase().StreamRangeAsync(TestHosts.DeadLetterKey(service))).Length == 1,
+                TimeSpan.FromSeconds(20), "the unrouted stream is dead-lettered");
+            Assert.That((string?)dead[0]["reason"], Does.Contain("No handler matches data stream 'unrouted:1'"));
+            Assert.That(recorder.Visits, Is.Empty);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    internal sealed class ScopedProbe : IDisposable
+    {
+        public Guid Id { get; } = Guid.NewGuid();
+
+        public bool Disposed { get; private set; }
+
+        public void Dispose() => Disposed = true;
+    }
+
+    internal abstract class RecordingHandler(Recorder recorder, ScopedProbe probe) : IStreamWorkHandler
+    {
+        public Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken)
+        {
+            Assert.That(probe.Disposed, Is.False);
+            recorder.Add(new Visit(GetType().Name, context.DataStreamName, context.ConsumerId, context.Origin, context.Attempt, probe));
+            return Task.CompletedTask;
+        }
+    }
+
+    internal sealed class DefaultHandler(Recorder recorder, ScopedProbe probe) : RecordingHandler(recorder, probe);
+
+    internal sealed class OrdersHandler(Recorder recorder, ScopedProbe probe) : RecordingHandler(recorder, probe);
+
+    internal sealed class VipOrdersHandler(Recorder recorder, ScopedProbe probe) : RecordingHandler(recorder, probe);
+}

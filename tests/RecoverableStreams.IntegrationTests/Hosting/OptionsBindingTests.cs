@@ -1,0 +1,105 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using RecoverableStreams.Hosting;
+using RecoverableStreams.IntegrationTests.Infrastructure;
+
+namespace RecoverableStreams.IntegrationTests.Hosting;
+
+public sealed class OptionsBindingTests
+{
+    private string _directory = null!;
+
+    [SetUp]
+    public void CreateDirectory() => _directory = Directory.CreateTempSubdirectory("hosting-options-").FullName;
+
+    [TearDown]
+    public void DeleteDirectory() => Directory.Delete(_directory, recursive: true);
+
+    [Test]
+    public async Task Options_are_bound_from_appsettings_json_then_code_and_the_host_runs()
+    {
+        var service = TestOptions.NewServiceName();
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": {
+                "ServiceName": "{{service}}",
+                "ConsumerId": "json-consumer",
+                "LeaseDuration": "00:00:03",
+                "MaxDeliveryAttempts": 7,
+                "MaxConcurrentStreams": 4,
+                "HandlerStallTimeout": "00:00:20",
+                "KeyspaceNotifications": "VerifyOnly"
+              }
+            }
+            """, o => o.MaxConcurrentStreams = 5);
+        var options = host.Services.GetRequiredService<IOptions<RecoverableStreamOptions>>().Value;
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.ServiceName, Is.EqualTo(service));
+            Assert.That(options.ConsumerId, Is.EqualTo("json-consumer"));
+            Assert.That(options.LeaseDuration, Is.EqualTo(TimeSpan.FromSeconds(3)));
+            Assert.That(options.MaxDeliveryAttempts, Is.EqualTo(7));
+            Assert.That(options.MaxConcurrentStreams, Is.EqualTo(5), "the code delegate runs after the file");
+            Assert.That(options.HandlerStallTimeout, Is.EqualTo(TimeSpan.FromSeconds(20)));
+            Assert.That(options.KeyspaceNotifications, Is.EqualTo(KeyspaceNotificationsMode.VerifyOnly));
+            Assert.That(options.AutoClaim, Is.True, "the hosting layer always claims automatically");
+        });
+
+        await host.StartAsync();
+        await host.StopAsync();
+    }
+
+    [Test]
+    public void A_bad_value_fails_start_with_the_option_name()
+    {
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "LeaseDuration": "00:00:00.010" }
+            }
+            """);
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("LeaseDuration"));
+    }
+
+    [Test]
+    public void An_unknown_key_fails_start()
+    {
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "LeaseDurationn": "00:00:05" }
+            }
+            """);
+        var error = Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("LeaseDurationn"));
+    }
+
+    [Test]
+    public void A_missing_connection_fails_start()
+    {
+        using var host = BuildFromJson($$"""
+            { "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}" } }
+            """);
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("ConnectionStrings:Redis"));
+    }
+
+    private IHost BuildFromJson(string json, Action<RecoverableStreamOptions>? configure = null)
+    {
+        var path = Path.Combine(_directory, "appsettings.json");
+        File.WriteAllText(path, json);
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddJsonFile(path, optional: false);
+        builder.Services.AddRecoverableRedisStreams(configure).AddHandler<NoOpHandler>();
+        return builder.Build();
+    }
+
+    internal sealed class NoOpHandler : IStreamWorkHandler
+    {
+        public Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using RecoverableStreams.Hosting;
+using RecoverableStreams.IntegrationTests.Infrastructure;
+
+namespace RecoverableStreams.IntegrationTests.Hosting;
+
+public sealed class OwnershipLossTests
+{
+    [Test]
+    public async Task A_handler_is_cancelled_when_its_lease_is_taken_away()
+    {
+        var service = TestOptions.NewServiceName();
+        var sessions = new WaitingHandler.Log();
+        var builder = TestHosts.NewBuilder(service, lease: TimeSpan.FromSeconds(3));
+        builder.Services.AddSingleton(sessions);
+        builder.Services.AddRecoverableRedisStreams().AddHandler<WaitingHandler>();
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            var id = await TestHosts.Publisher(redis, service).AddStreamAsync("lost-1");
+            await Eventually.AssertAsync(() => !sessions.Started.IsEmpty, TimeSpan.FromSeconds(20), "the handler starts");
+            var first = sessions.Started.First();
+            Assert.That(first.Lease.IsOwned, Is.True);
+
+            // Take the lease away behind the owner's back: its next renewal finds the lease gone.
+            Assert.That(await redis.GetDatabase().KeyDeleteAsync(TestHosts.LeaseKey(service, id)), Is.True);
+
+            await Eventually.AssertAsync(() => sessions.Cancelled.Contains(first), TimeSpan.FromSeconds(15), "the handler's token fires");
+            Assert.That(first.Lease.IsOwned, Is.False);
+            Assert.That(first.Lease.OwnershipLost.IsCancellationRequested, Is.True);
+            Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.EqualTo(1), "a lost stream is not completed");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    internal sealed class WaitingHandler(WaitingHandler.Log log) : IStreamWorkHandler
+    {
+        public async Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken)
+        {
+            log.Started.Enqueue(context);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            finally
+            {
+                log.Cancelled.Add(context);
+            }
+        }
+
+        internal sealed class Log
+        {
+            public ConcurrentQueue<StreamWorkContext> Started { get; } = new();
+
+            public ConcurrentBag<StreamWorkContext> Cancelled { get; } = new();
+        }
+    }
+}
