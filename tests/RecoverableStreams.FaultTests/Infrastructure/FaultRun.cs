@@ -133,7 +133,8 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         var proxy = Proxy ?? throw new InvalidOperationException("This scenario has no partitioned worker.");
         var worker = _workers[Settings.PartitionedWorker!.Value];
-        await WaitUntilOwningAsync(worker.Name);
+        // The proxied worker is a little slower to grab new entries than its peers: wait for a fair share.
+        await WaitUntilOwningAsync(worker.Name, streams: 10);
         Fault($"{(blackhole ? "blackhole" : "partition")} {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
         if (blackhole)
         {
