@@ -144,7 +144,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>How many lines the process wrote (over all its starts) that contain <paramref name="text"/>.</summary>
-    public int CountLines(string text) => Interlocked.CompareExchange(ref _lineCounts, null, null)?.GetValueOrDefault(text) ?? 0;
+    public int CountLines(string text) => _lineCounts?.GetValueOrDefault(text) ?? 0;
 
     /// <summary>Counts, from now on, the output lines that contain <paramref name="text"/>.</summary>
     public void CountLinesContaining(string text) => (_lineCounts ??= new ConcurrentDictionary<string, int>(StringComparer.Ordinal)).TryAdd(text, 0);

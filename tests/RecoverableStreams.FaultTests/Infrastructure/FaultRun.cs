@@ -101,9 +101,6 @@ internal sealed class FaultRun : IAsyncDisposable
     public Task WaitForAnnouncedAsync(double share, TimeSpan? timeout = null) =>
         WaitAsync(() => Producer.Announced >= (int)(share * Settings.Plan.Streams), timeout ?? TimeSpan.FromSeconds(120), $"{share:P0} of the streams announced");
 
-    /// <summary>Waits (by condition) until the run's clock has passed a point (fault schedules are relative to the run).</summary>
-    public Task WaitUntilAsync(TimeSpan elapsed) => Task.Delay(elapsed - _clock.Elapsed is var d && d > TimeSpan.Zero ? d : TimeSpan.Zero);
-
     // ---- Faults -------------------------------------------------------------------------------------------------
 
     public async Task KillWorkerAsync(int index, TimeSpan downtime)
@@ -236,6 +233,7 @@ internal sealed class FaultRun : IAsyncDisposable
             TestContext.Out.WriteLine("  " + entry);
         }
 
+        TestContext.Out.WriteLine($"  lease monitor: {Monitor.GrantsSeen} grants seen in all, {Monitor.Reconnects} reconnects, gaps (tokens between): {(Monitor.Gaps.Count == 0 ? "none" : string.Join(", ", Monitor.Gaps.Select(g => $"{g.After}..{(g.Before == long.MaxValue ? "open" : g.Before.ToString(CultureInfo.InvariantCulture))}")))}");
         if (lossReport is not null)
         {
             TestContext.Out.WriteLine("  LOST (reported, not checked): " + lossReport());
