@@ -19,10 +19,12 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
     private readonly List<WorkerProcess> _workers = [];
     private bool _failed;
 
-    public async Task<int> RunAsync()
+    /// <summary>Runs the demo; <paramref name="interrupted"/> (Ctrl+C, SIGTERM) ends it early, still cleaning up and reporting.</summary>
+    public async Task<int> RunAsync(CancellationToken interrupted)
     {
         _clock.Start();
-        using var timeout = new CancellationTokenSource(options.Timeout);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(interrupted);
+        timeout.CancelAfter(options.Timeout);
         using var stopTracking = new CancellationTokenSource();
         var logDirectory = Directory.CreateTempSubdirectory("recoverable-streams-demo-logs-").FullName;
         var finishFeed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -30,6 +32,7 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
         ConnectionMultiplexer? connection = null;
         Task tracking = Task.CompletedTask;
         Task feeding = Task.CompletedTask;
+        string? service = null;
         try
         {
             var workerDll = WorkerLocator.Find(options.WorkerPath);
@@ -37,7 +40,7 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             Say($"Redis: {redis.Description}");
             connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
 
-            var service = "demo-" + Guid.NewGuid().ToString("N")[..8];
+            service = "demo-" + Guid.NewGuid().ToString("N")[..8];
             var streamOptions = new RecoverableStreamOptions { ServiceName = service };
             var monitor = new OwnershipMonitor(connection, streamOptions);
             var feed = new TelemetryFeed(connection, streamOptions);
@@ -61,8 +64,13 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             tracker.Phase = "processing";
             while (feed.Rounds < RoundsBeforeCrash)
             {
-                await Task.WhenAny(feeding, Task.Delay(TimeSpan.FromMilliseconds(50), timeout.Token));
-                ThrowIfFaulted(feeding);
+                if (feeding.IsCompleted)
+                {
+                    await feeding; // throws what stopped it (Redis error, timeout)
+                    throw new DemoFailureException("The producer stopped early.");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(50), timeout.Token);
             }
 
             await CrashOneWorkerAsync(tracker, timeout.Token);
@@ -81,7 +89,9 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            Fail($"timed out after {options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
+            Fail(interrupted.IsCancellationRequested
+                ? "interrupted"
+                : $"timed out after {options.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
         }
         catch (DemoFailureException ex)
         {
@@ -99,6 +109,11 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             await StopWorkersAsync();
             if (connection is not null)
             {
+                if (redis is { IsGiven: true } && service is not null)
+                {
+                    await RemoveKeysAsync(connection, service);
+                }
+
                 await connection.DisposeAsync();
             }
 
@@ -298,6 +313,33 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
         }
     }
 
+    /// <summary>Leaves a server the demo was given as it found it: every key of the run starts with its service name.</summary>
+    private async Task RemoveKeysAsync(ConnectionMultiplexer connection, string service)
+    {
+        try
+        {
+            var db = connection.GetDatabase();
+            foreach (var server in connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                foreach (var pattern in new[] { service + "*", "{" + service + "-input}*" })
+                {
+                    var keys = new List<RedisKey>();
+                    await foreach (var key in server.KeysAsync(db.Database, pattern, pageSize: 1000))
+                    {
+                        keys.Add(key);
+                    }
+
+                    // One key per call: on a cluster the keys live in different slots.
+                    await Task.WhenAll(keys.Select(k => db.KeyDeleteAsync(k)));
+                }
+            }
+        }
+        catch (RedisException ex)
+        {
+            output.WriteLine($"(could not remove the demo's keys from the given Redis: {ex.Message})");
+        }
+    }
+
     private void ShowWorkerLogs(string logDirectory)
     {
         output.WriteLine($"worker logs:         {logDirectory}");
@@ -323,14 +365,6 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
     }
 
     private void Say(string message) => output.WriteLine($"[{ProgressTracker.Seconds(_clock.Elapsed)}] {message}");
-
-    private static void ThrowIfFaulted(Task task)
-    {
-        if (task.IsFaulted)
-        {
-            task.GetAwaiter().GetResult();
-        }
-    }
 
     private static string Ms(TimeSpan t) => t.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms";
 }

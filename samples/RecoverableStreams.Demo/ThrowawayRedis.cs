@@ -31,6 +31,9 @@ internal sealed class ThrowawayRedis : IAsyncDisposable
 
     public string Description { get; }
 
+    /// <summary>True for a server the demo was given: it must remove its keys from it, not stop it.</summary>
+    public bool IsGiven => _process is null && _container is null;
+
     public static async Task<ThrowawayRedis> StartAsync(string? given, CancellationToken cancellationToken)
     {
         if (!string.IsNullOrWhiteSpace(given))
