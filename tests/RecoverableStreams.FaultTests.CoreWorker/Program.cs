@@ -16,6 +16,7 @@ var options = new RecoverableStreamOptions
     AutoClaim = true,
     LeaseDuration = Duration("RecoverableStreams__LeaseDuration") ?? TimeSpan.FromSeconds(10),
     SweepInterval = Duration("RecoverableStreams__SweepInterval") ?? TimeSpan.FromSeconds(5),
+    MaxConcurrentStreams = Number("RecoverableStreams__MaxConcurrentStreams") ?? 100,
 };
 
 using var stop = new CancellationTokenSource();
@@ -118,6 +119,9 @@ async Task ProcessAsync(StreamLease lease)
         }
     }
 }
+
+static int? Number(string name) =>
+    int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : null;
 
 static TimeSpan? Duration(string name) =>
     TimeSpan.TryParse(Environment.GetEnvironmentVariable(name), CultureInfo.InvariantCulture, out var value) ? value : null;
