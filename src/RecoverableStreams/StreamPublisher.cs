@@ -54,15 +54,27 @@ public sealed class StreamPublisher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        RedisValue id;
         try
         {
-            var id = await _db.StreamAddAsync(_keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
-            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added").ConfigureAwait(false);
-            return id!;
+            id = await _db.StreamAddAsync(_keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
         }
+
+        try
+        {
+            // The stream is announced once the entry is written. The wake-up is best effort (consumers also poll):
+            // waiting for it, or failing on it, would tell a retrying producer to announce the stream a second time.
+            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added", CommandFlags.FireAndForget).ConfigureAwait(false);
+        }
+        catch (RedisException)
+        {
+            // Not sent: consumers find the entry at their next poll.
+        }
+
+        return id!;
     }
 }

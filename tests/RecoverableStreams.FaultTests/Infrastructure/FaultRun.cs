@@ -1,0 +1,430 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.FaultTests.Infrastructure;
+
+/// <summary>
+/// One scenario's world: a private Redis, the lease monitor, the sample worker as separate OS processes (one of them
+/// optionally behind a <see cref="TcpProxy"/>), and a live producer. Faults are injected through its methods, which
+/// count them and remember when the last one ended; <see cref="FinishAsync"/> waits for the drain and checks the outcome.
+/// </summary>
+internal sealed class FaultRun : IAsyncDisposable
+{
+    private readonly List<ChildProcess> _workers = [];
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _faultLog = new();
+    private int _faults;
+    private Task? _production;
+    private TimeSpan _lastFaultEnded;
+
+    /// <summary>The sample worker's log line for a summary refused because a newer owner's token is stored.</summary>
+    private const string FencedWriteLog = "summary not written, a newer owner";
+
+    /// <summary>The hosting log line for a handler failure counted as a delivery attempt.</summary>
+    private const string FailedAttemptLog = "Handler failed on";
+
+    private FaultRun(ScenarioSettings settings, string service, FaultRedis redis, ConnectionMultiplexer admin, LeaseMonitor monitor, TcpProxy? proxy, string logDirectory)
+    {
+        Settings = settings;
+        Service = service;
+        Redis = redis;
+        Admin = admin;
+        Monitor = monitor;
+        Proxy = proxy;
+        LogDirectory = logDirectory;
+        Options = new RecoverableStreamOptions { ServiceName = service };
+        Producer = new StreamProducer(admin, Options, settings.Plan, _clock);
+    }
+
+    public ScenarioSettings Settings { get; }
+
+    public string Service { get; }
+
+    public FaultRedis Redis { get; }
+
+    /// <summary>The test's own connection, straight to Redis (never through the proxy).</summary>
+    public ConnectionMultiplexer Admin { get; }
+
+    public LeaseMonitor Monitor { get; }
+
+    public TcpProxy? Proxy { get; }
+
+    public RecoverableStreamOptions Options { get; }
+
+    public StreamProducer Producer { get; }
+
+    public IReadOnlyList<ChildProcess> Workers => _workers;
+
+    public string LogDirectory { get; }
+
+    public int Faults => Volatile.Read(ref _faults);
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    public static async Task<FaultRun> StartAsync(ScenarioSettings settings)
+    {
+        var dll = WorkerLocation.Find();
+        var service = "fault-" + Guid.NewGuid().ToString("N")[..8];
+        var logDirectory = Path.Combine(TestContext.CurrentContext.WorkDirectory, "fault-logs", settings.Name + "-" + service);
+        Directory.CreateDirectory(logDirectory);
+        var redis = await FaultRedis.StartAsync(settings.AppendOnly);
+        var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000,connectTimeout=2000");
+        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        var proxy = settings.PartitionedWorker is null ? null : TcpProxy.Start(redis.Port);
+        var run = new FaultRun(settings, service, redis, admin, monitor, proxy, logDirectory);
+        for (var i = 0; i < settings.Workers; i++)
+        {
+            var port = i == settings.PartitionedWorker ? proxy!.Port : redis.Port;
+            run._workers.Add(NewWorker(dll, service, $"worker-{i}", port, settings, logDirectory));
+        }
+
+        foreach (var worker in run._workers)
+        {
+            worker.CountLinesContaining(FencedWriteLog);
+            worker.CountLinesContaining(FailedAttemptLog);
+            worker.Start();
+        }
+
+        await run.WaitForLiveConsumersAsync(settings.Workers, TimeSpan.FromSeconds(90));
+        TestContext.Out.WriteLine($"[{settings.Name}] service {service}, redis :{redis.Port}{(proxy is null ? "" : $", proxy :{proxy.Port} for worker-{settings.PartitionedWorker}")}, workers {string.Join(", ", run._workers.Select(w => $"{w.Name}={w.Pid}"))}, logs {logDirectory}");
+        return run;
+    }
+
+    /// <summary>Starts the producer in the background.</summary>
+    public void StartProducing() => _production = Producer.RunAsync("data:" + Service, _stop.Token);
+
+    /// <summary>Waits (by condition) until the producer has announced this share of its streams.</summary>
+    public Task WaitForAnnouncedAsync(double share, TimeSpan? timeout = null) =>
+        WaitAsync(() => Producer.Announced >= (int)(share * Settings.Plan.Streams), timeout ?? TimeSpan.FromSeconds(120), $"{share:P0} of the streams announced");
+
+    // ---- Faults -------------------------------------------------------------------------------------------------
+
+    public async Task KillWorkerAsync(int index, TimeSpan downtime)
+    {
+        var worker = _workers[index];
+        await WaitUntilOwningAsync(worker.Name);
+        Fault($"SIGKILL {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams");
+        await worker.KillAsync();
+        await Task.Delay(downtime);
+        worker.Start();
+        Ended($"{worker.Name} started again (pid {worker.Pid})");
+    }
+
+    public async Task FreezeWorkerAsync(int index, TimeSpan duration)
+    {
+        var worker = _workers[index];
+        await WaitUntilOwningAsync(worker.Name);
+        Fault($"SIGSTOP {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams, for {duration.TotalSeconds:0.#} s");
+        worker.Freeze();
+        await Task.Delay(duration);
+        worker.Thaw();
+        Ended($"SIGCONT {worker.Name}");
+    }
+
+    /// <summary>Partitions the proxied worker: connections reset and refused (default), or silently blackholed.</summary>
+    public async Task PartitionAsync(TimeSpan duration, bool blackhole = false)
+    {
+        var proxy = Proxy ?? throw new InvalidOperationException("This scenario has no partitioned worker.");
+        var worker = _workers[Settings.PartitionedWorker!.Value];
+        // The proxied worker is a little slower to grab new entries than its peers: wait for a fair share.
+        await WaitUntilOwningAsync(worker.Name, streams: 10);
+        Fault($"{(blackhole ? "blackhole" : "partition")} {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
+        if (blackhole)
+        {
+            proxy.Blackhole();
+        }
+        else
+        {
+            proxy.Cut();
+        }
+
+        await Task.Delay(duration);
+        proxy.Heal();
+        Ended($"partition of {worker.Name} healed ({proxy.ConnectionsCut} connections cut so far)");
+    }
+
+    public async Task RestartRedisAsync(bool keepData, TimeSpan downtime)
+    {
+        Fault($"SIGKILL redis-server ({(keepData ? "AOF kept" : "data lost")}), down {downtime.TotalSeconds:0.#} s");
+        await Redis.KillAndRestartAsync(keepData, downtime);
+        Ended("redis-server answers again");
+    }
+
+    public async Task KillPubSubAsync()
+    {
+        var killed = await Redis.KillPubSubClientsAsync(Admin);
+        Fault($"CLIENT KILL TYPE pubsub: {killed} connections");
+        Ended("");
+    }
+
+    /// <summary>Busy-loop processes (twice the core count) for <paramref name="duration"/>, each stopped by its PID.</summary>
+    public async Task CpuHogAsync(TimeSpan duration)
+    {
+        Fault($"CPU hog: {2 * Environment.ProcessorCount} busy processes for {duration.TotalSeconds:0.#} s");
+        var hogs = Enumerable.Range(0, 2 * Environment.ProcessorCount)
+            .Select(i => new ChildProcess($"hog-{i}", "/bin/sh", ["-c", "while :; do :; done"]))
+            .ToList();
+        try
+        {
+            foreach (var hog in hogs)
+            {
+                hog.Start();
+            }
+
+            await Task.Delay(duration);
+        }
+        finally
+        {
+            foreach (var hog in hogs)
+            {
+                await hog.DisposeAsync();
+            }
+        }
+
+        Ended("CPU hog stopped");
+    }
+
+    // ---- Outcome ------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Waits for the producer, then for the drain (no LBS entry left, nothing pending) within
+    /// <see cref="ScenarioSettings.DrainDeadline"/> of the later of the last fault's end and the last <c>end</c>
+    /// written; checks the streams <paramref name="checkedStreams"/> selects (all by default) and prints the figures.
+    /// </summary>
+    public async Task<Outcome> FinishAsync(Func<ProducedStream, bool>? checkedStreams = null, Func<string>? lossReport = null)
+    {
+        var production = _production ?? throw new InvalidOperationException("StartProducing was not called.");
+        var producerDeadline = Settings.Plan.AnnounceOver + Settings.Plan.EntryInterval * Settings.Plan.MaxEntries + TimeSpan.FromSeconds(120);
+        Assert.That(await Task.WhenAny(production, Task.Delay(producerDeadline)), Is.SameAs(production), $"the producer finished within {producerDeadline.TotalSeconds:0} s");
+        await production;
+
+        var quietFrom = _lastFaultEnded > Producer.FinishedAt ? _lastFaultEnded : Producer.FinishedAt;
+        var drainedAt = TimeSpan.Zero;
+        var drained = await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () =>
+        {
+            var db = Admin.GetDatabase();
+            try
+            {
+                var left = await db.StreamLengthAsync(Service + "-input");
+                var pending = await db.StreamPendingAsync(Service + "-input", Service + "-group");
+                drainedAt = _clock.Elapsed;
+                return left == 0 && pending.PendingMessageCount == 0;
+            }
+            catch (RedisException)
+            {
+                return false;
+            }
+        }, quietFrom + Settings.DrainDeadline - _clock.Elapsed);
+
+        var selected = Producer.Streams.Where(checkedStreams ?? (_ => true)).ToList();
+        var outcome = await Outcome.CheckAsync(Admin.GetDatabase(), Service, selected, Monitor);
+        var afterFault = drained ? Math.Max(0, (drainedAt - _lastFaultEnded).TotalSeconds) : double.NaN;
+        var afterEnd = drained ? Math.Max(0, (drainedAt - Producer.FinishedAt).TotalSeconds) : double.NaN;
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | stale summaries fenced {_workers.Sum(w => w.CountLines(FencedWriteLog))} | failed attempts counted {_workers.Sum(w => w.CountLines(FailedAttemptLog))} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
+        Figures.Add(line);
+        TestContext.Out.WriteLine(line);
+        foreach (var entry in _faultLog)
+        {
+            TestContext.Out.WriteLine("  " + entry);
+        }
+
+        TestContext.Out.WriteLine($"  lease monitor: {Monitor.GrantsSeen} grants seen in all, {Monitor.Reconnects} reconnects, gaps (tokens between): {(Monitor.Gaps.Count == 0 ? "none" : string.Join(", ", Monitor.Gaps.Select(g => $"{g.After}..{(g.Before == long.MaxValue ? "open" : g.Before.ToString(CultureInfo.InvariantCulture))}")))}");
+        if (lossReport is not null)
+        {
+            TestContext.Out.WriteLine("  LOST (reported, not checked): " + lossReport());
+        }
+
+        foreach (var letter in outcome.DeadLettered)
+        {
+            TestContext.Out.WriteLine("  DEAD-LETTERED: " + letter);
+        }
+
+        if (!drained)
+        {
+            outcome.Failures.Insert(0, $"Not drained within {Settings.DrainDeadline.TotalSeconds:0} s after the faults stopped (quiet from {quietFrom.TotalSeconds:0.0} s).");
+        }
+
+        foreach (var worker in _workers.Where(w => !w.IsRunning))
+        {
+            outcome.Failures.Add($"{worker.Name} exited by itself (code {worker.ExitCode}):{Environment.NewLine}{worker.Tail()}");
+        }
+
+        if (outcome.Failures.Count > 0)
+        {
+            foreach (var worker in _workers)
+            {
+                TestContext.Out.WriteLine($"--- {worker.Name} (log {worker.LogPath}):{Environment.NewLine}{worker.Tail(30)}");
+            }
+        }
+
+        return outcome;
+    }
+
+    /// <summary>The figures lines of every scenario run in this test process.</summary>
+    public static List<string> Figures { get; } = [];
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_production is not null)
+        {
+            await _production.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await Task.WhenAll(_workers.Select(w => w.StopAsync(TimeSpan.FromSeconds(10))));
+        foreach (var worker in _workers)
+        {
+            await worker.DisposeAsync();
+        }
+
+        if (Proxy is not null)
+        {
+            await Proxy.DisposeAsync();
+        }
+
+        await Monitor.DisposeAsync();
+        await Admin.DisposeAsync();
+        await Redis.DisposeAsync();
+        _stop.Dispose();
+    }
+
+    private static ChildProcess NewWorker(string dll, string service, string podName, int port, ScenarioSettings settings, string logDirectory)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["RecoverableStreams__ServiceName"] = service,
+            // FAULT_WORKER_REDIS_OPTIONS appends StackExchange.Redis options (e.g. connectTimeout=1000) to try their effect.
+            ["ConnectionStrings__Redis"] = $"127.0.0.1:{port},abortConnect=false,allowAdmin=true"
+                + (Environment.GetEnvironmentVariable("FAULT_WORKER_REDIS_OPTIONS") is { Length: > 0 } extra ? "," + extra : ""),
+            ["RecoverableStreams__LeaseDuration"] = settings.LeaseDuration.ToString("c", CultureInfo.InvariantCulture),
+            ["RecoverableStreams__SweepInterval"] = settings.SweepInterval.ToString("c", CultureInfo.InvariantCulture),
+            ["RecoverableStreams__MaxConcurrentStreams"] = settings.MaxConcurrentStreams.ToString(CultureInfo.InvariantCulture),
+            ["POD_NAME"] = podName,
+            ["DOTNET_ENVIRONMENT"] = "Production",
+            ["Logging__Console__FormatterName"] = "simple",
+        };
+        if (settings.MaxDeliveryAttempts is { } attempts)
+        {
+            environment["RecoverableStreams__MaxDeliveryAttempts"] = attempts.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        // The worker's directory is its content root (appsettings.json); the environment overrides it.
+        return new ChildProcess(podName, dotnet, [dll], environment, Path.Combine(logDirectory, podName + ".log"), Path.GetDirectoryName(dll));
+    }
+
+    /// <summary>Waits (by condition) until every worker has a fresh heartbeat in the consumers registry (after a restart of Redis).</summary>
+    public Task WaitForAllWorkersLiveAsync(TimeSpan timeout) => WaitForLiveConsumersAsync(Settings.Workers, timeout);
+
+    private async Task WaitForLiveConsumersAsync(int count, TimeSpan timeout)
+    {
+        var consumers = "{" + Service + "-input}:consumers";
+        var live = await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () =>
+        {
+            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(consumers);
+            var time = (RedisResult[])(await Admin.GetDatabase().ExecuteAsync("TIME"))!;
+            var nowMs = (long)time[0] * 1000 + (long)time[1] / 1000;
+            return members.Count(m => m.Score >= nowMs - Settings.LeaseDuration.TotalMilliseconds * 2) >= count;
+        }, timeout);
+        if (!live)
+        {
+            foreach (var worker in _workers)
+            {
+                TestContext.Out.WriteLine($"--- {worker.Name} running {worker.IsRunning}:{Environment.NewLine}{worker.Tail()}");
+            }
+        }
+
+        Assert.That(live, Is.True, $"{count} workers registered as live consumers within {timeout.TotalSeconds:0} s");
+    }
+
+    /// <summary>
+    /// A fault aimed at a worker should hit one that is at work: wait (by condition, up to 30 s) until it holds a few
+    /// leases. Best effort: near the end of a long run there may be no work left; the fault log shows what it owned.
+    /// </summary>
+    private async Task WaitUntilOwningAsync(string podName, int streams = 3) =>
+        await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () => await OwnedByAsync(podName) >= streams, TimeSpan.FromSeconds(30));
+
+    private async Task<int> OwnedByAsync(string podName)
+    {
+        var count = 0;
+        var server = Admin.GetServer(Admin.GetEndPoints()[0]);
+        try
+        {
+            await foreach (var key in server.KeysAsync(pattern: "{" + Service + "-input}:lease:*"))
+            {
+                var value = (string?)await Admin.GetDatabase().StringGetAsync(key);
+                if (value is not null && value.Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
+                {
+                    count++;
+                }
+            }
+        }
+        catch (RedisException)
+        {
+        }
+
+        return count;
+    }
+
+    private void Fault(string description)
+    {
+        Interlocked.Increment(ref _faults);
+        _faultLog.Enqueue($"{_clock.Elapsed.TotalSeconds,6:0.0} s  fault: {description}");
+    }
+
+    private void Ended(string description)
+    {
+        _lastFaultEnded = _clock.Elapsed;
+        if (description.Length > 0)
+        {
+            _faultLog.Enqueue($"{_clock.Elapsed.TotalSeconds,6:0.0} s  ended: {description}");
+        }
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, TimeSpan timeout, string what) =>
+        await IntegrationTests.Infrastructure.Eventually.AssertAsync(condition, timeout, what);
+}
+
+/// <summary>
+/// Finds the built worker under the repository root, in the same configuration as these tests: the sample worker, or
+/// with <c>FAULT_WORKER=core</c> the core-only worker; <c>FAULT_WORKER_DLL</c> names any other build.
+/// </summary>
+internal static class WorkerLocation
+{
+    public const string Project = "RecoverableStreams.Samples.Worker";
+
+    /// <summary>The same contract on the core client alone (<c>FAULT_WORKER=core</c>): tells a core bug from a hosting bug.</summary>
+    public const string CoreProject = "RecoverableStreams.FaultTests.CoreWorker";
+
+    public static string Find()
+    {
+        if (Environment.GetEnvironmentVariable("FAULT_WORKER_DLL") is { Length: > 0 } overridden)
+        {
+            return overridden;
+        }
+
+        var configuration = typeof(WorkerLocation).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+        var project = Environment.GetEnvironmentVariable("FAULT_WORKER") == "core" ? CoreProject : Project;
+        var folder = project == CoreProject ? "tests" : "samples";
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "RecoverableStreams.Hosting.sln")))
+        {
+            root = root.Parent;
+        }
+
+        if (root is null)
+        {
+            throw new InvalidOperationException("The repository root (RecoverableStreams.Hosting.sln) was not found above " + AppContext.BaseDirectory);
+        }
+
+        var dll = Path.Combine(root.FullName, folder, project, "bin", configuration, "net10.0", project + ".dll");
+        return File.Exists(dll)
+            ? dll
+            : throw new InvalidOperationException($"The sample worker is not built: {dll} (build the solution in {configuration}, or set FAULT_WORKER_DLL).");
+    }
+}
