@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(252, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}), failed attempt {Attempts} of {MaxAttempts}.", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, string dataStreamName, string idInLbs, long attempts, int maxAttempts, Exception exception);
 
+    [LoggerMessage(258, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}) because Redis is unavailable; not counted as a failed attempt, retried after a back-off.", EventName = "HandlerFailedOnRedis")]
+    public static partial void HandlerFailedOnRedis(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+
     [LoggerMessage(253, LogLevel.Warning, "Lifecycle observer {Observer} threw on {Event}; ignored.", EventName = "ObserverFailed")]
     public static partial void ObserverFailed(ILogger logger, string observer, string @event, Exception exception);
 

@@ -128,24 +128,35 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
     private async Task<string> OnFailureAsync(Exception failure, int attempt, CancellationToken token)
     {
-        long failedAttempts = attempt;
-        var counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+        long failedAttempts = attempt - 1;
+        var counted = true;
+        if (IsRedisUnavailable(failure))
+        {
+            // Redis, not the stream, failed: retry without spending one of the stream's attempts, so an outage can
+            // never dead-letter healthy streams.
+            Log.HandlerFailedOnRedis(deps.Logger, lease.DataStreamName, lease.IdInLbs, failure);
+        }
+        else
+        {
+            counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+            Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
+        }
+
         deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
-        Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
         await NotifyAsync(StreamLifecycleEventKind.Failed, attempt, exception: failure).ConfigureAwait(false);
         if (!counted)
         {
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        if (failedAttempts >= deps.Options.MaxDeliveryAttempts)
+        if (failedAttempts >= deps.Options.MaxDeliveryAttempts && !IsRedisUnavailable(failure))
         {
             var reason = $"{failure.GetType().FullName}: {failure.Message} (after {failedAttempts} failed attempt(s))";
             return await DeadLetterAsync(reason, attempt, failure).ConfigureAwait(false);
         }
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry.
-        var delay = RetryBackoff.For(failedAttempts, deps.Options);
+        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Options);
         lease.Heartbeat();
         try
         {
@@ -265,4 +276,18 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
                 Exception = exception,
             },
             hostStopping);
+
+    /// <summary>True when the failure is Redis being unreachable or too slow (anywhere in the exception chain).</summary>
+    internal static bool IsRedisUnavailable(Exception failure)
+    {
+        for (Exception? e = failure; e is not null; e = e.InnerException)
+        {
+            if (e is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
