@@ -30,6 +30,9 @@ internal sealed class RecoverableStreamsWorker(
     private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentDictionary<Task, byte> _sessions = new();
+
+    /// <summary>The newest session of each LBS entry, so a stream taken back by this process starts after its previous session here finished.</summary>
+    private readonly ConcurrentDictionary<string, Task> _latestSessionByEntry = new(StringComparer.Ordinal);
     private readonly ILoggerFactory _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
     private ILogger? _logger;
     private RecoverableStreamClient? _client;
@@ -176,7 +179,7 @@ internal sealed class RecoverableStreamsWorker(
                     return;
                 }
 
-                StartSession(new StreamSession(deps, lease, stoppingToken));
+                StartSession(lease.IdInLbs, new StreamSession(deps, lease, stoppingToken));
                 return;
 
             case StreamNotificationType.StreamDisowned:
@@ -206,11 +209,29 @@ internal sealed class RecoverableStreamsWorker(
         }
     }
 
-    private void StartSession(StreamSession session)
+    private void StartSession(string idInLbs, StreamSession session)
     {
-        var task = Task.Run(session.RunAsync, CancellationToken.None);
+        // A stream released for a retry may come straight back to this process: its new session waits until the old
+        // one has finished (it is only notifying observers by then), so observers see one stream's events in order.
+        var previous = _latestSessionByEntry.TryGetValue(idInLbs, out var running) ? running : Task.CompletedTask;
+        var task = Task.Run(
+            async () =>
+            {
+                await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await session.RunAsync().ConfigureAwait(false);
+            },
+            CancellationToken.None);
+        _latestSessionByEntry[idInLbs] = task;
         _sessions.TryAdd(task, 0);
-        _ = task.ContinueWith(t => _sessions.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = task.ContinueWith(
+            t =>
+            {
+                _sessions.TryRemove(t, out _);
+                _latestSessionByEntry.TryRemove(new KeyValuePair<string, Task>(idInLbs, t));
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private async Task WaitForSessionsAsync()
