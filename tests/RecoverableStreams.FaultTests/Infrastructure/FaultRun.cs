@@ -24,7 +24,8 @@ internal sealed class FaultRun : IAsyncDisposable
     private const string FencedWriteLog = "summary not written, a newer owner";
 
     /// <summary>The hosting log line for a handler failure counted as a delivery attempt.</summary>
-    private const string FailedAttemptLog = "Handler failed on";
+    // Hosting event 252 only: a failure because Redis was unavailable (258) is not counted as an attempt.
+    private const string FailedAttemptLog = "), failed attempt ";
 
     private FaultRun(ScenarioSettings settings, string service, FaultRedis redis, ConnectionMultiplexer admin, LeaseMonitor monitor, TcpProxy? proxy, string logDirectory)
     {
