@@ -1,8 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using DotNet.Testcontainers.Configurations;
+using RecoverableStreams.LocalRedis;
 using Testcontainers.Redis;
 
 namespace RecoverableStreams.Demo;
@@ -13,11 +10,11 @@ namespace RecoverableStreams.Demo;
 /// </summary>
 internal sealed class ThrowawayRedis : IAsyncDisposable
 {
-    private readonly Process? _process;
+    private readonly LocalRedisProcess? _process;
     private readonly RedisContainer? _container;
     private readonly string? _directory;
 
-    private ThrowawayRedis(string connectionString, string description, Process? process, RedisContainer? container, string? directory)
+    private ThrowawayRedis(string connectionString, string description, LocalRedisProcess? process, RedisContainer? container, string? directory)
     {
         ConnectionString = connectionString;
         Description = description;
@@ -42,7 +39,7 @@ internal sealed class ThrowawayRedis : IAsyncDisposable
             return new ThrowawayRedis(connection, "given: " + given.Split(',')[0], null, null, null);
         }
 
-        var server = FindOnPath("redis-server");
+        var server = LocalRedisProcess.FindServer();
         if (server is not null)
         {
             return await StartProcessAsync(server, cancellationToken);
@@ -64,13 +61,7 @@ internal sealed class ThrowawayRedis : IAsyncDisposable
     {
         if (_process is not null)
         {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
+            await _process.DisposeAsync();
         }
 
         if (_container is not null)
@@ -94,93 +85,12 @@ internal sealed class ThrowawayRedis : IAsyncDisposable
     private static async Task<ThrowawayRedis> StartProcessAsync(string serverPath, CancellationToken cancellationToken)
     {
         var directory = Directory.CreateTempSubdirectory("recoverable-streams-demo-").FullName;
-        for (var attempt = 1; ; attempt++)
-        {
-            var port = FreePort();
-            var info = new ProcessStartInfo(serverPath)
-            {
-                UseShellExecute = false,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = directory,
-            };
-            foreach (var argument in new[] { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory })
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            if (await AnswersPingAsync(port, process, TimeSpan.FromSeconds(10), cancellationToken))
-            {
-                return new ThrowawayRedis(
-                    $"127.0.0.1:{port},allowAdmin=true,abortConnect=false",
-                    $"redis-server pid {process.Id} on 127.0.0.1:{port}",
-                    process,
-                    null,
-                    directory);
-            }
-
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-
-            await process.WaitForExitAsync(CancellationToken.None);
-            process.Dispose();
-            if (attempt >= 3)
-            {
-                throw new InvalidOperationException($"redis-server ({serverPath}) did not answer on 127.0.0.1:{port}.");
-            }
-        }
+        var process = await LocalRedisProcess.StartAsync(serverPath, directory, cancellationToken: cancellationToken);
+        return new ThrowawayRedis(
+            $"127.0.0.1:{process.Port},allowAdmin=true,abortConnect=false",
+            $"redis-server pid {process.ProcessId} on 127.0.0.1:{process.Port}",
+            process,
+            null,
+            directory);
     }
-
-    private static async Task<bool> AnswersPingAsync(int port, Process process, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < timeout && !process.HasExited)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
-                await using var stream = client.GetStream();
-                await stream.WriteAsync("PING\r\n"u8.ToArray(), cancellationToken);
-                var buffer = new byte[16];
-                if (await stream.ReadAsync(buffer, cancellationToken) > 0 && buffer[0] == (byte)'+')
-                {
-                    return true;
-                }
-            }
-            catch (SocketException)
-            {
-                // Not listening yet.
-            }
-            catch (IOException)
-            {
-                // Closed while starting.
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
-        }
-
-        return false;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Concat(["/usr/bin", "/usr/local/bin", "/usr/sbin"])
-            .Select(directory => Path.Combine(directory, name))
-            .FirstOrDefault(File.Exists);
 }

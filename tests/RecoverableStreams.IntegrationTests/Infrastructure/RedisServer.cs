@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using DotNet.Testcontainers.Configurations;
+using RecoverableStreams.LocalRedis;
 using StackExchange.Redis;
 using Testcontainers.Redis;
 
@@ -16,12 +17,12 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process? _process;
+    private readonly LocalRedisProcess? _process;
     private readonly RedisContainer? _container;
     private readonly string? _workDirectory;
     private readonly RedisTlsFiles? _tls;
 
-    private RedisServer(string host, int port, Process? process, RedisContainer? container, string? workDirectory, bool ownsServer, RedisTlsFiles? tls = null)
+    private RedisServer(string host, int port, LocalRedisProcess? process, RedisContainer? container, string? workDirectory, bool ownsServer, RedisTlsFiles? tls = null)
     {
         _tls = tls;
         Host = host;
@@ -47,7 +48,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>A configuration string with admin commands allowed (CONFIG is needed for keyspace flags).</summary>
     public string ConnectionString => $"{EndPoint},allowAdmin=true,abortConnect=false,connectRetry=5";
 
-    public int? ProcessId => _process?.Id;
+    public int? ProcessId => _process?.ProcessId;
 
     public Task<ConnectionMultiplexer> ConnectAsync(bool allowAdmin = true) =>
         ConnectionMultiplexer.ConnectAsync($"{EndPoint},allowAdmin={(allowAdmin ? "true" : "false")},abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000");
@@ -62,7 +63,7 @@ public sealed class RedisServer : IAsyncDisposable
             return new RedisServer(parts[0], parts.Length > 1 ? int.Parse(parts[1]) : 6379, null, null, null, ownsServer: false);
         }
 
-        var serverPath = FindOnPath("redis-server");
+        var serverPath = LocalRedisProcess.FindServer();
         if (serverPath is not null)
         {
             return await StartProcessAsync(serverPath, extraArguments);
@@ -88,7 +89,7 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartTlsAsync(RedisTlsFiles tls, params string[] extraArguments)
     {
         ArgumentNullException.ThrowIfNull(tls);
-        var serverPath = FindOnPath("redis-server") ?? throw new InvalidOperationException(
+        var serverPath = LocalRedisProcess.FindServer() ?? throw new InvalidOperationException(
             "TLS tests need a redis-server process built with TLS (Debian/Ubuntu: 'sudo apt-get install -y redis-server').");
         return await StartProcessAsync(serverPath, extraArguments, tls: tls);
     }
@@ -96,7 +97,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Starts a redis-server process with the same arguments on the same port (after <see cref="StopProcessAsync"/>).</summary>
     public async Task<RedisServer> RestartAsync(params string[] extraArguments)
     {
-        var serverPath = FindOnPath("redis-server") ?? throw new InvalidOperationException("redis-server is not on PATH.");
+        var serverPath = LocalRedisProcess.FindServer() ?? throw new InvalidOperationException("redis-server is not on PATH.");
         return await StartProcessAsync(serverPath, extraArguments, Port, _workDirectory, _tls);
     }
 
@@ -108,24 +109,14 @@ public sealed class RedisServer : IAsyncDisposable
             throw new InvalidOperationException("Only a redis-server process started by the tests can be stopped.");
         }
 
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
+        await _process.StopAsync();
     }
 
     public async ValueTask DisposeAsync()
     {
         if (_process is not null)
         {
-            if (!_process.HasExited)
-            {
-                _process.Kill();
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
+            await _process.DisposeAsync();
         }
 
         if (_container is not null)
@@ -149,67 +140,33 @@ public sealed class RedisServer : IAsyncDisposable
     private static async Task<RedisServer> StartProcessAsync(string serverPath, string[] extraArguments, int? port = null, string? workDirectory = null, RedisTlsFiles? tls = null)
     {
         workDirectory ??= Directory.CreateTempSubdirectory("redis-test-").FullName;
-        for (var attempt = 0; ; attempt++)
-        {
-            var chosenPort = port ?? FreePort();
-            var info = new ProcessStartInfo(serverPath)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                WorkingDirectory = workDirectory,
-            };
-            string[] listen = tls is null
-                ? ["--port", chosenPort.ToString()]
-                : ["--port", "0", "--tls-port", chosenPort.ToString(), "--tls-cert-file", tls.CertificateFile, "--tls-key-file", tls.KeyFile,
-                   "--tls-ca-cert-file", tls.CaCertificateFile, "--tls-auth-clients", tls.ClientCertificateFile is null ? "no" : "yes"];
-            foreach (var argument in listen.Concat(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workDirectory]).Concat(extraArguments))
-            {
-                info.ArgumentList.Add(argument);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var server = new RedisServer("127.0.0.1", chosenPort, process, null, workDirectory, ownsServer: true, tls);
-            if (await server.WaitUntilReadyAsync(TimeSpan.FromSeconds(10)))
-            {
-                return server;
-            }
-
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-
-            await process.WaitForExitAsync();
-            if (attempt >= 3 || port is not null && attempt >= 20)
-            {
-                throw new InvalidOperationException($"redis-server did not answer on port {chosenPort} (exit code {(process.HasExited ? process.ExitCode : -1)}).");
-            }
-
-            // The port was taken between choosing and binding (or, on restart, not yet free): try again.
-            await Task.Delay(TimeSpan.FromMilliseconds(200));
-        }
+        var process = await LocalRedisProcess.StartAsync(
+            serverPath,
+            workDirectory,
+            chosenPort => TlsArguments(tls, chosenPort).Concat(extraArguments),
+            port,
+            (chosenPort, started) => tls is null
+                ? LocalRedisProcess.AnswersPingAsync(chosenPort, started, TimeSpan.FromSeconds(10))
+                : AnswersOverTlsAsync(chosenPort, started, tls, TimeSpan.FromSeconds(10)));
+        return new RedisServer("127.0.0.1", process.Port, process, null, workDirectory, ownsServer: true, tls);
     }
 
-    private async Task<bool> WaitUntilReadyAsync(TimeSpan timeout)
+    /// <summary>A TLS-only server listens on the chosen port with TLS and has no plain-text port.</summary>
+    private static string[] TlsArguments(RedisTlsFiles? tls, int port) => tls is null
+        ? []
+        : ["--port", "0", "--tls-port", port.ToString(), "--tls-cert-file", tls.CertificateFile, "--tls-key-file", tls.KeyFile,
+           "--tls-ca-cert-file", tls.CaCertificateFile, "--tls-auth-clients", tls.ClientCertificateFile is null ? "no" : "yes"];
+
+    private static async Task<bool> AnswersOverTlsAsync(int port, Process process, RedisTlsFiles tls, TimeSpan timeout)
     {
         var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < timeout)
+        while (deadline.Elapsed < timeout && !process.HasExited)
         {
-            if (_process is { HasExited: true })
-            {
-                return false;
-            }
-
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, Port);
-                await using var stream = _tls is null ? client.GetStream() : await AuthenticateAsync(client.GetStream(), _tls);
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                await using var stream = await AuthenticateAsync(client.GetStream(), tls);
                 await stream.WriteAsync("PING\r\n"u8.ToArray());
                 var buffer = new byte[64];
                 var read = await stream.ReadAsync(buffer);
@@ -268,27 +225,6 @@ public sealed class RedisServer : IAsyncDisposable
         chain.ChainPolicy.CustomTrustStore.Add(ca);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         return chain.Build(leaf);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string? FindOnPath(string name)
-    {
-        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Concat(["/usr/bin", "/usr/local/bin", "/usr/sbin"]))
-        {
-            var candidate = Path.Combine(directory, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
     }
 }
 
