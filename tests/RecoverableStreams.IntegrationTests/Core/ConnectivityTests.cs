@@ -34,19 +34,7 @@ public sealed class ConnectivityTests
         await Task.Delay(Outage);
         await using var restarted = await server.RestartAsync(persisted);
 
-        string? after = null;
-        await Eventually.AssertAsync(async () =>
-        {
-            try
-            {
-                after ??= await publisher.AddStreamAsync("after-restart");
-                return true;
-            }
-            catch (Exception ex) when (ex is RecoverableStreamsException or RedisTimeoutException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(30), "the publisher can write again after the restart");
+        var after = await AnnounceOnceRedisAnswersAsync(publisher, "after-restart");
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == after), TimeSpan.FromSeconds(30), "the consumer serves a stream announced after the restart");
 
         var expiresBefore = lease.ExpiresAt;
@@ -95,19 +83,7 @@ public sealed class ConnectivityTests
             }
         }, TimeSpan.FromSeconds(30), "the restarted server answers, without the old data");
 
-        string? after = null;
-        await Eventually.AssertAsync(async () =>
-        {
-            try
-            {
-                after ??= await publisher.AddStreamAsync("after-restart");
-                return true;
-            }
-            catch (Exception ex) when (ex is RecoverableStreamsException or RedisTimeoutException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(30), "the publisher can write again after the restart");
+        var after = await AnnounceOnceRedisAnswersAsync(publisher, "after-restart");
 
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == after), TimeSpan.FromSeconds(30), "the consumer serves a stream announced after the restart");
         var groups = await db.StreamGroupInfoAsync(keys.Lbs);
@@ -157,5 +133,24 @@ public sealed class ConnectivityTests
             Assert.That(consumer.Of(StreamNotificationType.StreamDisowned), Is.Empty);
             Assert.That(consumer.Of(StreamNotificationType.StreamTerminated), Is.Empty);
         });
+    }
+
+    /// <summary>Announces a stream as soon as the restarted server takes writes again.</summary>
+    private static async Task<string> AnnounceOnceRedisAnswersAsync(StreamPublisher publisher, string dataStreamName)
+    {
+        string? id = null;
+        await Eventually.AssertAsync(async () =>
+        {
+            try
+            {
+                id ??= await publisher.AddStreamAsync(dataStreamName);
+                return true;
+            }
+            catch (Exception ex) when (ex is RecoverableStreamsException or RedisTimeoutException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(30), "the publisher can write again after the restart");
+        return id!;
     }
 }
