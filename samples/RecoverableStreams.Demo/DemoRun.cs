@@ -187,12 +187,9 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
 
     private async Task CrashOneWorkerAsync(ProgressTracker tracker, CancellationToken cancellationToken)
     {
-        var before = tracker.Latest;
-        var victim = _workers.Where(w => !w.HasExited).MaxBy(w => before.CountOwnedBy(w.ConsumerId))!;
-        var owned = before.OwnedBy(victim.ConsumerId).ToHashSet(StringComparer.Ordinal);
-        bool TakenOver(OwnershipSnapshot s, string id) => s.Owners.TryGetValue(id, out var owner) && owner != victim.ConsumerId;
-        var firstClaim = tracker.When(s => owned.Any(id => TakenOver(s, id)));
-        var allClaimed = tracker.When(s => owned.All(id => TakenOver(s, id)));
+        var (victim, owned) = BusiestWorker(tracker);
+        var firstClaim = tracker.When(s => owned.Any(id => TakenOverFrom(victim, s, id)));
+        var allClaimed = tracker.When(s => owned.All(id => TakenOverFrom(victim, s, id)));
 
         var killedAt = _clock.Elapsed;
         victim.Kill();
@@ -208,11 +205,8 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
 
     private async Task StopOneWorkerAsync(ProgressTracker tracker, CancellationToken cancellationToken)
     {
-        var before = tracker.Latest;
-        var stopping = _workers.Where(w => !w.HasExited).MaxBy(w => before.CountOwnedBy(w.ConsumerId))!;
-        var owned = before.OwnedBy(stopping.ConsumerId).ToHashSet(StringComparer.Ordinal);
-        bool TakenOver(OwnershipSnapshot s, string id) => s.Owners.TryGetValue(id, out var owner) && owner != stopping.ConsumerId;
-        var allClaimed = tracker.When(s => owned.All(id => TakenOver(s, id)));
+        var (stopping, owned) = BusiestWorker(tracker);
+        var allClaimed = tracker.When(s => owned.All(id => TakenOverFrom(stopping, s, id)));
 
         var stoppedAt = _clock.Elapsed;
         stopping.Terminate();
@@ -357,6 +351,17 @@ internal sealed class DemoRun(DemoOptions options, TextWriter output)
             }
         }
     }
+
+    /// <summary>The live worker that owns the most streams now, and those streams: the most telling one to stop.</summary>
+    private (WorkerProcess Worker, HashSet<string> Owned) BusiestWorker(ProgressTracker tracker)
+    {
+        var now = tracker.Latest;
+        var worker = _workers.Where(w => !w.HasExited).MaxBy(w => now.CountOwnedBy(w.ConsumerId))!;
+        return (worker, now.OwnedBy(worker.ConsumerId).ToHashSet(StringComparer.Ordinal));
+    }
+
+    private static bool TakenOverFrom(WorkerProcess worker, OwnershipSnapshot snapshot, string id) =>
+        snapshot.Owners.TryGetValue(id, out var owner) && owner != worker.ConsumerId;
 
     private void Fail(string reason)
     {
