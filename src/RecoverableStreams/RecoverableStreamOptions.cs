@@ -59,6 +59,15 @@ public sealed class RecoverableStreamOptions
     public int MaxDeliveryAttempts { get; set; } = 5;
 
     /// <summary>
+    /// How long one worker keeps retrying a stream whose handler fails because Redis is in an outage (unreachable,
+    /// timing out, or in a transient state such as a failover, CLUSTERDOWN, LOADING or READONLY). Outages never count
+    /// as delivery attempts; past this bound the stream is released (never dead-lettered), so that another consumer,
+    /// or this one later, takes it (used by the hosting integration).
+    /// </summary>
+    /// <value>The default is 1 minute.</value>
+    public TimeSpan MaxOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// When set, a lease whose holder has shown no progress (read, checkpoint or heartbeat) for this long is no
     /// longer renewed, so a hung-but-alive worker loses the stream too.
     /// </summary>

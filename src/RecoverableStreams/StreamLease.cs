@@ -154,6 +154,25 @@ public sealed class StreamLease
         return _operations.DeadLetterAsync(this, reason, cancellationToken);
     }
 
+    /// <summary>
+    /// Completes the stream under this lease: its LBS entry, checkpoint and attempt count are deleted. Bound to this
+    /// lease, unlike <see cref="RecoverableStreamClient.CompleteStreamAsync(LbsInfo, CancellationToken)"/>, which acts
+    /// on whichever lease holds the entry now: a stale caller cannot complete the stream of the lease that replaced it.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the write is sent; a sent write is not abandoned.</param>
+    /// <returns>A task that completes when the stream is completed.</returns>
+    /// <exception cref="StreamOwnershipLostException">This lease is no longer the current one; nothing was written.</exception>
+    public Task CompleteAsync(CancellationToken cancellationToken = default) => _operations.CompleteAsync(this, cancellationToken);
+
+    /// <summary>
+    /// Gives the stream back unfinished under this lease, so that any consumer takes it at once. Bound to this lease,
+    /// unlike <see cref="RecoverableStreamClient.ReleaseStreamAsync(LbsInfo, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the write is sent; a sent write is not abandoned.</param>
+    /// <returns>A task that completes when the stream is released.</returns>
+    /// <exception cref="StreamOwnershipLostException">This lease is no longer the current one; nothing was written.</exception>
+    public Task ReleaseAsync(CancellationToken cancellationToken = default) => _operations.ReleaseAsync(this, cancellationToken);
+
     /// <inheritdoc />
     public override string ToString() => $"{DataStreamName} ({IdInLbs}) token {FencingToken}";
 
@@ -163,7 +182,12 @@ public sealed class StreamLease
         Interlocked.Exchange(ref _expiresAtMs, expiresAtMs);
     }
 
-    /// <summary>Ends ownership once; returns <see langword="false"/> when it had already ended.</summary>
+    /// <summary>
+    /// Ends ownership once; returns <see langword="false"/> when it had already ended. <see cref="IsOwned"/> and
+    /// <see cref="OwnershipLost"/>'s <c>IsCancellationRequested</c> flip at once, but the callbacks registered on
+    /// <see cref="OwnershipLost"/> run on the thread pool: this is called on the renewal loop, and application code
+    /// that blocks there would stall the renewal of every other stream.
+    /// </summary>
     internal bool End()
     {
         if (Interlocked.Exchange(ref _ended, 1) != 0)
@@ -171,15 +195,12 @@ public sealed class StreamLease
             return false;
         }
 
-        try
-        {
-            _ownership.Cancel();
-        }
-        catch (AggregateException)
-        {
-            // A callback registered by user code threw; ownership has ended all the same.
-        }
-
+        // A callback that throws faults the task; ownership has ended all the same, so the fault is only observed.
+        _ = _ownership.CancelAsync().ContinueWith(
+            static t => _ = t.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         return true;
     }
 

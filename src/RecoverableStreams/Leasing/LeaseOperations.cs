@@ -95,6 +95,20 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
     }
 
+    /// <summary>Releases exactly this lease; refused (and the lease lost) when Redis holds another one for its entry.</summary>
+    public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
+    {
+        EnsureStillOwned(lease, cancellationToken);
+        var released = await Send(_context.Scripts.ReleaseAsync([(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
+        if (released.Count == 0)
+        {
+            throw Lost(lease, "its lease was taken over or expired before the release");
+        }
+
+        Finish(lease);
+        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+    }
+
     public async Task<StreamCheckpoint?> GetCheckpointAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
