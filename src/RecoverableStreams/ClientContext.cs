@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
@@ -26,6 +27,7 @@ internal sealed class ClientContext
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
+        DataStreams = new DataStreamWatcher(redis, Database, options, logger, time);
         LeaseDuration = options.LeaseDuration;
         RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
     }
@@ -62,6 +64,9 @@ internal sealed class ClientContext
     public LeaseRegistry Registry { get; }
 
     public NotificationChannel Notifications { get; }
+
+    /// <summary>Wakes handlers waiting for data-stream entries (<see cref="StreamLease.ReadEntriesAsync"/>).</summary>
+    public DataStreamWatcher DataStreams { get; }
 
     public TimeSpan LeaseDuration { get; }
 

@@ -62,6 +62,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <summary>The streams this consumer owns now.</summary>
     public IReadOnlyList<StreamLease> OwnedStreams => _context.Registry.Snapshot();
 
+    /// <summary>The watcher of data streams that handlers wait on, for tests and benchmarks.</summary>
+    internal Checkpoints.DataStreamWatcher DataStreams => _context.DataStreams;
+
     /// <summary><see langword="true"/> between a successful <see cref="InitAsync"/> and <see cref="DoneAsync"/> (or a fatal error).</summary>
     public bool IsRunning => _init is { IsCompletedSuccessfully: true } && !_stopping.IsCancellationRequested && !_context.Notifications.IsCompleted;
 
@@ -218,7 +221,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             throw new RecoverableStreamsException($"Cannot create consumer group '{_context.Keys.Group}' on '{_context.Keys.Lbs}': {ex.Message}", ex);
         }
 
-        await _keyspace.EnsureAsync().ConfigureAwait(false);
+        _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
         try
         {
             await _listener.StartAsync().ConfigureAwait(false);
@@ -288,6 +291,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             }
         }
 
+        await _context.DataStreams.StopAsync().ConfigureAwait(false);
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
     }
@@ -308,7 +312,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         try
         {
             // A restart that lost the data also lost the flags; the group comes back with the next read.
-            await _keyspace.EnsureAsync().ConfigureAwait(false);
+            _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
             _context.ReaderWake.Set();
             _context.SchedulerWake.Set();
         }
