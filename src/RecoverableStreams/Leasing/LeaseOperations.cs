@@ -61,7 +61,13 @@ internal sealed class LeaseOperations : ILeaseOperations
             return null;
         }
 
-        _context.Registry.TryAdd(lease);
+        if (_context.Registry.AddOrReplace(lease) is { } stale)
+        {
+            // The same stream granted again while an older lease of it was still registered (its record was lost or
+            // repaired): the old lease is over, and only the new one is renewed, acted on and lost with its session.
+            Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
+        }
+
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
