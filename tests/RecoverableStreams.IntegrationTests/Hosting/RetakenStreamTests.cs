@@ -35,7 +35,7 @@ public sealed class RetakenStreamTests
 
             // Take the lease away behind the owner's back: its handler is cancelled but ignores it; the same process
             // takes the stream back when the deadline passes.
-            Assert.That(await redis.GetDatabase().KeyDeleteAsync(TestHosts.LeaseKey(service, id)), Is.True);
+            await TakeAway.OwnershipAsync(redis.GetDatabase(), service, id);
             await Eventually.AssertAsync(() => !first.Lease.IsOwned, TimeSpan.FromSeconds(15), "the first lease is lost");
 
             await Eventually.AssertAsync(() => log.Visits.Count >= 2, TimeSpan.FromSeconds(30), "the stream is handled again while the first handler still runs");
