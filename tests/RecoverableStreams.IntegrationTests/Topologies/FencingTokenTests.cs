@@ -18,7 +18,7 @@ public sealed class FencingTokenTests
     [Test]
     public async Task A_streams_next_token_is_larger_after_a_promotion_that_lost_its_last_grant()
     {
-        await using var group = await RedisSentinelGroup.StartAsync();
+        await using var group = await RedisSentinelGroup.StartAsync(refuseWritesWithoutReplica: false);
         var (primary, replica) = (group.DataNodes[0], group.DataNodes[1]);
         var service = TestOptions.NewServiceName();
         long lost;
