@@ -8,8 +8,8 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 /// <summary>
 /// A local Sentinel group: a primary, one replica and three sentinels (<c>redis-server sentinel.conf --sentinel</c>,
 /// quorum 2, down after 1 s) on free loopback ports, each process stopped by its own PID. The data nodes keep their
-/// ports, so a killed one can be started again as a replica of whoever is primary now. Started once per fixture:
-/// about 3-5 s, most of it the sentinels discovering each other.
+/// ports, so a killed one can be started again as a replica of whoever is primary now. Started once per fixture: about
+/// 6 s on the shared 2-core machine, most of it the sentinels discovering each other and the replica.
 /// </summary>
 internal sealed class RedisSentinelGroup : IAsyncDisposable
 {

@@ -12,7 +12,7 @@ namespace RecoverableStreams.IntegrationTests.Topologies;
 /// streams spread over the primaries. Each fault proves it happened (the slot moved, the replica was promoted) and ends
 /// with the cluster healthy again for the next test.
 /// </summary>
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class ClusterTests
 {
     private RedisCluster? _cluster;

@@ -10,7 +10,7 @@ namespace RecoverableStreams.IntegrationTests.Topologies;
 /// highest token it has seen would otherwise refuse the rightful owner. Each test proves the loss happened, then asks
 /// for the next grant of the same stream through the public API (<see cref="StreamLease.FencingToken"/>).
 /// </summary>
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class FencingTokenTests
 {
     private const string Stream = "fenced";

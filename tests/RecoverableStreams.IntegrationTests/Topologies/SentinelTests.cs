@@ -11,7 +11,7 @@ namespace RecoverableStreams.IntegrationTests.Topologies;
 /// again for the next test. The data nodes run with <c>min-replicas-to-write 1</c>, the configuration Redis recommends
 /// for Sentinel (see <see cref="RedisSentinelGroup.StartAsync"/> for what goes wrong without it).
 /// </summary>
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class SentinelTests
 {
     private RedisSentinelGroup? _group;
