@@ -77,6 +77,15 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-input</c>.</value>
     public string? LbsStreamKey { get; set; }
 
+    /// <summary>
+    /// How many partitions the service's control plane is split into. Each partition has its own LBS stream and
+    /// control keys under its own cluster hash tag, so on a Redis Cluster they spread over the shards; a data stream's
+    /// partition is CRC16/XMODEM of its name's UTF-8 bytes modulo this count. Producers and consumers of a service must
+    /// use the same value, and changing it on a running service strands the entries of the old layout (docs/PARTITIONS.md).
+    /// </summary>
+    /// <value>The default is 1: one LBS stream, <c>&lt;ServiceName&gt;-input</c>, the Go library's layout. At most 1024.</value>
+    public int Partitions { get; set; } = 1;
+
     /// <summary>Overrides the consumer group name.</summary>
     /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-group</c>.</value>
     public string? ConsumerGroup { get; set; }

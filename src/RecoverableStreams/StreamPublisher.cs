@@ -13,7 +13,7 @@ public sealed class StreamPublisher
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabase _db;
-    private readonly StreamKeys _keys;
+    private readonly PartitionLayout _layout;
     private readonly RecoverableStreamOptions _options;
 
     /// <summary>Creates a publisher for the service named in <paramref name="options"/>.</summary>
@@ -27,14 +27,20 @@ public sealed class StreamPublisher
         _redis = redis;
         _options = options;
         _db = redis.GetDatabase(options.Database);
-        _keys = StreamKeys.For(options);
+        _layout = PartitionLayout.For(options);
     }
 
-    /// <summary>Announces a data stream to the consumers.</summary>
+    /// <summary>
+    /// Announces a data stream to the consumers, in the LBS stream of its partition (with
+    /// <see cref="RecoverableStreamOptions.Partitions"/> &gt; 1).
+    /// </summary>
     /// <param name="dataStreamName">The Redis key of the data stream.</param>
     /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
     /// <param name="cancellationToken">Cancels before the entry is written.</param>
-    /// <returns>The id of the new LBS entry: the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
+    /// <returns>
+    /// The stream's <see cref="LbsInfo.IdInLbs"/>: the id of the new LBS entry, prefixed with <c>&lt;partition&gt;:</c>
+    /// when there is more than one partition.
+    /// </returns>
     /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
     public async Task<string> AddStreamAsync(string dataStreamName, IDictionary<string, object?>? info = null, CancellationToken cancellationToken = default)
@@ -54,10 +60,12 @@ public sealed class StreamPublisher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        var partition = _layout.PartitionOf(dataStreamName);
+        var keys = _layout[partition];
         RedisValue id;
         try
         {
-            id = await _db.StreamAddAsync(_keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
+            id = await _db.StreamAddAsync(keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -68,13 +76,13 @@ public sealed class StreamPublisher
         {
             // The stream is announced once the entry is written. The wake-up is best effort (consumers also poll):
             // waiting for it, or failing on it, would tell a retrying producer to announce the stream a second time.
-            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added", CommandFlags.FireAndForget).ConfigureAwait(false);
+            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.Events), "added", CommandFlags.FireAndForget).ConfigureAwait(false);
         }
         catch (RedisException)
         {
             // Not sent: consumers find the entry at their next poll.
         }
 
-        return id!;
+        return _layout.IdOf(partition, id!);
     }
 }
