@@ -1,6 +1,7 @@
 using RecoverableStreams.Configuration;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Parsing;
+using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
 namespace RecoverableStreams;
@@ -32,14 +33,16 @@ public sealed class StreamPublisher
 
     /// <summary>
     /// Announces a data stream to the consumers, in the LBS stream of its partition (with
-    /// <see cref="RecoverableStreamOptions.Partitions"/> &gt; 1).
+    /// <see cref="RecoverableStreamOptions.Partitions"/> &gt; 1), at most once while it is live: when an announcement
+    /// of the same name has not been completed or dead-lettered yet, nothing is written and its id is returned (so a
+    /// producer may retry after a lost reply). Checked and written in one script, so racing publishers cannot both add.
     /// </summary>
     /// <param name="dataStreamName">The Redis key of the data stream.</param>
     /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
     /// <param name="cancellationToken">Cancels before the entry is written.</param>
     /// <returns>
-    /// The stream's <see cref="LbsInfo.IdInLbs"/>: the id of the new LBS entry, prefixed with <c>&lt;partition&gt;:</c>
-    /// when there is more than one partition.
+    /// The stream's <see cref="LbsInfo.IdInLbs"/>: the id of its live LBS entry (new, or the existing one), prefixed
+    /// with <c>&lt;partition&gt;:</c> when there is more than one partition.
     /// </returns>
     /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
@@ -62,14 +65,20 @@ public sealed class StreamPublisher
         cancellationToken.ThrowIfCancellationRequested();
         var partition = _layout.PartitionOf(dataStreamName);
         var keys = _layout[partition];
-        RedisValue id;
+        string id;
+        bool added;
         try
         {
-            id = await _db.StreamAddAsync(keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
+            (id, added) = await new StreamScripts(_db, keys).AddStreamAsync(dataStreamName, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
+        }
+
+        if (!added)
+        {
+            return _layout.IdOf(partition, id);
         }
 
         try
@@ -83,6 +92,6 @@ public sealed class StreamPublisher
             // Not sent: consumers find the entry at their next poll.
         }
 
-        return _layout.IdOf(partition, id!);
+        return _layout.IdOf(partition, id);
     }
 }

@@ -47,8 +47,9 @@ public sealed class PartitionLayoutTests
         Assert.That(keys.Lbs, Is.EqualTo("orders-input"));
         Assert.That(keys.Group, Is.EqualTo("orders-group"));
         Assert.That(keys.Prefix, Is.EqualTo("{orders-input}"));
-        Assert.That(keys.Deadlines, Is.EqualTo(StreamKeys.For(options).Deadlines));
-        Assert.That(keys.Lease("1-0"), Is.EqualTo("{orders-input}:lease:1-0"));
+        Assert.That(keys.Sessions, Is.EqualTo(StreamKeys.For(options).Sessions));
+        Assert.That(keys.Owners, Is.EqualTo("{orders-input}:owners"));
+        Assert.That(keys.Checkpoint("1-0"), Is.EqualTo("{orders-input}:ckpt:1-0"));
         Assert.That(layout.IdOf(0, "1-0"), Is.EqualTo("1-0"), "ids stay bare LBS entry ids");
         Assert.That(layout.PartitionOf("anything"), Is.Zero);
     }
@@ -59,7 +60,7 @@ public sealed class PartitionLayoutTests
         var layout = PartitionLayout.For(new RecoverableStreamOptions { ServiceName = "orders", LbsStreamKey = "{eu}-orders" });
 
         Assert.That(layout[0].Lbs, Is.EqualTo("{eu}-orders"));
-        Assert.That(layout[0].Lease("1-0"), Is.EqualTo("{eu}-orders:lease:1-0"));
+        Assert.That(layout[0].Owners, Is.EqualTo("{eu}-orders:owners"));
     }
 
     [Test]
@@ -71,9 +72,9 @@ public sealed class PartitionLayoutTests
         Assert.That(layout.Partitions.Select(k => HashSlot.Of(k.Lbs)), Is.EqualTo(new[] { 2379, 7737, 14090 }));
         var keys = layout[1];
         Assert.That(keys.Group, Is.EqualTo("orders-group"), "every partition's LBS has the service's group");
-        Assert.That(keys.Deadlines, Is.EqualTo("{orders-input:1:0}:deadlines"));
+        Assert.That(keys.Sessions, Is.EqualTo("{orders-input:1:0}:sessions"));
+        Assert.That(keys.Owners, Is.EqualTo("{orders-input:1:0}:owners"));
         Assert.That(keys.Events, Is.EqualTo("{orders-input:1:0}:events"));
-        Assert.That(keys.Lease("5-0"), Is.EqualTo("{orders-input:1:0}:lease:5-0"));
         Assert.That(keys.Checkpoint("5-0"), Is.EqualTo("{orders-input:1:0}:ckpt:5-0"));
     }
 
@@ -84,7 +85,7 @@ public sealed class PartitionLayoutTests
         foreach (var keys in layout.Partitions)
         {
             var slot = HashSlot.Of(keys.Lbs);
-            foreach (var key in new[] { keys.Deadlines, keys.Fence, keys.Consumers, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Lease("1-0"), keys.Checkpoint("1-0") })
+            foreach (var key in new[] { keys.Sessions, keys.Owners, keys.Owned, keys.Counts, keys.Free, keys.Names, keys.Fence, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Checkpoint("1-0") })
             {
                 Assert.That(HashSlot.Of(key), Is.EqualTo(slot), key);
             }

@@ -32,7 +32,7 @@ public sealed class PartitionPropertyTests
                 var slot = BitwiseCrc16(Encoding.UTF8.GetBytes(keys.Lbs)) % HashSlot.SlotCount;
                 var (first, end) = PartitionLayout.SlotWindow(i, count);
                 if (!keys.Lbs.StartsWith(baseKey + ":" + i + ":", StringComparison.Ordinal) || slot < first || slot >= end
-                    || !slots.Add(slot) || HashSlot.Of(keys.Lease("1-0")) != slot || HashSlot.Of(keys.Deadlines) != slot)
+                    || !slots.Add(slot) || HashSlot.Of(keys.Checkpoint("1-0")) != slot || HashSlot.Of(keys.Sessions) != slot || HashSlot.Of(keys.Owners) != slot)
                 {
                     return false;
                 }
