@@ -60,6 +60,9 @@ internal sealed class StreamKeys
     /// <summary>Hash: data stream name -> LBS entry id of its live announcement.</summary>
     public string Names => Prefix + ":names";
 
+    /// <summary>Hash: session id -> its MaxConcurrentStreams, advisory, for capacity-aware fair shares (partition 0 only).</summary>
+    public string Capacities => Prefix + ":capacities";
+
     public string Fence => Prefix + ":fence";
 
     public string Attempts => Prefix + ":attempts";
