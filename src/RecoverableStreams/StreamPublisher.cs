@@ -1,4 +1,5 @@
 using RecoverableStreams.Configuration;
+using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Parsing;
 using StackExchange.Redis;
@@ -7,9 +8,11 @@ namespace RecoverableStreams;
 
 /// <summary>
 /// Announces data streams: one LBS entry per stream, in the Go library's wire format, so Go, Python and .NET producers
-/// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off.
+/// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off. When a trace is active
+/// (a listener of <see cref="CoreDiagnostics.ActivitySourceName"/>, or any current <see cref="System.Diagnostics.Activity"/>),
+/// the entry's <c>Info</c> carries its W3C context under <see cref="CoreDiagnostics.TraceParentInfoKey"/>.
 /// </summary>
-public sealed class StreamPublisher
+public sealed class StreamPublisher : IStreamPublisher
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabase _db;
@@ -30,11 +33,7 @@ public sealed class StreamPublisher
         _keys = StreamKeys.For(options);
     }
 
-    /// <summary>Announces a data stream to the consumers.</summary>
-    /// <param name="dataStreamName">The Redis key of the data stream.</param>
-    /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
-    /// <param name="cancellationToken">Cancels before the entry is written.</param>
-    /// <returns>The id of the new LBS entry: the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
+    /// <inheritdoc />
     /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
     public async Task<string> AddStreamAsync(string dataStreamName, IDictionary<string, object?>? info = null, CancellationToken cancellationToken = default)
@@ -45,7 +44,8 @@ public sealed class StreamPublisher
             throw new ArgumentException($"The data stream name has {dataStreamName.Length} characters, more than MaxDataStreamNameLength ({_options.MaxDataStreamNameLength}).", nameof(dataStreamName));
         }
 
-        var payload = LbsEntryParser.Serialize(dataStreamName, info);
+        using var activity = PublishTracing.StartSend(_keys.Lbs, dataStreamName);
+        var payload = LbsEntryParser.Serialize(dataStreamName, PublishTracing.Inject(info, activity ?? System.Diagnostics.Activity.Current));
         var check = new LbsEntryParser(_options).ParsePayload(System.Text.Encoding.UTF8.GetBytes(payload));
         if (!check.IsValid)
         {
@@ -61,8 +61,12 @@ public sealed class StreamPublisher
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            activity?.SetTag("error.type", ex.GetType().FullName);
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
         }
+
+        activity?.SetTag("messaging.message.id", (string?)id);
 
         try
         {

@@ -95,6 +95,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
         var sentAt = context.Time.GetTimestamp();
         // Consumers that renewed within a lease count as live for fair shares (as for expired entries).
         var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, free, context.LeaseValuePrefix, context.LeaseDuration, context.LeaseDuration).ConfigureAwait(false);
+        CoreMetrics.Lag(context.Keys.Lbs, reply.Left);
         foreach (var entry in reply.Entries)
         {
             var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, sentAt, reply.ServerNowMs).ConfigureAwait(false);

@@ -40,6 +40,10 @@ internal sealed class LeaseOperations : ILeaseOperations
             {
                 Log.DeadLetterRefused(_context.Logger, entry.Id);
             }
+            else
+            {
+                CoreMetrics.DeadLettered(_context.Keys.Lbs, malformed: true);
+            }
 
             return null;
         }
@@ -55,6 +59,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             LocalDeadlineFrom(sentAt),
             serverNowMs + (long)_context.LeaseDuration.TotalMilliseconds);
         _context.Registry.TryAdd(lease);
+        CoreMetrics.LeaseAcquired(_context.Keys.Lbs, origin);
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
@@ -146,6 +151,7 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
 
         Finish(lease);
+        CoreMetrics.DeadLettered(_context.Keys.Lbs, malformed: false);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
 
@@ -161,6 +167,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             return;
         }
 
+        CoreMetrics.LeaseLost(_context.Keys.Lbs);
         Log.StreamDisowned(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
         _context.Notifications.Post(Notify.Disowned(lease, reason));
         _context.CapacityFreed();
@@ -170,7 +177,10 @@ internal sealed class LeaseOperations : ILeaseOperations
     public void Finish(StreamLease lease)
     {
         _context.Registry.Remove(lease);
-        lease.End();
+        if (lease.End())
+        {
+            CoreMetrics.LeaseFinished(_context.Keys.Lbs);
+        }
         _context.CapacityFreed();
     }
 

@@ -84,6 +84,7 @@ internal sealed class LeaseRenewer(ClientContext context, LeaseOperations leases
             context.LeaseDuration,
             HeartbeatRetention,
             batch.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray()).ConfigureAwait(false);
+        CoreMetrics.Renewed(context.Keys.Lbs, context.Time.GetElapsedTime(sentAt));
 
         var lost = reply.LostIds.ToHashSet(StringComparer.Ordinal);
         var localDeadline = leases.LocalDeadlineFrom(sentAt);
