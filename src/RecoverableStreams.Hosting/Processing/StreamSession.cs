@@ -12,9 +12,12 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 {
     private const string OutcomeTag = "recoverable_streams.outcome";
 
+    private Activity? _activity;
+
     public async Task RunAsync()
     {
-        using var activity = HostingActivity.StartSession(lease);
+        using var activity = HostingActivity.StartSession(lease, deps.Options);
+        _activity = activity;
         var outcome = "error";
         try
         {
@@ -25,7 +28,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 #pragma warning restore CA1031
         {
             Log.SessionFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            HostingActivity.Failed(activity, ex);
         }
         finally
         {
@@ -130,6 +133,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     {
         long failedAttempts = attempt - 1;
         var counted = true;
+        HostingActivity.Failed(_activity, failure);
         if (IsRedisUnavailable(failure))
         {
             // Redis, not the stream, failed: retry without spending one of the stream's attempts, so an outage can
@@ -156,7 +160,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         }
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry.
-        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Options);
+        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
         lease.Heartbeat();
         try
         {
