@@ -21,17 +21,24 @@ public static class CoreConsumer
             }
 
             var lease = notification.Lease!;
-            await foreach (var entry in lease.ReadEntriesAsync(cancellationToken: lease.OwnershipLost))
+            try
             {
-                // ... process entry.Values, pass lease.FencingToken to downstream writes ...
-                await lease.CheckpointAsync(entry.Id!, cancellationToken: stoppingToken);
-                if (!entry["end"].IsNull)
+                await foreach (var entry in lease.ReadEntriesAsync(cancellationToken: lease.OwnershipLost))
                 {
-                    break;
+                    // ... process entry.Values, pass lease.FencingToken to downstream writes ...
+                    await lease.CheckpointAsync(entry.Id!, cancellationToken: stoppingToken);
+                    if (!entry["end"].IsNull)
+                    {
+                        break;
+                    }
                 }
-            }
 
-            await client.CompleteStreamAsync(lease.Info, stoppingToken);
+                await client.CompleteStreamAsync(lease.Info, stoppingToken);
+            }
+            catch (Exception ex) when ((ex is OperationCanceledException or StreamOwnershipLostException) && !lease.IsOwned)
+            {
+                // Ownership ended (expired or taken over): a peer resumes after the last checkpoint. Keep reading notifications.
+            }
         }
         // end snippet
     }

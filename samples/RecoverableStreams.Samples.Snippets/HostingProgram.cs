@@ -10,7 +10,7 @@ public static class HostingProgram
         // snippet: hosting-program
         var builder = Host.CreateApplicationBuilder(args);
 
-        builder.Services.AddRecoverableRedisStreams()      // binds "RecoverableStreams" from appsettings.json
+        builder.AddRecoverableRedisStreams("Redis")         // ConnectionStrings:Redis; options from "RecoverableStreams"
             .AddHandler<OrderHandler>()                     // the default route
             .AddHandler<RefundHandler>("refund:*");         // a glob on the data stream name; the most specific wins
         builder.Services.AddHealthChecks().AddRecoverableStreamsHealthCheck();

@@ -30,5 +30,9 @@ public sealed class RefundHandler : IStreamWorkHandler
 /// <summary>Stands for the application's own store; the fencing token lets it refuse writes from a stale owner.</summary>
 public sealed class OrderTotals
 {
-    public void Add(string order, long amount, long fencingToken) => Console.WriteLine($"{order} {amount} {fencingToken}");
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _totals = new(StringComparer.Ordinal);
+
+    public void Add(string order, long amount, long fencingToken) => _totals.AddOrUpdate(order, amount, (_, total) => total + amount);
+
+    public long Of(string order) => _totals.GetValueOrDefault(order);
 }

@@ -6,4 +6,6 @@ using RecoverableStreams.Samples.Worker;
 // ConnectionStrings__Redis=redis:6379). The consumer id comes from POD_NAME (the core's default).
 var builder = Host.CreateApplicationBuilder(args);
 builder.Services.AddTelemetryWorker(builder.Configuration);
+// Traces and metrics: Telemetry__Exporter=Console or Otlp (with Telemetry__OtlpEndpoint=http://collector:4317); off by default.
+builder.AddWorkerOpenTelemetry();
 await builder.Build().RunAsync();

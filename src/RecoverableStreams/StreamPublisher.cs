@@ -1,4 +1,5 @@
 using RecoverableStreams.Configuration;
+using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Parsing;
 using RecoverableStreams.Scripts;
@@ -8,9 +9,11 @@ namespace RecoverableStreams;
 
 /// <summary>
 /// Announces data streams: one LBS entry per stream, in the Go library's wire format, so Go, Python and .NET producers
-/// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off.
+/// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off. When a trace is active
+/// (a listener of <see cref="CoreDiagnostics.ActivitySourceName"/>, or any current <see cref="System.Diagnostics.Activity"/>),
+/// the entry's <c>Info</c> carries its W3C context under <see cref="CoreDiagnostics.TraceParentInfoKey"/>.
 /// </summary>
-public sealed class StreamPublisher
+public sealed class StreamPublisher : IStreamPublisher
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabase _db;
@@ -54,7 +57,10 @@ public sealed class StreamPublisher
             throw new ArgumentException($"The data stream name has {dataStreamName.Length} characters, more than MaxDataStreamNameLength ({_options.MaxDataStreamNameLength}).", nameof(dataStreamName));
         }
 
-        var payload = LbsEntryParser.Serialize(dataStreamName, info);
+        var partition = _layout.PartitionOf(dataStreamName);
+        var keys = _layout[partition];
+        using var activity = PublishTracing.StartSend(keys.Lbs, dataStreamName);
+        var payload = LbsEntryParser.Serialize(dataStreamName, PublishTracing.Inject(info, activity ?? System.Diagnostics.Activity.Current));
         var check = new LbsEntryParser(_options).ParsePayload(System.Text.Encoding.UTF8.GetBytes(payload));
         if (!check.IsValid)
         {
@@ -63,8 +69,6 @@ public sealed class StreamPublisher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var partition = _layout.PartitionOf(dataStreamName);
-        var keys = _layout[partition];
         string id;
         bool added;
         try
@@ -73,9 +77,12 @@ public sealed class StreamPublisher
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            activity?.SetTag("error.type", ex.GetType().FullName);
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
         }
 
+        activity?.SetTag("messaging.message.id", (string?)id);
         if (!added)
         {
             return _layout.IdOf(partition, id);

@@ -1,26 +1,50 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using RecoverableStreams.Hosting.DependencyInjection;
 using RecoverableStreams.Hosting.Diagnostics;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Hosting.Connection;
 
 /// <summary>
-/// Finds the Redis connection, lazily (never in a constructor): an <see cref="IConnectionMultiplexer"/> registered
-/// in DI is reused; otherwise one is created from <see cref="RecoverableStreamOptions.Configuration"/> or, when that is
-/// not set, <c>ConnectionStrings:Redis</c>. Only a connection created here is disposed here.
+/// Finds each service's Redis connection, lazily (never in a constructor), in this order: an
+/// <see cref="IConnectionMultiplexer"/> registered with the service's connection name as its key (as
+/// Aspire.StackExchange.Redis's <c>AddKeyedRedisClient</c> does); an unkeyed one registered in DI; one created from
+/// <see cref="RecoverableStreamOptions.Configuration"/> or, when that is not set, <c>ConnectionStrings:{name}</c>
+/// (<c>ConnectionStrings:Redis</c> without a name). Services on the same connection string share one multiplexer.
+/// Only a connection created here is disposed here.
 /// </summary>
 internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private IConnectionMultiplexer? _connection;
-    private ConnectionMultiplexer? _owned;
+    private readonly ConcurrentDictionary<string, IConnectionMultiplexer> _connections = new(StringComparer.Ordinal);
+    private readonly List<ConnectionMultiplexer> _owned = [];
 
-    public async Task<IConnectionMultiplexer> GetAsync(RecoverableStreamOptions options, CancellationToken cancellationToken)
+    public async Task<IConnectionMultiplexer> GetAsync(ServiceBinding binding, RecoverableStreamOptions options, CancellationToken cancellationToken)
     {
-        if (_connection is { } known)
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger<RedisConnectionProvider>() ?? NullLogger<RedisConnectionProvider>.Instance;
+        if (binding.ConnectionName is { } key && services.GetKeyedService<IConnectionMultiplexer>(key) is { } keyed)
+        {
+            return keyed;
+        }
+
+        if (services.GetService<IConnectionMultiplexer>() is { } registered)
+        {
+            Log.UsingRegisteredConnection(logger);
+            return registered;
+        }
+
+        var configuration = ConfigurationString(services, binding, options);
+        if (string.IsNullOrWhiteSpace(configuration))
+        {
+            throw new InvalidOperationException(
+                $"No Redis connection for {binding.DisplayName}: register an IConnectionMultiplexer, or set {binding.DisplayName}:Configuration or ConnectionStrings:{binding.ConnectionStringName}.");
+        }
+
+        if (_connections.TryGetValue(configuration, out var known))
         {
             return known;
         }
@@ -28,25 +52,9 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_connection is not null)
+            if (_connections.TryGetValue(configuration, out known))
             {
-                return _connection;
-            }
-
-            var logger = services.GetService<ILoggerFactory>()?.CreateLogger<RedisConnectionProvider>() ?? NullLogger<RedisConnectionProvider>.Instance;
-            if (services.GetService<IConnectionMultiplexer>() is { } registered)
-            {
-                Log.UsingRegisteredConnection(logger);
-                _connection = registered;
-                return registered;
-            }
-
-            var configuration = !string.IsNullOrWhiteSpace(options.Configuration)
-                ? options.Configuration
-                : services.GetService<IConfiguration>()?.GetConnectionString("Redis");
-            if (string.IsNullOrWhiteSpace(configuration))
-            {
-                throw new InvalidOperationException("No Redis connection: register an IConnectionMultiplexer, or set RecoverableStreams:Configuration or ConnectionStrings:Redis.");
+                return known;
             }
 
             ConfigurationOptions parsed;
@@ -64,17 +72,19 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
             parsed.AbortOnConnectFail = false;
             var display = parsed.ToString(includePassword: false);
             Log.Connecting(logger, display);
+            ConnectionMultiplexer created;
             try
             {
-                _owned = await ConnectionMultiplexer.ConnectAsync(parsed).WaitAsync(cancellationToken).ConfigureAwait(false);
+                created = await ConnectionMultiplexer.ConnectAsync(parsed).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (RedisException ex)
             {
                 throw new InvalidOperationException($"Connecting to Redis at '{display}' failed: {ConnectionStringRedactor.Redact(ex.Message)}", ex);
             }
 
-            _connection = _owned;
-            return _owned;
+            _owned.Add(created);
+            _connections[configuration] = created;
+            return created;
         }
         finally
         {
@@ -82,11 +92,28 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
         }
     }
 
+    /// <summary>True when a connection can be found for the service, checked without resolving or connecting anything.</summary>
+    public static bool CanConnect(IServiceProvider services, ServiceBinding binding, RecoverableStreamOptions options)
+    {
+        var isService = services.GetService<IServiceProviderIsService>();
+        if (binding.ConnectionName is { } key && isService is IServiceProviderIsKeyedService keyed && keyed.IsKeyedService(typeof(IConnectionMultiplexer), key))
+        {
+            return true;
+        }
+
+        return isService?.IsService(typeof(IConnectionMultiplexer)) == true || !string.IsNullOrWhiteSpace(ConfigurationString(services, binding, options));
+    }
+
+    private static string? ConfigurationString(IServiceProvider services, ServiceBinding binding, RecoverableStreamOptions options) =>
+        !string.IsNullOrWhiteSpace(options.Configuration)
+            ? options.Configuration
+            : services.GetService<IConfiguration>()?.GetConnectionString(binding.ConnectionStringName);
+
     public async ValueTask DisposeAsync()
     {
-        if (_owned is not null)
+        foreach (var owned in _owned)
         {
-            await _owned.DisposeAsync().ConfigureAwait(false);
+            await owned.DisposeAsync().ConfigureAwait(false);
         }
 
         _gate.Dispose();

@@ -1,10 +1,13 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using RecoverableStreams;
 using RecoverableStreams.Hosting;
+using RecoverableStreams.Hosting.DependencyInjection;
+using RecoverableStreams.Hosting.Publishing;
 using RecoverableStreams.Hosting.Routing;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Adds handlers to the RecoverableStreams worker.</summary>
+/// <summary>Adds handlers, a publisher and hosting settings to a RecoverableStreams service.</summary>
 public static class RecoverableStreamsBuilderExtensions
 {
     /// <summary>
@@ -19,7 +22,7 @@ public static class RecoverableStreamsBuilderExtensions
         where THandler : class, IStreamWorkHandler
     {
         ArgumentNullException.ThrowIfNull(builder);
-        return Add(builder, new HandlerRegistration(null, typeof(THandler)));
+        return Add(builder, new HandlerRegistration(null, typeof(THandler), RecoverableStreamsBuilder.KeyOf(builder)));
     }
 
     /// <summary>
@@ -38,7 +41,51 @@ public static class RecoverableStreamsBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(streamNamePattern);
-        return Add(builder, new HandlerRegistration(streamNamePattern, typeof(THandler)));
+        return Add(builder, new HandlerRegistration(streamNamePattern, typeof(THandler), RecoverableStreamsBuilder.KeyOf(builder)));
+    }
+
+    /// <summary>
+    /// Registers an <see cref="IStreamPublisher"/> that announces streams to this service (same <c>ServiceName</c>,
+    /// <c>Database</c> and connection as its worker): unkeyed for the default service, keyed with the service key for
+    /// a service added with <c>AddKeyedRecoverableRedisStreams</c>. Connects on first use.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <returns>The builder.</returns>
+    public static IRecoverableStreamsBuilder AddRecoverableStreamPublisher(this IRecoverableStreamsBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var binding = builder is RecoverableStreamsBuilder known ? known.Binding : RecoverableStreamsServiceCollectionExtensions.FindOrAddBinding(
+            builder.Services,
+            new ServiceBinding(Options.Options.DefaultName, null, RecoverableStreamsServiceCollectionExtensions.DefaultSection));
+        AddPublisher(builder.Services, binding);
+        return builder;
+    }
+
+    /// <summary>
+    /// Sets the hosting package's settings (handler retry back-off, unknown-key handling) in code, after the
+    /// configuration section.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="configure">Changes the settings.</param>
+    /// <returns>The builder.</returns>
+    public static IRecoverableStreamsBuilder ConfigureHosting(this IRecoverableStreamsBuilder builder, Action<RecoverableStreamsHostingOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure(RecoverableStreamsBuilder.KeyOf(builder), configure);
+        return builder;
+    }
+
+    internal static void AddPublisher(IServiceCollection services, ServiceBinding binding)
+    {
+        if (binding.Key.Length == 0)
+        {
+            services.TryAddSingleton<IStreamPublisher>(sp => new HostedStreamPublisher(sp, binding));
+        }
+        else
+        {
+            services.TryAddKeyedSingleton<IStreamPublisher>(binding.Key, (sp, _) => new HostedStreamPublisher(sp, binding));
+        }
     }
 
     private static IRecoverableStreamsBuilder Add(IRecoverableStreamsBuilder builder, HandlerRegistration registration)
@@ -46,6 +93,7 @@ public static class RecoverableStreamsBuilderExtensions
         foreach (var descriptor in builder.Services)
         {
             if (descriptor.ServiceType == typeof(HandlerRegistration) && descriptor.ImplementationInstance is HandlerRegistration existing
+                && string.Equals(existing.ServiceKey, registration.ServiceKey, StringComparison.Ordinal)
                 && string.Equals(existing.Pattern, registration.Pattern, StringComparison.Ordinal))
             {
                 throw new ArgumentException(

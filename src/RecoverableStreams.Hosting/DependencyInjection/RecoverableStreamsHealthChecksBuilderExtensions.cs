@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using RecoverableStreams.Hosting.DependencyInjection;
 using RecoverableStreams.Hosting.Health;
 using RecoverableStreams.Hosting.Processing;
 
@@ -26,7 +27,33 @@ public static class RecoverableStreamsHealthChecksBuilderExtensions
         ArgumentException.ThrowIfNullOrEmpty(name);
         return builder.Add(new HealthCheckRegistration(
             name,
-            sp => new RecoverableStreamsHealthCheck(sp.GetService<RecoverableStreamsRuntime>()),
+            sp => new RecoverableStreamsHealthCheck(sp.GetService<RecoverableStreamsRuntimes>()?.Get(Options.Options.DefaultName)),
+            failureStatus,
+            tags,
+            timeout));
+    }
+
+    /// <summary>
+    /// Adds the check of a service added with <c>AddKeyedRecoverableRedisStreams(serviceKey, ...)</c>, named
+    /// <c>recoverable-streams-{serviceKey}</c> unless <paramref name="name"/> says otherwise; it reports as
+    /// <see cref="AddRecoverableStreamsHealthCheck"/> does, for that service alone.
+    /// </summary>
+    /// <param name="builder">The health checks builder.</param>
+    /// <param name="serviceKey">The service's key.</param>
+    /// <param name="name">The check's name; <c>recoverable-streams-{serviceKey}</c> when <see langword="null"/>.</param>
+    /// <param name="failureStatus">The status reported on failure; <see cref="HealthStatus.Unhealthy"/> when <see langword="null"/>.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <param name="timeout">How long the check may take; PING is given at most 5 seconds in any case.</param>
+    /// <returns>The builder.</returns>
+    public static IHealthChecksBuilder AddKeyedRecoverableStreamsHealthCheck(this IHealthChecksBuilder builder, string serviceKey, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        return builder.Add(new HealthCheckRegistration(
+            name ?? DefaultName + "-" + serviceKey,
+            sp => new RecoverableStreamsHealthCheck(
+                sp.GetServices<ServiceBinding>().Any(b => b.Key == serviceKey) ? sp.GetService<RecoverableStreamsRuntimes>()?.Get(serviceKey) : null,
+                serviceKey),
             failureStatus,
             tags,
             timeout));

@@ -14,7 +14,7 @@ internal sealed class HostingMetrics : IDisposable
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
 
-    public HostingMetrics(IServiceProvider services, RecoverableStreamsRuntime runtime)
+    public HostingMetrics(IServiceProvider services, RecoverableStreamsRuntimes runtimes)
     {
         var factory = services.GetService<IMeterFactory>();
         _ownsMeter = factory is null;
@@ -22,7 +22,7 @@ internal sealed class HostingMetrics : IDisposable
 
         _meter.CreateObservableUpDownCounter(
             "recoverable_streams.streams.owned",
-            () => runtime.Client?.OwnedStreams.Count ?? 0,
+            () => runtimes.All.Select(r => new Measurement<int>(r.Client?.OwnedStreams.Count ?? 0, new KeyValuePair<string, object?>(ServiceTag, r.Key))),
             "{stream}",
             "Streams this worker owns now.");
         Assigned = _meter.CreateCounter<long>("recoverable_streams.streams.assigned", "{stream}", "New streams this worker took from the load-balancer stream.");
@@ -41,6 +41,9 @@ internal sealed class HostingMetrics : IDisposable
             "s",
             "At the end of each handler run: how far the lease's deadline (moved by each renewal) was ahead of now. Shrinks toward 0 when renewals are slow or failing. The core does not expose the renewal call's own duration.");
     }
+
+    /// <summary>The tag naming the stream service: its key, empty for the default service.</summary>
+    public const string ServiceTag = "recoverable_streams.service_key";
 
     public Counter<long> Assigned { get; }
 

@@ -88,4 +88,7 @@ internal static partial class Log
 
     [LoggerMessage(451, LogLevel.Information, "Using the IConnectionMultiplexer registered in the service provider.", EventName = "UsingRegisteredConnection")]
     public static partial void UsingRegisteredConnection(ILogger logger);
+
+    [LoggerMessage(157, LogLevel.Warning, "{Service}: configuration key(s) {Keys} match no option and are ignored (a typo, or a setting of a newer version). Set UnknownConfigurationKeys to Error to stop the host instead.", EventName = "UnknownConfigurationKeys")]
+    public static partial void UnknownConfigurationKeys(ILogger logger, string service, string keys);
 }

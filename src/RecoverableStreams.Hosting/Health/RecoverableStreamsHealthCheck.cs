@@ -5,7 +5,7 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Hosting.Health;
 
 /// <summary>Unhealthy when Redis does not answer PING or the client is not running; healthy otherwise.</summary>
-internal sealed class RecoverableStreamsHealthCheck(RecoverableStreamsRuntime? runtime) : IHealthCheck
+internal sealed class RecoverableStreamsHealthCheck(RecoverableStreamsRuntime? runtime, string? serviceKey = null) : IHealthCheck
 {
     private static readonly TimeSpan PingTimeout = TimeSpan.FromSeconds(5);
 
@@ -14,7 +14,7 @@ internal sealed class RecoverableStreamsHealthCheck(RecoverableStreamsRuntime? r
         var failure = context.Registration.FailureStatus;
         if (runtime is null)
         {
-            return new HealthCheckResult(failure, "AddRecoverableRedisStreams was not called.");
+            return new HealthCheckResult(failure, serviceKey is null ? "AddRecoverableRedisStreams was not called." : $"AddKeyedRecoverableRedisStreams(\"{serviceKey}\", ...) was not called.");
         }
 
         var client = runtime.Client;

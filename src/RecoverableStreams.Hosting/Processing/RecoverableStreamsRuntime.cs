@@ -3,12 +3,17 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Hosting.Processing;
 
 /// <summary>
-/// What the worker is running now, shared with the health check and the metrics: the connection and the client
-/// (replaced when the client is restarted after a fatal error).
+/// What one service's worker is running now, shared with its health check and the metrics: the connection and the
+/// client (replaced when the client is restarted after a fatal error).
 /// </summary>
 internal sealed class RecoverableStreamsRuntime
 {
     private volatile State? _state;
+
+    public RecoverableStreamsRuntime(string key = "") => Key = key;
+
+    /// <summary>The service key; empty for the default service.</summary>
+    public string Key { get; }
 
     public IConnectionMultiplexer? Connection => _state?.Connection;
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RecoverableStreams.Hosting.Connection;
+using RecoverableStreams.Hosting.DependencyInjection;
 using RecoverableStreams.Hosting.Diagnostics;
 using RecoverableStreams.Hosting.Lifecycle;
 using RecoverableStreams.Hosting.Routing;
@@ -15,16 +16,10 @@ namespace RecoverableStreams.Hosting.Processing;
 /// <summary>
 /// Runs a <see cref="RecoverableStreamClient"/> (with <see cref="RecoverableStreamOptions.AutoClaim"/>) and starts a
 /// <see cref="StreamSession"/> for every stream it is given. The constructor only stores its dependencies: options
-/// are read and Redis is touched in <see cref="ExecuteAsync"/>, after the host's start validation.
+/// are read and Redis is touched in <see cref="ExecuteAsync"/>, after the host's start validation. One worker per
+/// stream service of the host (<see cref="ServiceBinding"/>), each with its own options, handlers and runtime.
 /// </summary>
-internal sealed class RecoverableStreamsWorker(
-    IServiceProvider services,
-    IOptions<RecoverableStreamOptions> options,
-    RedisConnectionProvider connections,
-    HandlerRouter router,
-    RecoverableStreamsRuntime runtime,
-    HostingMetrics metrics,
-    LifecycleNotifier notifier) : BackgroundService
+internal sealed class RecoverableStreamsWorker(IServiceProvider services, ServiceBinding binding) : BackgroundService
 {
     /// <summary>The pause before a client that could not start, or that terminated, is started again.</summary>
     private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
@@ -36,6 +31,11 @@ internal sealed class RecoverableStreamsWorker(
     private readonly ConcurrentDictionary<string, Task> _latestSessionByEntry = new(StringComparer.Ordinal);
     private readonly ILoggerFactory _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
     private ILogger? _logger;
+    private readonly HandlerRouter _router = new(services.GetServices<HandlerRegistration>().Where(r => string.Equals(r.ServiceKey, binding.Key, StringComparison.Ordinal)));
+    private readonly RecoverableStreamsRuntime _runtime = services.GetRequiredService<RecoverableStreamsRuntimes>().Get(binding.Key);
+    private readonly RedisConnectionProvider _connections = services.GetRequiredService<RedisConnectionProvider>();
+    private readonly HostingMetrics _metrics = services.GetRequiredService<HostingMetrics>();
+    private readonly LifecycleNotifier _notifier = services.GetRequiredService<LifecycleNotifier>();
     private RecoverableStreamClient? _client;
 
     private ILogger Logger => _logger ??= _loggerFactory.CreateLogger<RecoverableStreamsWorker>();
@@ -44,10 +44,10 @@ internal sealed class RecoverableStreamsWorker(
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (router.Count == 0)
+        if (_router.Count == 0)
         {
             throw new InvalidOperationException(
-                "RecoverableStreams has no handler: add one with AddRecoverableRedisStreams().AddHandler<THandler>() (default route) or AddHandler<THandler>(\"pattern*\").");
+                $"{binding.DisplayName} has no handler: add one with AddRecoverableRedisStreams(...).AddHandler<THandler>() (default route) or AddHandler<THandler>(\"pattern*\").");
         }
 
         return base.StartAsync(cancellationToken);
@@ -55,7 +55,7 @@ internal sealed class RecoverableStreamsWorker(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        runtime.MarkStopping();
+        _runtime.MarkStopping();
         // Cancels the stopping token (handlers are cancelled through it) and waits for ExecuteAsync, which lets the
         // handlers finish and then releases what is unfinished, until the host's shutdown timeout fires.
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
@@ -84,7 +84,7 @@ internal sealed class RecoverableStreamsWorker(
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                runtime.Failed(ex.Message);
+                _runtime.Failed(ex.Message);
                 Log.StartFailed(Logger, RestartDelay, ex);
             }
 
@@ -108,20 +108,21 @@ internal sealed class RecoverableStreamsWorker(
 
     private async Task RunClientAsync(CancellationToken stoppingToken)
     {
-        var settings = options.Value;
-        var redis = await connections.GetAsync(settings, stoppingToken).ConfigureAwait(false);
+        var settings = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
+        var hosting = services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(binding.Key);
+        var redis = await _connections.GetAsync(binding, settings, stoppingToken).ConfigureAwait(false);
         var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time);
         Volatile.Write(ref _client, client);
         try
         {
             // Advertise the routes first: from the moment this worker takes streams, a peer that cannot route one
             // must see that this worker can.
-            var routes = new RouteDirectory(redis.GetDatabase(settings.Database), settings, router, client.ConsumerId);
+            var routes = new RouteDirectory(redis.GetDatabase(settings.Database), settings, _router, client.ConsumerId);
             await routes.AdvertiseAsync().ConfigureAwait(false);
             var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
-            runtime.Started(redis, client);
-            Log.WorkerStarted(Logger, client.ConsumerId, router.Count);
-            var deps = new SessionDependencies(client, settings, services.GetRequiredService<IServiceScopeFactory>(), router, routes, _handOvers, metrics, notifier, Time, Logger);
+            _runtime.Started(redis, client);
+            Log.WorkerStarted(Logger, client.ConsumerId, _router.Count);
+            var deps = new SessionDependencies(client, settings, hosting.HandlerRetry, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, _notifier, Time, Logger);
             using var advertising = new CancellationTokenSource();
             var advertiser = Task.Run(() => AdvertiseRoutesAsync(routes, advertising.Token), CancellationToken.None);
             try
@@ -151,7 +152,7 @@ internal sealed class RecoverableStreamsWorker(
         if (!stoppingToken.IsCancellationRequested)
         {
             // The channel completed on its own: the client terminated. Stop what it still runs, then start anew.
-            var reason = runtime.LastError ?? "the notification channel completed";
+            var reason = _runtime.LastError ?? "the notification channel completed";
             await StopClientAsync(client).ConfigureAwait(false);
             await WaitForSessionsAsync().ConfigureAwait(false);
             Log.ClientTerminated(Logger, reason, RestartDelay);
@@ -240,7 +241,7 @@ internal sealed class RecoverableStreamsWorker(
             case StreamNotificationType.StreamDisowned:
                 var reason = notification.Reason ?? "ownership lost";
                 Log.StreamDisowned(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, reason);
-                await notifier.NotifyAsync(
+                await _notifier.NotifyAsync(
                     new StreamLifecycleEvent
                     {
                         Kind = StreamLifecycleEventKind.Disowned,
@@ -255,7 +256,7 @@ internal sealed class RecoverableStreamsWorker(
                 return;
 
             case StreamNotificationType.StreamTerminated:
-                runtime.Failed(notification.Reason ?? "the client terminated");
+                _runtime.Failed(notification.Reason ?? "the client terminated");
                 return;
 
             default:

@@ -10,6 +10,7 @@ namespace RecoverableStreams.Hosting.Processing;
 internal sealed record SessionDependencies(
     RecoverableStreamClient Client,
     RecoverableStreamOptions Options,
+    HandlerRetryOptions Retry,
     IServiceScopeFactory ScopeFactory,
     HandlerRouter Router,
     RouteDirectory Routes,

@@ -12,9 +12,12 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 {
     private const string OutcomeTag = "recoverable_streams.outcome";
 
+    private Activity? _activity;
+
     public async Task RunAsync()
     {
-        using var activity = HostingActivity.StartSession(lease);
+        using var activity = HostingActivity.StartSession(lease, deps.Options);
+        _activity = activity;
         var outcome = "error";
         try
         {
@@ -25,7 +28,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 #pragma warning restore CA1031
         {
             Log.SessionFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            HostingActivity.Failed(activity, ex);
         }
         finally
         {
@@ -105,7 +108,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
                 return await HandOverAsync($"its handler hit a Redis outage for {outage.TotalSeconds:0.#} s ({outageRetries} tries; MaxOutageRetryDuration {deps.Options.MaxOutageRetryDuration})", pause: false, token).ConfigureAwait(false);
             }
 
-            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Options), token).ConfigureAwait(false))
+            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))
             {
                 return await OnCancelledAsync().ConfigureAwait(false);
             }
@@ -251,6 +254,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     private async Task<string> OnFailureAsync(Exception failure, int attempt, CancellationToken token)
     {
         long failedAttempts = attempt - 1;
+        HostingActivity.Failed(_activity, failure);
         var counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
         Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
         deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
@@ -268,7 +272,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry; a stop
         // or a loss during the pause ends in a release (or nothing) below, as for any cancelled session.
-        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Options);
+        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
         await PauseAsync(delay, token).ConfigureAwait(false);
         if (!await ReleaseAsync().ConfigureAwait(false))
         {

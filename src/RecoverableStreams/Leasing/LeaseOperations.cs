@@ -43,6 +43,10 @@ internal sealed class LeaseOperations : ILeaseOperations
             {
                 Log.DeadLetterRefused(_context.Logger, entry.Id);
             }
+            else
+            {
+                CoreMetrics.DeadLettered(partition.Keys.Lbs, malformed: true);
+            }
 
             return null;
         }
@@ -71,6 +75,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
         }
 
+        CoreMetrics.LeaseAcquired(partition.Keys.Lbs, origin);
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
@@ -213,6 +218,7 @@ internal sealed class LeaseOperations : ILeaseOperations
         var (outcome, _) = await Send(lease.Partition.Scripts.DeadLetterAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "it was not dead-lettered");
         Finish(lease);
+        CoreMetrics.DeadLettered(lease.Partition.Keys.Lbs, malformed: false);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
 
@@ -228,6 +234,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             return;
         }
 
+        CoreMetrics.LeaseLost(lease.Partition.Keys.Lbs);
         Log.StreamDisowned(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
         _context.Notifications.Post(Notify.Disowned(lease, reason));
         _context.CapacityFreed();
@@ -237,7 +244,11 @@ internal sealed class LeaseOperations : ILeaseOperations
     public void Finish(StreamLease lease)
     {
         _context.Registry.Remove(lease);
-        lease.End();
+        if (lease.End())
+        {
+            CoreMetrics.LeaseFinished(lease.Partition.Keys.Lbs);
+        }
+
         _context.CapacityFreed();
     }
 

@@ -74,6 +74,7 @@ internal sealed class SessionRenewer(ClientContext context, LeaseOperations leas
 
         var sentAt = context.Time.GetTimestamp();
         var reply = Combine(await Task.WhenAll(context.Partitions.Select(p => p.Scripts.RenewAsync(session.Id, context.LeaseDuration))).ConfigureAwait(false));
+        CoreMetrics.Renewed(context.Partitions[0].Keys.Lbs, context.Time.GetElapsedTime(sentAt));
         if (!reply.Accepted)
         {
             leases.EndSession(session, "the session expired in Redis before it was renewed");

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using RecoverableStreams.Hosting;
 using RecoverableStreams.IntegrationTests.Infrastructure;
@@ -66,16 +67,57 @@ public sealed class OptionsBindingTests
     }
 
     [Test]
-    public void An_unknown_key_fails_start()
+    public void An_unknown_key_fails_start_when_UnknownConfigurationKeys_is_Error()
     {
         using var host = BuildFromJson($$"""
             {
               "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
-              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "LeaseDurationn": "00:00:05" }
+              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "LeaseDurationn": "00:00:05", "UnknownConfigurationKeys": "Error" }
             }
             """);
-        var error = Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
-        Assert.That(error!.Message, Does.Contain("LeaseDurationn"));
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("RecoverableStreams:LeaseDurationn"));
+    }
+
+    [Test]
+    public async Task An_unknown_key_is_logged_and_the_host_runs_by_default()
+    {
+        using var logs = new LogCapture();
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "SettingOfANewerVersion": "on", "HandlerRetry": { "Shape": "x" } }
+            }
+            """, logs: logs);
+        await host.StartAsync();
+        try
+        {
+            var warning = logs.WithEventId(157).Single();
+            Assert.That(warning.Level, Is.EqualTo(LogLevel.Warning));
+            Assert.That(warning.Message, Does.Contain("RecoverableStreams:SettingOfANewerVersion").And.Contain("RecoverableStreams:HandlerRetry:Shape"));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    [Test]
+    public void The_handler_retry_back_off_is_bound_and_validated()
+    {
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": {
+                "ServiceName": "{{TestOptions.NewServiceName()}}",
+                "HandlerRetry": { "InitialDelay": "00:00:02", "MaxDelay": "00:00:01", "Jitter": 0.5 }
+              }
+            }
+            """);
+        var retry = host.Services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(Options.DefaultName).HandlerRetry;
+        Assert.That((retry.InitialDelay, retry.MaxDelay, retry.Jitter), Is.EqualTo((TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1), 0.5)));
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("HandlerRetry:MaxDelay"));
     }
 
     [Test]
@@ -88,12 +130,17 @@ public sealed class OptionsBindingTests
         Assert.That(error!.Message, Does.Contain("ConnectionStrings:Redis"));
     }
 
-    private IHost BuildFromJson(string json, Action<RecoverableStreamOptions>? configure = null)
+    private IHost BuildFromJson(string json, Action<RecoverableStreamOptions>? configure = null, LogCapture? logs = null)
     {
         var path = Path.Combine(_directory, "appsettings.json");
         File.WriteAllText(path, json);
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddJsonFile(path, optional: false);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+        }
+
         builder.Services.AddRecoverableRedisStreams(configure).AddHandler<NoOpHandler>();
         return builder.Build();
     }

@@ -101,15 +101,45 @@ public sealed class WorkerContractTests
         Assert.That(summary["sum"], Is.EqualTo("-1"));
     }
 
-    private static SampleProcess StartWorker(string service, string podName) =>
-        SampleProcess.Start("RecoverableStreams.Samples.Worker", [], new Dictionary<string, string>
+    [Test]
+    public async Task Worker_exports_its_traces_and_metrics_when_Telemetry_Exporter_is_Console()
+    {
+        var service = TestOptions.NewServiceName();
+        var db = _redis.GetDatabase();
+        await using var worker = StartWorker(service, "contract-otel", new Dictionary<string, string>
+        {
+            ["Telemetry__Exporter"] = "Console",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+        });
+        await db.StreamAddAsync("sensor-otel", "v", 3);
+        await db.StreamAddAsync("sensor-otel", "end", 1);
+        await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-otel");
+
+        await Eventually.AssertAsync(
+            () => worker.Output.Contains($"process {service}-input", StringComparison.Ordinal)
+                && worker.Output.Contains("recoverable_streams.leases.acquired", StringComparison.Ordinal)
+                && worker.Output.Contains("recoverable_streams.streams.completed", StringComparison.Ordinal),
+            Deadline,
+            "the console exporter printed the handler's span and the core and hosting metrics");
+    }
+
+    private static SampleProcess StartWorker(string service, string podName, Dictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string>
         {
             ["ConnectionStrings__Redis"] = SharedRedis.Server.ConnectionString,
             ["RecoverableStreams__ServiceName"] = service,
             ["RecoverableStreams__LeaseDuration"] = "00:00:02",
             ["POD_NAME"] = podName,
             ["DOTNET_ENVIRONMENT"] = "Production",
-        });
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            environment[key] = value;
+        }
+
+        return SampleProcess.Start("RecoverableStreams.Samples.Worker", [], environment);
+    }
 
     private async Task<Dictionary<string, string>> SummaryAsync(string service, string dataStream)
     {

@@ -1,0 +1,30 @@
+namespace RecoverableStreams;
+
+/// <summary>
+/// The names to subscribe to for the core package's metrics and traces (for example with OpenTelemetry's
+/// <c>AddMeter</c> and <c>AddSource</c>, or <c>AddRecoverableStreamsInstrumentation()</c> from the
+/// RecoverableStreams.OpenTelemetry package). The hosting package adds its own, named <c>RecoverableStreams.Hosting</c>.
+/// </summary>
+public static class CoreDiagnostics
+{
+    /// <summary>
+    /// The name of the core <see cref="System.Diagnostics.Metrics.Meter"/>: leases held, acquired and lost, renewal
+    /// duration, LBS lag and dead letters (docs/HOSTING.md lists every instrument).
+    /// </summary>
+    public const string MeterName = "RecoverableStreams";
+
+    /// <summary>
+    /// The name of the core <see cref="System.Diagnostics.ActivitySource"/>: one producer span per
+    /// <see cref="StreamPublisher.AddStreamAsync"/>.
+    /// </summary>
+    public const string ActivitySourceName = "RecoverableStreams";
+
+    /// <summary>
+    /// The key of the LBS entry's <c>Info</c> object that carries the W3C trace context of the announcing producer
+    /// (written by <see cref="StreamPublisher"/> when a trace is active; the hosting package continues it).
+    /// </summary>
+    public const string TraceParentInfoKey = "traceparent";
+
+    /// <summary>The key of the LBS entry's <c>Info</c> object that carries the W3C <c>tracestate</c>, when there is one.</summary>
+    public const string TraceStateInfoKey = "tracestate";
+}
