@@ -140,7 +140,7 @@ public sealed class AdminTests : SharedRedisTest
         Assert.That(replay.NewIdInLbs, Is.Not.EqualTo(letters[1].IdInLbs));
         var entry = (await Redis.GetDatabase().StreamRangeAsync(keys.Lbs, replay.NewIdInLbs, replay.NewIdInLbs)).Single();
         Assert.That((string?)entry[LbsInputMessage.FieldName], Is.EqualTo(letters[1].OriginalFields[LbsInputMessage.FieldName]));
-        await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == replay.NewIdInLbs), TimeSpan.FromSeconds(10), "the replayed stream is delivered again");
+        await Eventually.AssertAsync(() => consumer.Of(StreamNotificationType.StreamAdded).Any(n => n.Payload.IdInLbs == replay.NewIdInLbs), TimeSpan.FromSeconds(10), "the replayed stream is delivered again");
         var redelivered = consumer.Of(StreamNotificationType.StreamAdded).Single(n => n.Payload.IdInLbs == replay.NewIdInLbs);
         Assert.That(redelivered.Payload.DataStreamName, Is.EqualTo("poison-1"));
         Assert.That(redelivered.AdditionalInfo!["i"].GetInt32(), Is.EqualTo(1));
