@@ -83,9 +83,9 @@ internal static class CliApp
             await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
             return ExitCodes.Usage;
         }
-        catch (RedisConnectionException ex)
+        catch (CannotConnectException ex)
         {
-            await error.WriteLineAsync("rstreams: cannot connect to Redis: " + ex.Message).ConfigureAwait(false);
+            await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
             return ExitCodes.Redis;
         }
 
@@ -153,6 +153,17 @@ internal static class CliApp
         // A command line tool reports an unreachable server at once instead of retrying in the background.
         options.AbortOnConnectFail = true;
         options.ClientName ??= "rstreams";
-        return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+        try
+        {
+            return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException ex)
+        {
+            // Only the end points: the configuration may hold a password.
+            var endPoints = string.Join(", ", options.EndPoints.Select(e => e.ToString()));
+            throw new CannotConnectException($"cannot connect to Redis at {endPoints} ({ex.FailureType}). Check --redis or {CommandLine.RedisVariable}.", ex);
+        }
     }
+
+    private sealed class CannotConnectException(string message, Exception inner) : Exception(message, inner);
 }
