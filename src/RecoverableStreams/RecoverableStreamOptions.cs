@@ -54,9 +54,27 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is 1 second.</value>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How often handlers waiting in <see cref="StreamLease.ReadEntriesAsync"/> have their streams checked for entries
+    /// whose <c>xadd</c> wake-up was lost (a reconnect, a killed pub/sub connection): one batched round trip per 500
+    /// waiting streams. A reconnect checks at once. While <c>xadd</c> keyevents are not known to arrive (notifications
+    /// off or unconfirmed, and none seen), the check runs every <see cref="PollInterval"/> instead.
+    /// </summary>
+    /// <value>The default is 30 seconds.</value>
+    public TimeSpan DataSafetyPollInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How many failed attempts a stream gets before it is dead-lettered (used by the hosting integration).</summary>
     /// <value>The default is 5.</value>
     public int MaxDeliveryAttempts { get; set; } = 5;
+
+    /// <summary>
+    /// How long one worker keeps retrying a stream whose handler fails because Redis is in an outage (unreachable,
+    /// timing out, or in a transient state such as a failover, CLUSTERDOWN, LOADING or READONLY). Outages never count
+    /// as delivery attempts; past this bound the stream is released (never dead-lettered), so that another consumer,
+    /// or this one later, takes it (used by the hosting integration).
+    /// </summary>
+    /// <value>The default is 1 minute.</value>
+    public TimeSpan MaxOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// When set, a lease whose holder has shown no progress (read, checkpoint or heartbeat) for this long is no

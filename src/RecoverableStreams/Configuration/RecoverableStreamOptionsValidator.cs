@@ -52,6 +52,8 @@ internal static class RecoverableStreamOptionsValidator
         RequirePositive(errors, options.SweepInterval, nameof(options.SweepInterval));
         RequirePositive(errors, options.ReconcileInterval, nameof(options.ReconcileInterval));
         RequirePositive(errors, options.PollInterval, nameof(options.PollInterval));
+        RequirePositive(errors, options.MaxOutageRetryDuration, nameof(options.MaxOutageRetryDuration));
+        RequirePositive(errors, options.DataSafetyPollInterval, nameof(options.DataSafetyPollInterval));
 
         if (options.HandlerStallTimeout is { } stall && stall <= TimeSpan.Zero)
         {
