@@ -104,10 +104,12 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var released = await Send(_context.Scripts.ReleaseAsync([(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
+        var released = await Send(_context.Scripts.ReleaseAsync(lease.Session.Id, [(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
         if (released.Count == 0)
         {
-            throw Lost(lease, "its lease was taken over or expired before the release");
+            const string reason = "its ownership record names another owner, or its session expired, before the release";
+            Lose(lease, reason);
+            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
         }
 
         Finish(lease);
