@@ -24,14 +24,14 @@ internal sealed class Commands(RecoverableStreamsAdmin admin, IAnsiConsole outpu
 
         if (status.Consumers.Count == 0)
         {
-            output.Write(new Text("No consumer has sent a heartbeat." + Environment.NewLine));
+            output.Write(new Text("No consumer session." + Environment.NewLine));
             return ExitCodes.Ok;
         }
 
-        var consumers = NewTable("Consumer", "Session", "Last heartbeat", "Age", "Streams");
+        var consumers = NewTable("Consumer", "Session", "Last heartbeat", "Age", "Session deadline", "State", "Streams");
         foreach (var c in status.Consumers)
         {
-            consumers.AddRow(Cells(c.ConsumerId, c.SessionId, Time(c.LastHeartbeat), Seconds(c.HeartbeatAge), Number(c.OwnedStreams)));
+            consumers.AddRow(Cells(c.ConsumerId, c.SessionId, Time(c.LastHeartbeat), Seconds(c.HeartbeatAge), Time(c.SessionDeadline), c.IsLive ? "live" : "dead", Number(c.OwnedStreams)));
         }
 
         output.Write(consumers);
@@ -95,6 +95,10 @@ internal sealed class Commands(RecoverableStreamsAdmin admin, IAnsiConsole outpu
                     replayed++;
                     output.Write(new Text($"Replayed {id} as LBS entry {replay.NewIdInLbs}." + Environment.NewLine));
                     break;
+                case DeadLetterReplayOutcome.AlreadyAnnounced:
+                    missing++;
+                    output.Write(new Text($"Kept {id}: its stream is already announced (LBS entry {replay.NewIdInLbs})." + Environment.NewLine));
+                    break;
                 case DeadLetterReplayOutcome.NoOriginalFields:
                     missing++;
                     output.Write(new Text($"Kept {id}: it has no original fields to announce." + Environment.NewLine));
@@ -129,7 +133,7 @@ internal sealed class Commands(RecoverableStreamsAdmin admin, IAnsiConsole outpu
         var release = await admin.ForceReleaseAsync(stream).ConfigureAwait(false);
         if (release.Outcome != ForceReleaseOutcome.Released)
         {
-            output.Write(new Text($"Stream {stream} has no live owner: nothing to release." + Environment.NewLine));
+            output.Write(new Text($"Stream {stream} has no owner: nothing to release." + Environment.NewLine));
             return ExitCodes.NotFound;
         }
 

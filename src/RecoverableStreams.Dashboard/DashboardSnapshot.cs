@@ -43,13 +43,13 @@ internal sealed record DashboardSnapshot(
             s.Pending,
             s.Owned,
             s.DeadLetters,
-            s.Consumers.Select(c => new DashboardConsumer(c.ConsumerId, c.SessionId, c.LastHeartbeat.ToUnixTimeMilliseconds(), (long)c.HeartbeatAge.TotalMilliseconds, c.OwnedStreams)).ToArray(),
+            s.Consumers.Select(c => new DashboardConsumer(c.ConsumerId, c.SessionId, c.LastHeartbeat.ToUnixTimeMilliseconds(), (long)c.HeartbeatAge.TotalMilliseconds, (long)(c.SessionDeadline - now).TotalMilliseconds, c.IsLive, c.OwnedStreams)).ToArray(),
             owners.Result.Take(MaxOwners).Select(o => new DashboardOwner(o.DataStreamName, o.IdInLbs, o.ConsumerId, o.SessionId, o.FencingToken, (long)(o.Deadline - now).TotalMilliseconds)).ToArray(),
             dead.Result.Items.Select(d => new DashboardDeadLetter(d.Id, d.DataStreamName, d.IdInLbs, d.Reason, d.ConsumerId, d.Attempts, d.Time.ToUnixTimeMilliseconds())).ToArray());
     }
 }
 
-internal sealed record DashboardConsumer(string ConsumerId, string SessionId, long LastHeartbeatMs, long HeartbeatAgeMs, int OwnedStreams);
+internal sealed record DashboardConsumer(string ConsumerId, string SessionId, long LastHeartbeatMs, long HeartbeatAgeMs, long SessionDeadlineInMs, bool IsLive, long OwnedStreams);
 
 internal sealed record DashboardOwner(string? DataStreamName, string IdInLbs, string ConsumerId, string SessionId, long FencingToken, long DeadlineInMs);
 

@@ -6,20 +6,22 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.Administration;
 
-/// <summary>A consumer's heartbeat as the registry holds it.</summary>
-internal sealed record HeartbeatRecord(string ConsumerId, string SessionId, long HeartbeatMs);
+/// <summary>A consumer's session as <c>{L}:sessions</c> holds it, with the streams <c>{L}:counts</c> gives it.</summary>
+internal sealed record SessionRecord(string ConsumerId, string SessionId, long DeadlineMs, long OwnedStreams);
 
 /// <summary>The counts of the load-balancer stream and the dead-letter stream.</summary>
-internal sealed record LbsCounts(long Length, long? Lag, long Pending, long DeadLetters);
+internal sealed record LbsCounts(long Length, long? Lag, long Pending, long Owned, long DeadLetters);
 
 /// <summary>What the replay script answered.</summary>
 internal sealed record ReplayReply(DeadLetterReplayOutcome Outcome, string? NewIdInLbs);
 
 /// <summary>
-/// Every Redis read and write of the operator API, in one place: the only class that knows the key layout and the
-/// lease records the admin API reports on (DESIGN.md section 4). A change of the lease data model changes this file and
-/// the scripts it runs (<c>force_release.lua</c>, <c>replay_dead_letter.lua</c>), nothing else. The two writes go
-/// through Lua scripts, so each is one atomic step beside the consumers' own scripts.
+/// Every Redis read and write of the operator API, in one place: the only class of it that knows the key layout and
+/// the session-lease records it reports on (docs/ARCHITECTURE.md, "Data model"): sessions in <c>{L}:sessions</c>
+/// (member <c>consumerId|random</c>, score = deadline), one ownership record per stream in <c>{L}:owners</c>
+/// (<c>sessionId|token</c>), per-session counts in <c>{L}:counts</c>. A change of that model changes this file and the
+/// scripts it runs (<c>force_release.lua</c>, <c>replay_dead_letter.lua</c>), nothing else. The writes go through Lua
+/// scripts, so each is one atomic step beside the consumers' own scripts.
 /// </summary>
 internal sealed class ControlPlaneQueries
 {
@@ -52,60 +54,59 @@ internal sealed class ControlPlaneQueries
     {
         var length = _db.StreamLengthAsync(_keys.Lbs);
         var dead = _db.StreamLengthAsync(_keys.Dead);
+        var owned = _db.HashLengthAsync(_keys.Owners);
         var groups = ReadGroupsAsync();
-        await Task.WhenAll(length, dead, groups).ConfigureAwait(false);
+        await Task.WhenAll(length, dead, owned, groups).ConfigureAwait(false);
 
         var group = groups.Result.FirstOrDefault(g => string.Equals(g.Name, _keys.Group, StringComparison.Ordinal));
         return group.Name is null
-            ? new LbsCounts(length.Result, null, 0, dead.Result)
-            : new LbsCounts(length.Result, group.Lag, group.PendingMessageCount, dead.Result);
+            ? new LbsCounts(length.Result, null, 0, owned.Result, dead.Result)
+            : new LbsCounts(length.Result, group.Lag, group.PendingMessageCount, owned.Result, dead.Result);
     }
 
-    /// <summary>Every consumer in the heartbeat registry (members <c>consumer|instance</c>, score = heartbeat ms).</summary>
-    public async Task<IReadOnlyList<HeartbeatRecord>> ReadHeartbeatsAsync()
+    /// <summary>Every session (live, or dead with streams not yet taken over) and how many streams it owns.</summary>
+    public async Task<IReadOnlyList<SessionRecord>> ReadSessionsAsync()
     {
-        var members = await _db.SortedSetRangeByRankWithScoresAsync(_keys.Consumers).ConfigureAwait(false);
-        return members.Select(m =>
+        var sessions = _db.SortedSetRangeByRankWithScoresAsync(_keys.Sessions);
+        var counts = _db.HashGetAllAsync(_keys.Counts);
+        await Task.WhenAll(sessions, counts).ConfigureAwait(false);
+
+        var owned = counts.Result.ToDictionary(c => (string)c.Name!, c => (long)c.Value, StringComparer.Ordinal);
+        return sessions.Result.Select(m =>
         {
-            var (consumer, session) = SplitLast((string)m.Element!);
-            return new HeartbeatRecord(consumer, session, (long)m.Score);
+            var session = (string)m.Element!;
+            var (consumer, suffix) = SplitLast(session);
+            return new SessionRecord(consumer, suffix, (long)m.Score, Math.Max(0, owned.GetValueOrDefault(session)));
         }).ToArray();
     }
 
     /// <summary>
-    /// Every live lease: the deadline index names every entry that has or had one; each is read back (value, time to
-    /// live, LBS entry) in pipelined batches. Entries whose lease is gone are waiting to be taken over and are skipped.
+    /// Every ownership record, with its session's deadline and its LBS entry's data stream name: the records are
+    /// scanned in pages (never one huge reply), each page's LBS entries read in one pipelined batch.
     /// </summary>
-    public async Task<IReadOnlyList<StreamOwner>> ReadOwnersAsync(long nowMs)
+    public async Task<IReadOnlyList<StreamOwner>> ReadOwnersAsync()
     {
-        var ids = await _db.SortedSetRangeByRankAsync(_keys.Deadlines).ConfigureAwait(false);
-        var owners = new List<StreamOwner>();
-        foreach (var chunk in ids.Chunk(OwnerBatch))
+        var deadlines = (await _db.SortedSetRangeByRankWithScoresAsync(_keys.Sessions).ConfigureAwait(false))
+            .ToDictionary(m => (string)m.Element!, m => (long)m.Score, StringComparer.Ordinal);
+        var records = new List<HashEntry>();
+        await foreach (var record in _db.HashScanAsync(_keys.Owners, pageSize: OwnerBatch).ConfigureAwait(false))
         {
-            var reads = chunk.Select(id =>
-            {
-                var lease = (RedisKey)_keys.Lease((string)id!);
-                return (Id: (string)id!, Value: _db.StringGetAsync(lease), Ttl: _db.KeyTimeToLiveAsync(lease), Entry: _db.StreamRangeAsync(_keys.Lbs, id, id, 1));
-            }).ToArray();
-            await Task.WhenAll(reads.SelectMany(r => new Task[] { r.Value, r.Ttl, r.Entry })).ConfigureAwait(false);
+            records.Add(record);
+        }
 
-            foreach (var read in reads)
+        var owners = new List<StreamOwner>(records.Count);
+        foreach (var chunk in records.Chunk(OwnerBatch))
+        {
+            var reads = chunk.Select(r => (Record: r, Entry: _db.StreamRangeAsync(_keys.Lbs, r.Name, r.Name, 1))).ToArray();
+            await Task.WhenAll(reads.Select(r => r.Entry)).ConfigureAwait(false);
+            foreach (var (record, entry) in reads)
             {
-                if (read.Value.Result.IsNull || read.Ttl.Result is not { } ttl)
-                {
-                    continue; // Released, expired or completed: no owner.
-                }
-
-                var (holder, tokenText) = SplitLast((string)read.Value.Result!);
-                var (consumer, session) = SplitLast(holder);
+                var (session, tokenText) = SplitLast((string)record.Value!);
+                var (consumer, suffix) = SplitLast(session);
                 var token = long.TryParse(tokenText, NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : 0;
-                owners.Add(new StreamOwner(
-                    DataStreamName(read.Entry.Result),
-                    read.Id,
-                    consumer,
-                    session,
-                    token,
-                    DateTimeOffset.FromUnixTimeMilliseconds(nowMs + (long)ttl.TotalMilliseconds)));
+                // A record whose session is gone is an orphan about to be taken over: its deadline is past.
+                var deadline = deadlines.GetValueOrDefault(session);
+                owners.Add(new StreamOwner(DataStreamName(entry.Result), (string)record.Name!, consumer, suffix, token, DateTimeOffset.FromUnixTimeMilliseconds(deadline)));
             }
         }
 
@@ -123,11 +124,20 @@ internal sealed class ControlPlaneQueries
 
     public async Task<ReplayReply> ReplayAsync(string deadLetterId)
     {
+        // The name is read here (the parser is C#); the script checks again that the dead letter exists.
+        var letter = await _db.StreamRangeAsync(_keys.Dead, deadLetterId, deadLetterId, 1).ConfigureAwait(false);
+        if (letter.Length == 0)
+        {
+            return new ReplayReply(DeadLetterReplayOutcome.NotFound, null);
+        }
+
+        var name = ToDeadLetter(letter[0]).DataStreamName ?? "";
         var reply = (RedisResult[])(await _db.ScriptEvaluateAsync(ScriptSource.Get("replay_dead_letter"),
-            [_keys.Dead, _keys.Lbs, _keys.Events], [deadLetterId]).ConfigureAwait(false))!;
+            [_keys.Dead, _keys.Lbs, _keys.Names, _keys.Events], [deadLetterId, name]).ConfigureAwait(false))!;
         return (string)reply[0]! switch
         {
             "replayed" => new ReplayReply(DeadLetterReplayOutcome.Replayed, (string)reply[1]!),
+            "live" => new ReplayReply(DeadLetterReplayOutcome.AlreadyAnnounced, (string)reply[1]!),
             "nofields" => new ReplayReply(DeadLetterReplayOutcome.NoOriginalFields, null),
             _ => new ReplayReply(DeadLetterReplayOutcome.NotFound, null),
         };
@@ -146,13 +156,11 @@ internal sealed class ControlPlaneQueries
         return await length.ConfigureAwait(false);
     }
 
-    /// <summary>Removes the leases of these LBS entries; returns the ids that had one.</summary>
+    /// <summary>Removes the ownership records of these LBS entries; returns the ids that had one.</summary>
     public async Task<IReadOnlyList<string>> ForceReleaseAsync(IReadOnlyCollection<string> idsInLbs)
     {
-        var args = new List<RedisValue>(1 + idsInLbs.Count) { _keys.LeasePrefix };
-        args.AddRange(idsInLbs.Select(id => (RedisValue)id));
         var reply = (RedisResult[])(await _db.ScriptEvaluateAsync(ScriptSource.Get("force_release"),
-            [_keys.Deadlines, _keys.Events], [.. args]).ConfigureAwait(false))!;
+            [_keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Events], idsInLbs.Select(id => (RedisValue)id).ToArray()).ConfigureAwait(false))!;
         var released = new List<string>(reply.Length / 2);
         for (var i = 0; i + 1 < reply.Length; i += 2)
         {
@@ -205,7 +213,7 @@ internal sealed class ControlPlaneQueries
     private string? DataStreamName(StreamEntry[] entries) =>
         entries.Length == 0 ? null : _parser.Parse(entries[0].Values.Select(v => new KeyValuePair<string, RedisValue>((string)v.Name!, v.Value)).ToArray()).DataStreamName;
 
-    /// <summary>Splits <c>a|b|c</c> at its last bar: consumer names may contain bars, the parts after them never do.</summary>
+    /// <summary>Splits <c>a|b</c> at its last bar: the random session suffix and the token never contain one.</summary>
     private static (string Head, string Tail) SplitLast(string value)
     {
         var bar = value.LastIndexOf('|');

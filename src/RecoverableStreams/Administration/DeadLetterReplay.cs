@@ -3,7 +3,10 @@ namespace RecoverableStreams.Administration;
 /// <summary>What replaying one dead letter did.</summary>
 /// <param name="DeadLetterId">The dead letter asked for.</param>
 /// <param name="Outcome">Whether it was announced again.</param>
-/// <param name="NewIdInLbs">The new LBS entry when <see cref="Outcome"/> is <see cref="DeadLetterReplayOutcome.Replayed"/>.</param>
+/// <param name="NewIdInLbs">
+/// The new LBS entry when <see cref="Outcome"/> is <see cref="DeadLetterReplayOutcome.Replayed"/>; the live one when it is
+/// <see cref="DeadLetterReplayOutcome.AlreadyAnnounced"/>.
+/// </param>
 public sealed record DeadLetterReplay(string DeadLetterId, DeadLetterReplayOutcome Outcome, string? NewIdInLbs);
 
 /// <summary>The outcome of replaying one dead letter.</summary>
@@ -17,4 +20,10 @@ public enum DeadLetterReplayOutcome
 
     /// <summary>The dead letter kept no original fields (its LBS entry was gone): nothing to announce; it is kept.</summary>
     NoOriginalFields,
+
+    /// <summary>
+    /// Its data stream already has a live announcement (<see cref="DeadLetterReplay.NewIdInLbs"/> names it): announcing
+    /// it twice would make consumers dead-letter the second as a duplicate; the dead letter is kept.
+    /// </summary>
+    AlreadyAnnounced,
 }

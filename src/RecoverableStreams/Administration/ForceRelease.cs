@@ -14,6 +14,6 @@ public enum ForceReleaseOutcome
     /// </summary>
     Released,
 
-    /// <summary>No live owner has this stream (never announced, completed, or already waiting to be taken over).</summary>
+    /// <summary>No one owns this stream (never announced, not delivered yet, completed, or already free).</summary>
     NotOwned,
 }

@@ -12,23 +12,28 @@ namespace RecoverableStreams.Administration;
 /// </summary>
 /// <remarks>
 /// Reads are snapshots taken in a few round trips, not one atomic step: a stream completed while the owners are read
-/// may be missing from the list. Listing owners costs one pipelined read per stream in the deadline index, so keep it
-/// to operator use, not a hot path. Writes (replay, force-release) are Lua scripts, atomic beside the consumers' own.
+/// may be missing from the list. Listing owners scans the ownership records and reads each stream's LBS entry (pipelined,
+/// in pages), so keep it to operator use, not a hot path. Writes (replay, force-release) are Lua scripts, atomic beside the consumers' own.
 /// </remarks>
 public sealed class RecoverableStreamsAdmin
 {
     private readonly ControlPlaneQueries _queries;
     private readonly string _serviceName;
+    private readonly TimeSpan _leaseDuration;
 
     /// <summary>Creates the operator API for the service named in <paramref name="options"/>.</summary>
     /// <param name="redis">The connection.</param>
-    /// <param name="options">The same options the consumers use (service name, key overrides, database).</param>
+    /// <param name="options">
+    /// The same options the consumers use (service name, key overrides, database; the lease duration dates the last
+    /// heartbeat).
+    /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
     public RecoverableStreamsAdmin(IConnectionMultiplexer redis, RecoverableStreamOptions options)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
         _serviceName = options.ServiceName!;
+        _leaseDuration = options.LeaseDuration;
         _queries = new ControlPlaneQueries(redis.GetDatabase(options.Database), StreamKeys.For(options), new LbsEntryParser(options));
     }
 
@@ -41,36 +46,34 @@ public sealed class RecoverableStreamsAdmin
         {
             var now = await _queries.ServerTimeMsAsync().ConfigureAwait(false);
             var counts = _queries.ReadCountsAsync();
-            var heartbeats = _queries.ReadHeartbeatsAsync();
-            var owners = _queries.ReadOwnersAsync(now);
-            await Task.WhenAll(counts, heartbeats, owners).ConfigureAwait(false);
+            var sessions = _queries.ReadSessionsAsync();
+            await Task.WhenAll(counts, sessions).ConfigureAwait(false);
 
-            var owned = owners.Result
-                .GroupBy(o => (o.ConsumerId, o.SessionId))
-                .ToDictionary(g => g.Key, g => g.Count());
-            var consumers = heartbeats.Result
-                .Select(h => new ConsumerStatus(
-                    h.ConsumerId,
-                    h.SessionId,
-                    DateTimeOffset.FromUnixTimeMilliseconds(h.HeartbeatMs),
-                    TimeSpan.FromMilliseconds(Math.Max(0, now - h.HeartbeatMs)),
-                    owned.GetValueOrDefault((h.ConsumerId, h.SessionId))))
+            var lease = (long)_leaseDuration.TotalMilliseconds;
+            var consumers = sessions.Result
+                .Select(s => new ConsumerStatus(
+                    s.ConsumerId,
+                    s.SessionId,
+                    DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(0, s.DeadlineMs - lease)),
+                    TimeSpan.FromMilliseconds(Math.Max(0, now - Math.Max(0, s.DeadlineMs - lease))),
+                    DateTimeOffset.FromUnixTimeMilliseconds(s.DeadlineMs),
+                    s.DeadlineMs > now,
+                    s.OwnedStreams))
                 .ToArray();
             var keys = _queries.Keys;
             var c = counts.Result;
             return new ServiceStatus(_serviceName, keys.Lbs, keys.Group, DateTimeOffset.FromUnixTimeMilliseconds(now),
-                c.Length, c.Lag, c.Pending, owners.Result.Count, c.DeadLetters, consumers);
+                c.Length, c.Lag, c.Pending, c.Owned, c.DeadLetters, consumers);
         }, cancellationToken);
 
-    /// <summary>Lists the streams that have a live owner, ordered by data stream name.</summary>
+    /// <summary>Lists every ownership record, ordered by data stream name.</summary>
     /// <param name="cancellationToken">Cancels before Redis is asked.</param>
     /// <returns>Each owned stream with its owner, fencing token and deadline.</returns>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
     public Task<IReadOnlyList<StreamOwner>> GetOwnersAsync(CancellationToken cancellationToken = default) =>
         RunAsync("Reading the owners", async () =>
         {
-            var now = await _queries.ServerTimeMsAsync().ConfigureAwait(false);
-            var owners = await _queries.ReadOwnersAsync(now).ConfigureAwait(false);
+            var owners = await _queries.ReadOwnersAsync().ConfigureAwait(false);
             return (IReadOnlyList<StreamOwner>)owners
                 .OrderBy(o => o.DataStreamName, StringComparer.Ordinal)
                 .ThenBy(o => o.IdInLbs, StringComparer.Ordinal)
@@ -130,9 +133,10 @@ public sealed class RecoverableStreamsAdmin
         RunAsync("Purging the dead letters", _queries.DeleteAllDeadLettersAsync, cancellationToken);
 
     /// <summary>
-    /// Takes a stream away from its owner: the ownership is removed so that peers take the stream over at once, and
-    /// the old owner's writes (checkpoint, completion, dead letter) are refused from then on; its next renewal reports
-    /// the stream lost (<see cref="StreamLease.OwnershipLost"/>). For a stuck handler, or to move a stream by hand.
+    /// Takes a stream away from its owner: the ownership record is removed and the stream marked free, so that peers
+    /// take it over at once, and the old owner's writes (checkpoint, completion, release, dead letter, attempts) are
+    /// refused from then on: its next write throws <see cref="StreamOwnershipLostException"/> and
+    /// <see cref="StreamLease.OwnershipLost"/> fires. For a stuck handler, or to move a stream by hand.
     /// </summary>
     /// <param name="stream">The data stream name, or its <see cref="LbsInfo.IdInLbs"/>.</param>
     /// <param name="cancellationToken">Cancels before Redis is asked.</param>
@@ -143,8 +147,7 @@ public sealed class RecoverableStreamsAdmin
         ArgumentException.ThrowIfNullOrWhiteSpace(stream);
         return RunAsync("Releasing the stream", async () =>
         {
-            var now = await _queries.ServerTimeMsAsync().ConfigureAwait(false);
-            var matches = (await _queries.ReadOwnersAsync(now).ConfigureAwait(false))
+            var matches = (await _queries.ReadOwnersAsync().ConfigureAwait(false))
                 .Where(o => string.Equals(o.DataStreamName, stream, StringComparison.Ordinal) || string.Equals(o.IdInLbs, stream, StringComparison.Ordinal))
                 .ToArray();
             if (matches.Length == 0)

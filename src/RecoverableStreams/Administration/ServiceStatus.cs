@@ -11,9 +11,11 @@ namespace RecoverableStreams.Administration;
 /// Redis 7, or entries deleted out of order) or the group does not exist yet.
 /// </param>
 /// <param name="Pending">Entries delivered and not yet completed: owned, or waiting to be taken over.</param>
-/// <param name="Owned">Streams with a live owner.</param>
+/// <param name="Owned">Streams with an ownership record.</param>
 /// <param name="DeadLetters">Entries in the dead-letter stream.</param>
-/// <param name="Consumers">The consumers that sent a heartbeat recently, oldest heartbeat first.</param>
+/// <param name="Consumers">
+/// The consumers' sessions, earliest deadline first: the live ones, and dead ones whose streams are not yet taken over.
+/// </param>
 public sealed record ServiceStatus(
     string ServiceName,
     string LbsStreamKey,

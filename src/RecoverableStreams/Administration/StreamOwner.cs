@@ -1,6 +1,6 @@
 namespace RecoverableStreams.Administration;
 
-/// <summary>A stream with a live owner.</summary>
+/// <summary>A stream and its ownership record.</summary>
 /// <param name="DataStreamName">
 /// The data stream, or <see langword="null"/> when its LBS entry is gone or cannot be read (it is then still owned
 /// until the owner's next write is refused).
@@ -10,7 +10,8 @@ namespace RecoverableStreams.Administration;
 /// <param name="SessionId">The owning process start (see <see cref="ConsumerStatus.SessionId"/>).</param>
 /// <param name="FencingToken">The owner's fencing token (<see cref="StreamLease.FencingToken"/>).</param>
 /// <param name="Deadline">
-/// When the ownership ends unless renewed (Redis's clock); past it, peers take the stream over.
+/// The owning session's deadline (Redis's clock): the ownership ends then unless the session is renewed. A deadline in
+/// the past means the session died and peers are taking the stream over.
 /// </param>
 public sealed record StreamOwner(
     string? DataStreamName,

@@ -1,23 +1,31 @@
--- An operator takes a stream away from its owner: the lease goes and the deadline becomes now, so peers claim (or
--- announce) it at once, and peers are told on the events channel. The old owner's next renewal reports the stream
--- lost, and its checkpoint, completion, attempt and dead-letter writes are refused: they all compare the lease value,
--- which no longer exists. Unlike release.lua, the caller does not need to know the lease value.
--- KEYS: 1 deadlines zset, 2 events channel
--- ARGV: 1 lease key prefix, 2.. ids in the LBS
--- Returns: { id, previous_lease_value, ... } for each id that had an owner
+-- An operator takes streams away from their owners, whoever they are: each ownership record goes (with its
+-- session -> streams index member and the session's count), the stream enters the free-now index, and peers are told
+-- on the events channel, so a peer (or, in announce mode, the application) takes it over at once. The old owner's
+-- writes are refused from then on: checkpoint, complete, release, dead letter and attempts all compare the record,
+-- which no longer names its session and token. Unlike release.lua the caller needs no session: it is not an owner.
+-- KEYS: 1 owners hash, 2 owned zset, 3 counts hash, 4 free zset, 5 events channel
+-- ARGV: 1.. ids in the LBS
+-- Returns: { id, previous_record ("session|token"), ... } for each id that had an owner
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
-for i = 2, #ARGV do
+local released = {}
+for i = 1, #ARGV do
     local id = ARGV[i]
-    local lease_key = ARGV[1] .. id
-    local holder = redis.call('GET', lease_key)
-    if holder then
-        redis.call('DEL', lease_key)
-        redis.call('ZADD', KEYS[1], now, id)
-        redis.call('PUBLISH', KEYS[2], 'released ' .. id)
+    local record = redis.call('HGET', KEYS[1], id)
+    if record then
+        local session = string.match(record, '^(.*)|[^|]*$') or record
+        redis.call('HDEL', KEYS[1], id)
+        if redis.call('ZREM', KEYS[2], session .. '\0' .. id) == 1 then
+            redis.call('HINCRBY', KEYS[3], session, -1)
+        end
+        redis.call('ZADD', KEYS[4], now, id)
+        released[#released + 1] = id
         out[#out + 1] = id
-        out[#out + 1] = holder
+        out[#out + 1] = record
     end
+end
+if #released > 0 then
+    redis.call('PUBLISH', KEYS[5], 'released ' .. table.concat(released, ' '))
 end
 return out

@@ -42,10 +42,12 @@ public sealed class AdminTests : SharedRedisTest
         Assert.That(me.OwnedStreams, Is.EqualTo(2));
         // Renewed every LeaseDuration / 3 or so: the age stays well under a lease while the consumer runs.
         Assert.That(me.HeartbeatAge, Is.LessThan(options.LeaseDuration * 2));
+        Assert.That(me.IsLive, Is.True);
+        Assert.That(me.SessionDeadline, Is.GreaterThan(status.ServerTime));
 
         // A crashed consumer stops renewing: its heartbeat ages past a lease.
         await consumer.CrashAsync();
-        await Eventually.AssertAsync(async () => (await admin.GetStatusAsync()).Consumers.Single().HeartbeatAge > options.LeaseDuration, TimeSpan.FromSeconds(15), "the crashed consumer's heartbeat ages");
+        await Eventually.AssertAsync(async () => (await admin.GetStatusAsync()).Consumers.Single() is { IsLive: false } c && c.HeartbeatAge > options.LeaseDuration, TimeSpan.FromSeconds(15), "the crashed consumer's session dies and its heartbeat ages");
     }
 
     [Test]
@@ -190,14 +192,13 @@ public sealed class AdminTests : SharedRedisTest
         Assert.That(removed.ConsumerId, Is.EqualTo("owner"));
         Assert.That(removed.IdInLbs, Is.EqualTo(lease.IdInLbs));
         Assert.That(removed.FencingToken, Is.EqualTo(lease.FencingToken));
-        // The old owner's writes are refused by the scripts themselves (not only by its local state).
+        // The old owner's writes are refused by the scripts themselves (its session is live; only the record is gone).
         var scripts = new StreamScripts(Redis.GetDatabase(), keys);
-        Assert.That(await scripts.CheckpointAsync(lease.IdInLbs, lease.LeaseValue, "1-0", ReadOnlyMemory<byte>.Empty, lease.FencingToken), Is.False);
-        Assert.That(await scripts.CompleteAsync(lease.IdInLbs, lease.LeaseValue), Is.False);
-        Assert.That(await scripts.RecordAttemptAsync(lease.IdInLbs, lease.LeaseValue), Is.EqualTo(-1));
-        // The owner learns at its next renewal; a consumer (the peer, or the owner again, with a new token) takes it.
-        await Eventually.AssertAsync(() => lease.OwnershipLost.IsCancellationRequested, TimeSpan.FromSeconds(10), "the old owner's lease reports the loss");
+        Assert.That(await scripts.CheckpointAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, "1-0", ReadOnlyMemory<byte>.Empty, lease.FencingToken), Is.EqualTo(WriteOutcome.NotOwner));
+        Assert.That((await scripts.RecordAttemptAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue)).Outcome, Is.EqualTo(WriteOutcome.NotOwner));
+        // Through the lease: the write throws and the lease reports the loss.
         Assert.ThrowsAsync<StreamOwnershipLostException>(() => lease.CheckpointAsync("1-0"));
+        Assert.That(lease.OwnershipLost.IsCancellationRequested, Is.True);
         await Eventually.AssertAsync(async () => (await admin.GetOwnersAsync()).Any(o => o.IdInLbs == lease.IdInLbs && o.FencingToken > lease.FencingToken), TimeSpan.FromSeconds(10), "a consumer takes the stream over with a higher token");
         Assert.That(await Redis.GetDatabase().StreamLengthAsync(keys.Lbs), Is.EqualTo(1), "the stream is not completed by a release");
     }

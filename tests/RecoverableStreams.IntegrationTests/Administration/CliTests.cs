@@ -27,7 +27,8 @@ public sealed class CliTests : SharedRedisTest
         Assert.That(Row(run.Output, "Entries in LBS", 0), Is.EqualTo(new[] { "2", "0", "2", "2", "0" }), run.Output);
         var consumerRow = Row(run.Output, "worker-a");
         Assert.That(consumerRow[^1], Is.EqualTo("2"), run.Output);
-        Assert.That(consumerRow[^2], Does.EndWith(" s"), run.Output);
+        Assert.That(consumerRow[^2], Is.EqualTo("live"), run.Output);
+        Assert.That(consumerRow[3], Does.EndWith(" s"), run.Output);
     }
 
     [Test]
@@ -139,12 +140,13 @@ public sealed class CliTests : SharedRedisTest
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Error);
         Assert.That(run.Output, Does.Contain($"Released stuck-stream (LBS id {lease.IdInLbs}) from stuck-worker"));
-        Assert.That(await Redis.GetDatabase().KeyExistsAsync(keys.Lease(lease.IdInLbs)), Is.False, "the lease is gone from Redis");
-        await Eventually.AssertAsync(() => lease.OwnershipLost.IsCancellationRequested, TimeSpan.FromSeconds(10), "the owner learns it lost the stream");
+        Assert.That(await Redis.GetDatabase().HashExistsAsync(keys.Owners, lease.IdInLbs), Is.False, "the ownership record is gone from Redis");
+        Assert.That(await Redis.GetDatabase().SortedSetScoreAsync(keys.Free, lease.IdInLbs), Is.Not.Null, "the stream is free for peers");
+        Assert.ThrowsAsync<StreamOwnershipLostException>(() => lease.CheckpointAsync("1-0"), "the old owner's next write is refused");
 
         var missing = await RunAsync("release", "no-such-stream", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
         Assert.That(missing.ExitCode, Is.EqualTo(1));
-        Assert.That(missing.Output, Does.Contain("Stream no-such-stream has no live owner"));
+        Assert.That(missing.Output, Does.Contain("Stream no-such-stream has no owner"));
     }
 
     [Test]

@@ -82,7 +82,9 @@ public sealed class DashboardTests : SharedRedisTest
 
             // Consumers with their stream counts, and the summary.
             await Assertions.Expect(page.Locator("#consumers tbody tr")).ToHaveCountAsync(2);
-            Assert.That(await page.Locator("#consumers tbody tr", new() { HasText = "worker-alpha" }).Locator("td").Nth(4).TextContentAsync(), Is.EqualTo("3"));
+            var alphaCells = await page.Locator("#consumers tbody tr", new() { HasText = "worker-alpha" }).Locator("td").AllTextContentsAsync();
+            Assert.That(alphaCells[5], Is.EqualTo("live"));
+            Assert.That(alphaCells[6], Is.EqualTo("3"));
             await Assertions.Expect(page.Locator("[data-metric='Lag'] .value")).ToHaveTextAsync("2");
             await Assertions.Expect(page.Locator("[data-metric='Owned'] .value")).ToHaveTextAsync("6");
             await Assertions.Expect(page.Locator("[data-metric='Dead letters'] .value")).ToHaveTextAsync("2");
