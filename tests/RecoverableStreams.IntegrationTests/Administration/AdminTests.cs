@@ -173,6 +173,31 @@ public sealed class AdminTests : SharedRedisTest
     }
 
     [Test]
+    public async Task A_dead_letter_whose_stream_was_announced_again_is_kept_on_replay_not_announced_twice()
+    {
+        var options = TestOptions.For();
+        var keys = StreamKeys.For(options);
+        var admin = new RecoverableStreamsAdmin(Redis, options);
+        var publisher = new StreamPublisher(Redis, options);
+        await using (var consumer = await TestConsumer.StartAsync(Redis, options))
+        {
+            await publisher.AddStreamAsync("twice");
+            await Eventually.AssertAsync(() => consumer.Owned.Count == 1, TimeSpan.FromSeconds(10), "the consumer owns the stream");
+            await consumer.Owned.Single().DeadLetterAsync("gave up");
+        }
+
+        var letter = (await admin.GetDeadLettersAsync()).Items.Single();
+        var live = await publisher.AddStreamAsync("twice");
+
+        var replay = await admin.ReplayDeadLetterAsync(letter.Id);
+
+        Assert.That(replay.Outcome, Is.EqualTo(DeadLetterReplayOutcome.AlreadyAnnounced));
+        Assert.That(replay.NewIdInLbs, Is.EqualTo(live));
+        Assert.That(await Redis.GetDatabase().StreamLengthAsync(keys.Lbs), Is.EqualTo(1), "nothing new was announced");
+        Assert.That((await admin.GetDeadLettersAsync()).Items.Single().Id, Is.EqualTo(letter.Id), "the dead letter is kept");
+    }
+
+    [Test]
     public async Task Force_release_takes_a_stream_from_its_owner_whose_writes_are_then_refused_and_a_peer_takes_it_over()
     {
         var service = TestOptions.NewServiceName();
