@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 source eng/ensure-redis.sh
 ensure_redis_server || exit 1
+source eng/ensure-chromium.sh
+ensure_chromium || exit 1
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 results_dir=$(mktemp -d -t recoverable-streams-tests-XXXXXX)

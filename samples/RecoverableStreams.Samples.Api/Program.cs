@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using RecoverableStreams;
+using RecoverableStreams.Administration;
 using RecoverableStreams.Samples.Api;
 using StackExchange.Redis;
 
@@ -21,7 +22,9 @@ else
 
 builder.Services.TryAddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(connectionString));
 builder.Services.AddSingleton(sp => new StreamPublisher(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RecoverableStreamOptions>>().Value));
-builder.Services.AddSingleton(sp => new OwnershipQuery(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RecoverableStreamOptions>>().Value));
+// The operator API: who owns what, heartbeats, lag and dead letters, without knowing the key layout. The dashboard
+// below uses the same registration.
+builder.Services.AddSingleton(sp => new RecoverableStreamsAdmin(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RecoverableStreamOptions>>().Value));
 
 var health = builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
 if (runHandlers)
@@ -49,7 +52,12 @@ app.MapPost("/streams", async (AnnounceRequest request, StreamPublisher publishe
     }
 });
 
-app.MapGet("/streams", (OwnershipQuery query, CancellationToken cancellationToken) => query.ReadAsync(cancellationToken));
+app.MapGet("/streams", async (RecoverableStreamsAdmin admin, CancellationToken cancellationToken) =>
+    new StreamsView(await admin.GetStatusAsync(cancellationToken), await admin.GetOwnersAsync(cancellationToken)));
+
+// A live page of consumers, owners, lag and dead letters at /rstreams (read-only; this sample has no authentication,
+// so it binds to 127.0.0.1: see samples/README.md).
+app.MapRecoverableStreamsDashboard();
 
 app.MapHealthChecks("/healthz");
 

@@ -36,16 +36,20 @@ public sealed class ApiTests
         await Eventually.AssertAsync(async () =>
         {
             var view = await http.GetFromJsonAsync<JsonElement>("/streams");
-            var leases = view.GetProperty("leases").EnumerateArray().Where(l => l.GetProperty("idInLbs").GetString() == idInLbs).ToList();
+            var leases = view.GetProperty("owners").EnumerateArray().Where(l => l.GetProperty("idInLbs").GetString() == idInLbs).ToList();
             lease = leases.FirstOrDefault();
             return leases.Count == 1;
         }, Deadline, "GET /streams lists the lease");
         Assert.Multiple(() =>
         {
             Assert.That(lease.GetProperty("dataStreamName").GetString(), Is.EqualTo("api-sensor"));
-            Assert.That(lease.GetProperty("consumer").GetString(), Is.EqualTo("redis-consumer-api-test"));
+            Assert.That(lease.GetProperty("consumerId").GetString(), Is.EqualTo("redis-consumer-api-test"));
             Assert.That(lease.GetProperty("fencingToken").GetInt64(), Is.GreaterThan(0));
         });
+
+        // The dashboard the sample maps reads the same service.
+        Assert.That(await http.GetStringAsync("/rstreams"), Does.Contain("<table id=\"owners\">"));
+        Assert.That(await http.GetStringAsync("/rstreams/data"), Does.Contain("\"dataStreamName\":\"api-sensor\""));
 
         await using var redis = await SharedRedis.Server.ConnectAsync();
         var db = redis.GetDatabase();
