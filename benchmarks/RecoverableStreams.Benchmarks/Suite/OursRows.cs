@@ -14,7 +14,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
     public async Task IdleAsync(int n)
     {
         var service = $"idle-{Guid.NewGuid():N}";
-        var options = Options(service, n + settings.Pickups, SuiteSettings.IdleLease, autoClaim: false);
+        var options = Options(service, n + settings.Pickups + 3, SuiteSettings.IdleLease, autoClaim: false);
         var consumer = await BenchConsumer.StartAsync(redis, options);
         using var handlers = new CancellationTokenSource();
         var reading = new List<Task>();
@@ -75,6 +75,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await publisher.AddStreamAsync(name);
             if (!await EventuallyAsync(() => consumer.FirstAddedByName.ContainsKey(name), TimeSpan.FromSeconds(10), 2))
             {
+                Console.WriteLine($"    pickup {i} not seen within 10 s (owned {consumer.Client.OwnedStreams.Count})");
                 missed++;
                 continue;
             }

@@ -28,38 +28,44 @@ internal static class SuiteScenario
         foreach (var n in settings.Sizes)
         {
             Console.WriteLine($"== N = {n} ({watch.Elapsed:mm\\:ss}, load {MachineInfo.LoadAverage()})");
-            await Row("idle, ours", n, report, () => ours.IdleAsync(n), "idle.cmds", Library.Ours);
-            await Row("idle, TTL keys", n, report, () => ttl.IdleAsync(n), "idle.cmds", Library.TtlKeys);
-            await Row("idle, RedLock.net", n, report, () => RedLockIdleAsync(redis, endPoint, settings, report, n), "idle.cmds", Library.RedLock);
-            await Row("crash, ours", n, report, () => ours.CrashAsync(n), "crash.max", Library.Ours);
-            await Row("crash, TTL keys", n, report, () => ttl.CrashAsync(n), "crash.max", Library.TtlKeys);
-            await Row("handover, ours", n, report, () => ours.HandoverAsync(n), "handover.max", Library.Ours);
-            await Row("spread, ours", n, report, () => ours.SpreadAsync(n), "spread.end", Library.Ours);
-            await Row("spread, TTL keys", n, report, () => ttl.SpreadAsync(n), "spread.end", Library.TtlKeys);
+            await Row(settings, "idle, ours", n, report, () => ours.IdleAsync(n), "idle.cmds", Library.Ours);
+            await Row(settings, "idle, TTL keys", n, report, () => ttl.IdleAsync(n), "idle.cmds", Library.TtlKeys);
+            await Row(settings, "idle, RedLock.net", n, report, () => RedLockIdleAsync(redis, endPoint, settings, report, n), "idle.cmds", Library.RedLock);
+            await Row(settings, "crash, ours", n, report, () => ours.CrashAsync(n), "crash.max", Library.Ours);
+            await Row(settings, "crash, TTL keys", n, report, () => ttl.CrashAsync(n), "crash.max", Library.TtlKeys);
+            await Row(settings, "handover, ours", n, report, () => ours.HandoverAsync(n), "handover.max", Library.Ours);
+            await Row(settings, "spread, ours", n, report, () => ours.SpreadAsync(n), "spread.end", Library.Ours);
+            await Row(settings, "spread, TTL keys", n, report, () => ttl.SpreadAsync(n), "spread.end", Library.TtlKeys);
         }
 
         var max = settings.MaxSize;
         Console.WriteLine($"== N = {max}: orphan backlog and soak ({watch.Elapsed:mm\\:ss}, load {MachineInfo.LoadAverage()})");
-        await Row("orphans, ours", max, report, () => ours.OrphansAsync(max), "orphans.all", Library.Ours);
-        await Row("orphans, TTL keys", max, report, () => ttl.OrphansAsync(max), "orphans.all", Library.TtlKeys);
-        await Row("soak, ours", max, report, () => ours.SoakAsync(max), "soak.lost", Library.Ours);
-        await Row("soak, TTL keys", max, report, () => ttl.SoakAsync(max), "soak.lost", Library.TtlKeys);
-        await Row("soak, RedLock.net", max, report, () => RedLockSoakAsync(redis, endPoint, settings, report, max), "soak.lost", Library.RedLock);
+        await Row(settings, "orphans, ours", max, report, () => ours.OrphansAsync(max), "orphans.all", Library.Ours);
+        await Row(settings, "orphans, TTL keys", max, report, () => ttl.OrphansAsync(max), "orphans.all", Library.TtlKeys);
+        await Row(settings, "soak, ours", max, report, () => ours.SoakAsync(max), "soak.lost", Library.Ours);
+        await Row(settings, "soak, TTL keys", max, report, () => ttl.SoakAsync(max), "soak.lost", Library.TtlKeys);
+        await Row(settings, "soak, RedLock.net", max, report, () => RedLockSoakAsync(redis, endPoint, settings, report, max), "soak.lost", Library.RedLock);
 
         var version = redis.GetServers()[0].Version;
         var header = Header(settings, redisDescription, version, started, watch.Elapsed, loadAtStart, MachineInfo.LoadAverage(), baseline);
         var targets = Targets(report, settings);
-        var docs = DocsDirectory();
-        var charts = Directory.CreateDirectory(Path.Combine(docs, "benchmarks")).FullName;
+        // The charts go to benchmarks/ beside the report (docs/benchmarks/ for docs/BENCHMARKS.md).
+        var path = Path.GetFullPath(args.Get("out") ?? Path.Combine(DocsDirectory(), "BENCHMARKS.md"));
+        var charts = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(path)!, "benchmarks")).FullName;
         var markdown = report.ToMarkdown(header + targets, charts, "benchmarks/");
-        var path = args.Get("out") ?? Path.Combine(docs, "BENCHMARKS.md");
         await File.WriteAllTextAsync(path, markdown);
         return path;
     }
 
     /// <summary>Runs one row; an exception becomes the row's value instead of ending the run.</summary>
-    private static async Task Row(string name, int n, SuiteReport report, Func<Task> row, string metric, Library library)
+    private static async Task Row(SuiteSettings settings, string name, int n, SuiteReport report, Func<Task> row, string metric, Library library)
     {
+        // --only "crash" (a substring of the row names below) runs a subset, for development.
+        if (settings.Only is { } only && !name.Contains(only, StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
         Console.WriteLine($"  {name}, N = {n} ({DateTimeOffset.UtcNow:HH:mm:ss})");
         try
         {
@@ -72,11 +78,21 @@ internal static class SuiteScenario
         }
     }
 
+    /// <summary>The smallest N at which RedLock.net could not take its locks in time; larger N are not tried.</summary>
+    private static int? _redLockFailedAt;
+
     private static async Task RedLockIdleAsync(IConnectionMultiplexer redis, string endPoint, SuiteSettings settings, SuiteReport report, int n)
     {
+        if (_redLockFailedAt is { } failedAt && n > failedAt)
+        {
+            report.Set("idle.cmds", n, Library.RedLock, Cell.Note($"not run: acquiring timed out at N = {failedAt:N0}"));
+            return;
+        }
+
         var outcome = await RedLockHold.RunAsync(redis, endPoint, n, SuiteSettings.IdleLease, settings.Window, sample: false);
         if (outcome.Usage is not { } usage)
         {
+            _redLockFailedAt ??= n;
             report.Set("idle.cmds", n, Library.RedLock, Cell.Note("timeout: " + outcome.Failure));
             return;
         }
@@ -89,6 +105,12 @@ internal static class SuiteScenario
 
     private static async Task RedLockSoakAsync(IConnectionMultiplexer redis, string endPoint, SuiteSettings settings, SuiteReport report, int n)
     {
+        if (_redLockFailedAt is { } failedAt && n >= failedAt)
+        {
+            report.Set("soak.lost", n, Library.RedLock, Cell.Note($"not run: acquiring timed out at N = {failedAt:N0}"));
+            return;
+        }
+
         var outcome = await RedLockHold.RunAsync(redis, endPoint, n, SuiteSettings.SoakLease, settings.Soak, sample: true);
         if (outcome.Usage is not { } usage)
         {
@@ -105,7 +127,7 @@ internal static class SuiteScenario
     private static SuiteReport Define(SuiteReport report, SuiteSettings settings)
     {
         var idle = $"Idle cost (one consumer, LeaseDuration {SuiteSettings.IdleLease.TotalSeconds:F0} s, {settings.Window.TotalSeconds:F0} s steady window)";
-        const string Window = "INFO commandstats and INFO cpu (used_cpu_sys + used_cpu_user of the redis-server) read before and after the window; the measurement's own INFO calls are left out. In brackets: the three most frequent commands.";
+        const string Window = "INFO commandstats and INFO cpu (used_cpu_sys + used_cpu_user of the redis-server) read before and after the window; the measurement's own INFO calls are left out; commands run inside scripts count too, as INFO commandstats counts them (an EVALSHA doing GET + PEXPIRE counts 3). In brackets: the three most frequent commands.";
         report.Define("idle.cmds", idle, "Redis commands/s, upkeep alone", Window + " Nothing happens on any stream; only lease upkeep (and the library's background loops) runs.", "idle-commands");
         report.Define("idle.cpu", idle, "Redis CPU ms/s, upkeep alone", "Milliseconds of redis-server CPU per second of the same window.", "idle-cpu");
         report.Define("readers.cmds", idle, "Redis commands/s, with idle readers", "The same consumer, now with every owned stream's handler waiting in `lease.ReadEntriesAsync` for data that never comes.", "readers-commands");

@@ -14,7 +14,8 @@ internal sealed record SuiteSettings(
     TimeSpan Soak,
     int Pickups,
     bool Quick,
-    string Command)
+    string Command,
+    string? Only)
 {
     /// <summary>The idle rows' lease: the library's default.</summary>
     public static readonly TimeSpan IdleLease = TimeSpan.FromSeconds(10);
@@ -48,7 +49,8 @@ internal sealed record SuiteSettings(
             TimeSpan.FromSeconds(args.Double("soak-seconds", Env("BENCH_SOAK_SECONDS") ?? (quick ? 10 : 60))),
             args.Int("pickups", Env("BENCH_PICKUPS") ?? (quick ? 20 : 100)),
             quick,
-            "suite " + string.Join(' ', args.Rest));
+            "suite " + string.Join(' ', args.Rest),
+            args.Get("only"));
     }
 
     private static int? Env(string name) =>
