@@ -77,7 +77,8 @@ internal static class SvgChart
     {
         var points = series.SelectMany(s => s.Points).ToArray();
         var maxX = points.Length == 0 ? 1 : Math.Max(1, points.Max(p => p.X));
-        var maxY = Math.Min(yCap, points.Length == 0 ? 2 : Math.Max(threshold ?? 0, points.Max(p => Math.Min(p.Y, yCap)))) * 1.05;
+        var highest = points.Length == 0 ? 2 : Math.Max(threshold ?? 0, points.Max(p => Math.Min(p.Y, yCap)));
+        var maxY = highest >= yCap ? yCap : highest * 1.1;
         var plotWidth = Width - Left - Right;
         var plotHeight = Height - Top - Bottom;
         double X(double v) => Left + (v / maxX * plotWidth);
@@ -107,7 +108,9 @@ internal static class SvgChart
             }
 
             var path = string.Join(' ', series[s].Points.Select((p, i) => Inv($"{(i == 0 ? 'M' : 'L')}{X(p.X):F1},{Y(p.Y):F1}")));
-            svg.AppendLine(Inv($"<path d=\"{path}\" fill=\"none\" stroke=\"{Colors[s % Colors.Length]}\" stroke-width=\"2\"/>"));
+            // Later series dashed and a little thinner, so a line hidden under another still shows.
+            var dash = s == 0 ? "" : " stroke-dasharray=\"7 4\"";
+            svg.AppendLine(Inv($"<path d=\"{path}\" fill=\"none\" stroke=\"{Colors[s % Colors.Length]}\" stroke-width=\"{(s == 0 ? 3 : 2)}\"{dash}/>"));
         }
 
         Axes(svg, plotWidth, plotHeight, yLabel + (points.Any(p => p.Y > yCap) ? $" (capped at {yCap:0.#})" : ""), xLabel);

@@ -20,6 +20,14 @@ internal sealed class SuiteReport
         [Library.RedLock] = "RedLock.net 2.3.2",
     };
 
+    /// <summary>The names in chart legends.</summary>
+    public static readonly IReadOnlyDictionary<Library, string> ShortNames = new Dictionary<Library, string>
+    {
+        [Library.Ours] = "RecoverableStreams",
+        [Library.TtlKeys] = "TTL keys (Go)",
+        [Library.RedLock] = "RedLock.net",
+    };
+
     /// <summary>Declares a metric (in report order). <paramref name="chart"/> names its SVG file, or null for none.</summary>
     public void Define(string id, string section, string title, string explanation, string? chart = null) =>
         _metrics.Add(new Metric(id, section, title, explanation, chart));
@@ -43,7 +51,7 @@ internal sealed class SuiteReport
             _spreads[n] = series = [];
         }
 
-        series.Add((Names[library], points));
+        series.Add((ShortNames[library], points));
     }
 
     public string ToMarkdown(string header, string chartDirectory, string chartLinkPrefix)
@@ -89,7 +97,7 @@ internal sealed class SuiteReport
             {
                 var series = Enum.GetValues<Library>()
                     .Where(l => rows.Any(n => CellOf(metric.Id, n, l).Value is not null))
-                    .Select(l => (Names[l], rows.Select(n => CellOf(metric.Id, n, l).Value).ToArray()))
+                    .Select(l => (ShortNames[l], rows.Select(n => CellOf(metric.Id, n, l).Value).ToArray()))
                     .ToArray();
                 if (series.Length > 0)
                 {

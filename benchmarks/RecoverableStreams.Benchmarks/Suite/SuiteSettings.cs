@@ -31,7 +31,7 @@ internal sealed record SuiteSettings(
     public int MaxSize => Sizes.Max();
 
     /// <summary>How long acquiring <paramref name="streams"/> may take before the row reports a timeout.</summary>
-    public static TimeSpan AcquireTimeout(int streams) => TimeSpan.FromSeconds(60 + (streams / 400.0));
+    public static TimeSpan AcquireTimeout(int streams) => TimeSpan.FromSeconds(60 + (streams / 1000.0));
 
     public static SuiteSettings From(BenchArguments args)
     {
