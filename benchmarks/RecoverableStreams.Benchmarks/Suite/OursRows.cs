@@ -281,8 +281,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             var ownedAtEnd = consumer.Client.OwnedStreams.Count;
             var detail = notOwnedBefore == 0 ? "" : $"; {notOwnedBefore:N0} more before the window";
             report.Set("soak.lost", n, Me, Cell.Count(lost) with { Text = lost == 0 && notOwnedBefore == 0 ? "0" : $"{lost:N0} ({ownedAtEnd:N0} of {n:N0} owned at the end{detail})" });
-            report.Set("soak.cmds", n, Me, Cell.Rate(usage.CommandsPerSecond, "/s") with { Text = $"{usage.CommandsPerSecond:N0}/s ({usage.TopCommands})" });
-            report.Set("soak.cpu", n, Me, Cell.Rate(usage.CpuMsPerSecond, "ms/s"));
+            SuiteScenario.SetBill(report, "soak", n, Me, usage, lost + notOwnedBefore == 0 ? null : $"{lost + notOwnedBefore:N0} of {n:N0} leases lost");
         }
         finally
         {

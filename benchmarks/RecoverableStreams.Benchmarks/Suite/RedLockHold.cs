@@ -24,7 +24,7 @@ internal static class RedLockHold
     public static async Task<Outcome> RunAsync(IConnectionMultiplexer redis, string endPoint, int locks, TimeSpan expiry, TimeSpan window, bool sample)
     {
         var prefix = $"rl-{Guid.NewGuid():N}";
-        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
         {
             info.ArgumentList.Add(System.Reflection.Assembly.GetEntryAssembly()!.Location);
@@ -134,6 +134,14 @@ internal static class RedLockHold
 
         Console.WriteLine(Acquired + acquired.ToString(CultureInfo.InvariantCulture));
         Console.Out.Flush();
+        // Held until killed, or until the parent is gone (its end of stdin closes); a thread of its own, since the
+        // thread pool is typically starved by the locks' timers.
+        var watcher = new Thread(() =>
+        {
+            Console.In.ReadLine();
+            Environment.Exit(0);
+        }) { IsBackground = true, Name = "redlock-hold-parent-watch" };
+        watcher.Start();
         await Task.Delay(Timeout.Infinite);
     }
 }

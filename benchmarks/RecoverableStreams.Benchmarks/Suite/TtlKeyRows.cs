@@ -201,9 +201,9 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await Task.Delay(TimeSpan.FromSeconds(3));
             var lostBefore = peer.Lost;
             var usage = await RedisUsage.MeasureAsync(_server, settings.Soak);
-            report.Set("soak.lost", n, Me, Cell.Count(peer.Lost - lostBefore));
-            report.Set("soak.cmds", n, Me, Cell.Rate(usage.CommandsPerSecond, "/s") with { Text = $"{usage.CommandsPerSecond:N0}/s ({usage.TopCommands})" });
-            report.Set("soak.cpu", n, Me, Cell.Rate(usage.CpuMsPerSecond, "ms/s"));
+            var lost = peer.Lost - lostBefore;
+            report.Set("soak.lost", n, Me, Cell.Count(lost));
+            SuiteScenario.SetBill(report, "soak", n, Me, usage, lost == 0 ? null : $"{lost:N0} leases lost");
         }
         finally
         {
