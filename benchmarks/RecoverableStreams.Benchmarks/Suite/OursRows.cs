@@ -23,13 +23,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await PublishAsync(redis, options, Names(service, n));
             if (!await EventuallyAsync(() => consumer.Client.OwnedStreams.Count >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                var timeout = Cell.Note($"timeout: {consumer.Client.OwnedStreams.Count} of {n} owned");
-                foreach (var metric in new[] { "idle.cmds", "idle.cpu", "readers.cmds", "readers.cpu", "pickup.p50", "pickup.p99" })
-                {
-                    report.Set(metric, n, Me, timeout);
-                }
-
-                return;
+                throw new SetupTimeoutException($"setup timeout: {consumer.Client.OwnedStreams.Count} of {n} owned");
             }
 
             var lostBefore = consumer.Count(StreamNotificationType.StreamDisowned);
@@ -104,8 +98,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             var owned = await owner.WaitOwnedAsync(SuiteSettings.AcquireTimeout(n));
             if (owned < n)
             {
-                report.Set("crash.max", n, Me, Cell.Note($"setup timeout: owner owned {owned} of {n}"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: owner owned {owned} of {n}");
             }
 
             for (var i = 0; i < SuiteSettings.Survivors; i++)
@@ -145,8 +138,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await PublishAsync(redis, options, Names(service, n));
             if (!await EventuallyAsync(() => owner.Client.OwnedStreams.Count >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("handover.max", n, Me, Cell.Note($"setup timeout: owner owned {owner.Client.OwnedStreams.Count} of {n}"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: owner owned {owner.Client.OwnedStreams.Count} of {n}");
             }
 
             for (var i = 0; i < SuiteSettings.Survivors; i++)
@@ -189,8 +181,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             var owned = await owner.WaitOwnedAsync(SuiteSettings.AcquireTimeout(n));
             if (owned < n)
             {
-                report.Set("orphans.all", n, Me, Cell.Note($"setup timeout: owner owned {owned} of {n}"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: owner owned {owned} of {n}");
             }
 
             var deadlines = await owner.CrashAsync(lease);
@@ -231,8 +222,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await PublishAsync(redis, options, Names(service, n));
             if (!await EventuallyAsync(() => consumers.Sum(c => c.Client.OwnedStreams.Count) >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("spread.end", n, Me, Cell.Note($"setup timeout: {consumers.Sum(c => c.Client.OwnedStreams.Count)} of {n} owned"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: {consumers.Sum(c => c.Client.OwnedStreams.Count)} of {n} owned");
             }
 
             consumers.Add(await BenchConsumer.StartAsync(redis, options));
@@ -263,8 +253,7 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await PublishAsync(redis, options, Names(service, n));
             if (!await EventuallyAsync(() => consumer.Client.OwnedStreams.Count >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("soak.lost", n, Me, Cell.Note($"setup timeout: {consumer.Client.OwnedStreams.Count} of {n} owned"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: {consumer.Client.OwnedStreams.Count} of {n} owned");
             }
 
             var leases = consumer.Client.OwnedStreams.ToArray();

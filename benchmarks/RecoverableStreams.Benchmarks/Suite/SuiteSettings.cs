@@ -31,7 +31,10 @@ internal sealed record SuiteSettings(
     public int MaxSize => Sizes.Max();
 
     /// <summary>How long acquiring <paramref name="streams"/> may take before the row reports a timeout.</summary>
-    public static TimeSpan AcquireTimeout(int streams) => TimeSpan.FromSeconds(60 + (streams / 1000.0));
+    public static TimeSpan AcquireTimeout(int streams) => AcquireOverride ?? TimeSpan.FromSeconds(60 + (streams / 1000.0));
+
+    /// <summary><c>--acquire-seconds</c>: one deadline for every setup (a shorter run on a slow machine, or a test of the timeouts).</summary>
+    private static TimeSpan? AcquireOverride { get; set; }
 
     public static SuiteSettings From(BenchArguments args)
     {
@@ -43,6 +46,7 @@ internal sealed record SuiteSettings(
             sizes.Add(max);
         }
 
+        AcquireOverride = args.Get("acquire-seconds") is { } seconds ? TimeSpan.FromSeconds(double.Parse(seconds, CultureInfo.InvariantCulture)) : null;
         return new SuiteSettings(
             sizes,
             TimeSpan.FromSeconds(args.Double("window-seconds", Env("BENCH_WINDOW_SECONDS") ?? (quick ? 5 : 15))),

@@ -25,8 +25,7 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await TtlKeyPeer.AnnounceAsync(_db, service, Names(service, n));
             if (!await EventuallyAsync(() => peer.OwnedCount >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("idle.cmds", n, Me, Cell.Note($"timeout: {peer.OwnedCount} of {n} owned"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: {peer.OwnedCount} of {n} owned");
             }
 
             var lostBefore = peer.Lost;
@@ -75,8 +74,7 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await TtlKeyPeer.AnnounceAsync(_db, service, Names(service, n));
             if (!await EventuallyAsync(() => owner.OwnedCount >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("crash.max", n, Me, Cell.Note($"setup timeout: owner owned {owner.OwnedCount} of {n}"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: owner owned {owner.OwnedCount} of {n}");
             }
 
             for (var i = 0; i < SuiteSettings.Survivors; i++)
@@ -119,8 +117,7 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await TtlKeyPeer.AnnounceAsync(_db, service, Names(service, n));
             if (!await EventuallyAsync(() => owner.OwnedCount >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("orphans.all", n, Me, Cell.Note($"setup timeout: owner owned {owner.OwnedCount} of {n}"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: owner owned {owner.OwnedCount} of {n}");
             }
 
             await owner.CrashAsync();
@@ -163,8 +160,7 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await TtlKeyPeer.AnnounceAsync(_db, service, Names(service, n));
             if (!await EventuallyAsync(() => peers.Sum(p => p.OwnedCount) >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("spread.end", n, Me, Cell.Note($"setup timeout: {peers.Sum(p => p.OwnedCount)} of {n} owned"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: {peers.Sum(p => p.OwnedCount)} of {n} owned");
             }
 
             var late = Peer(service, SuiteSettings.FailoverLease);
@@ -194,8 +190,7 @@ internal sealed class TtlKeyRows(IConnectionMultiplexer redis, string endPoint, 
             await TtlKeyPeer.AnnounceAsync(_db, service, Names(service, n));
             if (!await EventuallyAsync(() => peer.OwnedCount >= n, SuiteSettings.AcquireTimeout(n), 20))
             {
-                report.Set("soak.lost", n, Me, Cell.Note($"setup timeout: {peer.OwnedCount} of {n} owned"));
-                return;
+                throw new SetupTimeoutException($"setup timeout: {peer.OwnedCount} of {n} owned");
             }
 
             await Task.Delay(TimeSpan.FromSeconds(3));
