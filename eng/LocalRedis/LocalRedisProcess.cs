@@ -47,12 +47,15 @@ internal sealed class LocalRedisProcess : IAsyncDisposable
     /// </summary>
     /// <param name="extraArguments">More redis-server arguments, given the chosen port (later arguments win).</param>
     /// <param name="isReady">How readiness is checked; by default a plain-text PING (a NOAUTH reply counts).</param>
+    /// <param name="configFile">A configuration file, given first (redis-server reads it before the arguments); a
+    /// Sentinel needs one it can rewrite.</param>
     public static async Task<LocalRedisProcess> StartAsync(
         string serverPath,
         string directory,
         Func<int, IEnumerable<string>>? extraArguments = null,
         int? port = null,
         Func<int, Process, Task<bool>>? isReady = null,
+        string? configFile = null,
         CancellationToken cancellationToken = default)
     {
         isReady ??= (p, process) => AnswersPingAsync(p, process, TimeSpan.FromSeconds(10), cancellationToken);
@@ -66,8 +69,9 @@ internal sealed class LocalRedisProcess : IAsyncDisposable
                 RedirectStandardError = true,
                 WorkingDirectory = directory,
             };
+            string[] file = configFile is null ? [] : [configFile];
             string[] defaults = ["--port", chosenPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory];
-            foreach (var argument in defaults.Concat(extraArguments?.Invoke(chosenPort) ?? []))
+            foreach (var argument in file.Concat(defaults).Concat(extraArguments?.Invoke(chosenPort) ?? []))
             {
                 info.ArgumentList.Add(argument);
             }
