@@ -1,6 +1,7 @@
 using RecoverableStreams.Benchmarks.Infrastructure;
 using RecoverableStreams.Benchmarks.Micro;
 using RecoverableStreams.Benchmarks.Scenarios;
+using RecoverableStreams.Benchmarks.Suite;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -8,6 +9,7 @@ const string Usage = """
     Usage: RecoverableStreams.Benchmarks <scenario> [--redis host:port] [--out [file.md]] [options]
 
     Scenarios:
+      suite      every row of docs/BENCHMARKS.md vs the Go mechanism and RedLock.net  --quick --sizes 1000,10000,100000 --max-streams --window-seconds 15 --soak-seconds 60 --pickups 100
       pickup     XADD to StreamAdded latency, keyspace notifications on vs off     --streams 200 --poll-streams 20 --poll-ms 1000
       failover   crash and graceful handover of N streams to K survivors          --sizes 100,1000,10000 --survivors 3 --lease-seconds 2
       renewal    cost of renewing M leases on one consumer                        --leases 10,100,1000,5000 --lease-seconds 3 --window-seconds 6 --rounds 30
@@ -43,7 +45,21 @@ if (arguments.Scenario == "redlock-peer")
     return 0;
 }
 
-if (arguments.Scenario is not ("pickup" or "failover" or "renewal" or "redlock"))
+if (arguments.Scenario == "crash-peer")
+{
+    // A consumer of the suite's crash rows, killed by itself on request (a real crash, no internal API).
+    await CrashPeer.RunChildAsync(arguments);
+    return 0;
+}
+
+if (arguments.Scenario == "redlock-hold")
+{
+    // RedLock.net holding the suite's locks in a process of its own, until killed.
+    await RedLockHold.RunChildAsync(arguments);
+    return 0;
+}
+
+if (arguments.Scenario is not ("suite" or "pickup" or "failover" or "renewal" or "redlock"))
 {
     Console.WriteLine(Usage);
     return 2;
@@ -60,6 +76,14 @@ Console.WriteLine($"Redis: {server.Description}; {Environment.ProcessorCount} lo
 using var redis = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString);
 var version = redis.GetServers()[0].Version;
 var started = DateTimeOffset.UtcNow;
+if (arguments.Scenario == "suite")
+{
+    var written = await SuiteScenario.RunAsync(redis, server.EndPoint, server.Description, arguments);
+    Console.WriteLine($"\nReport written to {written}");
+    server.Kill();
+    Environment.Exit(0);
+}
+
 var tables = arguments.Scenario switch
 {
     "pickup" => await PickupScenario.RunAsync(redis, arguments),

@@ -12,6 +12,7 @@ internal sealed class BenchConsumer : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<StreamNotificationType, int> _counts = new();
     private readonly ConcurrentQueue<(string IdInLbs, double AtMs)> _added = new();
+    private readonly ConcurrentDictionary<string, double> _firstAddedByName = new(StringComparer.Ordinal);
     private Task _reading = Task.CompletedTask;
 
     private BenchConsumer(RecoverableStreamClient client) => Client = client;
@@ -25,6 +26,9 @@ internal sealed class BenchConsumer : IAsyncDisposable
     public Action<StreamNotification, double>? OnNotification { get; set; }
 
     public IReadOnlyCollection<(string IdInLbs, double AtMs)> Added => _added;
+
+    /// <summary>When each data stream was first added here (<see cref="Clock.NowMs"/>), by data stream name.</summary>
+    public IReadOnlyDictionary<string, double> FirstAddedByName => _firstAddedByName;
 
     public int Count(StreamNotificationType type) => _counts.GetValueOrDefault(type);
 
@@ -41,6 +45,7 @@ internal sealed class BenchConsumer : IAsyncDisposable
                 if (notification.Type == StreamNotificationType.StreamAdded)
                 {
                     consumer._added.Enqueue((notification.Payload.IdInLbs, at));
+                    consumer._firstAddedByName.TryAdd(notification.Payload.DataStreamName, at);
                 }
 
                 consumer.OnNotification?.Invoke(notification, at);
