@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Logging;
+using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
 using RecoverableStreams.Parsing;
+using RecoverableStreams.Partitioning;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -20,12 +22,14 @@ internal sealed class ClientContext
         ConsumerId = consumerId;
         InstanceId = instanceId;
         Stopping = stopping;
-        Keys = StreamKeys.For(options);
         Database = redis.GetDatabase(options.Database);
-        Scripts = new StreamScripts(Database, Keys);
+        Layout = PartitionLayout.For(options);
+        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
+        Session = new SessionState(time);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
+        DataStreams = new DataStreamWatcher(redis, Database, options, logger, time);
         LeaseDuration = options.LeaseDuration;
         RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
     }
@@ -42,47 +46,60 @@ internal sealed class ClientContext
 
     public string ConsumerId { get; }
 
-    /// <summary>The random suffix of this process start (DESIGN.md section 8).</summary>
+    /// <summary>The random suffix of this process start: two processes sharing one consumer id stay apart.</summary>
     public string InstanceId { get; }
 
-    /// <summary>This process in the consumers registry: <c>consumerId|instance</c>.</summary>
+    /// <summary>This process: <c>consumerId|instance</c> (the reconciliation guard's value).</summary>
     public string ConsumerMember => ConsumerId + "|" + InstanceId;
-
-    /// <summary>A lease value is this prefix followed by the fencing token.</summary>
-    public string LeaseValuePrefix => ConsumerMember + "|";
 
     public CancellationToken Stopping { get; }
 
-    public StreamKeys Keys { get; }
+    /// <summary>The service's partitions and their key names (docs/PARTITIONS.md).</summary>
+    public PartitionLayout Layout { get; }
 
-    public StreamScripts Scripts { get; }
+    /// <summary>Every partition this client serves: all of the service's, in index order.</summary>
+    public IReadOnlyList<Partition> Partitions { get; }
 
     public LbsEntryParser Parser { get; }
 
     public LeaseRegistry Registry { get; }
 
+    /// <summary>This consumer's current session (docs/ARCHITECTURE.md, "Sessions and their deadlines").</summary>
+    public SessionState Session { get; }
+
     public NotificationChannel Notifications { get; }
+
+    /// <summary>Wakes handlers waiting for data-stream entries (<see cref="StreamLease.ReadEntriesAsync"/>).</summary>
+    public DataStreamWatcher DataStreams { get; }
 
     public TimeSpan LeaseDuration { get; }
 
     public TimeSpan RenewInterval { get; }
 
-    /// <summary>Wakes the LBS reader: a new entry, or a free slot.</summary>
-    public WakeUpSignal ReaderWake { get; } = new();
+    /// <summary>Wakes the session renewer: the session ended and a new one must be opened.</summary>
+    public WakeUpSignal RenewerWake { get; } = new();
 
-    /// <summary>Wakes the deadline scheduler: a release, an expiry event, a repaired entry, or a free slot.</summary>
-    public WakeUpSignal SchedulerWake { get; } = new();
-
-    /// <summary>Ids released by peers recently, so an unclaimed one is announced as released rather than expired.</summary>
-    public RecentIds RecentlyReleased { get; } = new(capacity: 4096);
+    /// <summary>A session id never used before: <c>consumerId|random</c>.</summary>
+    public string NewSessionId() => ConsumerId + "|" + Guid.NewGuid().ToString("N")[..16];
 
     /// <summary>The database number keyspace channels are named with.</summary>
     public int DatabaseNumber => Database.Database;
 
-    /// <summary>A slot was freed: both acquirers may take more.</summary>
+    /// <summary>A slot was freed: the acquirers of every partition may take more.</summary>
     public void CapacityFreed()
     {
-        ReaderWake.Set();
-        SchedulerWake.Set();
+        foreach (var partition in Partitions)
+        {
+            partition.ReaderWake.Set();
+            partition.SchedulerWake.Set();
+        }
+    }
+
+    /// <summary>The partition of an id made by <see cref="PartitionLayout.IdOf"/>, and the LBS entry id inside it.</summary>
+    public bool TryResolve(string idInLbs, out Partition partition, out string entryId)
+    {
+        var found = Layout.TryParseId(idInLbs, out var index, out entryId);
+        partition = Partitions[index];
+        return found;
     }
 }

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using RecoverableStreams.Assignment;
 using RecoverableStreams.Configuration;
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Keys;
+using RecoverableStreams.Rebalancing;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
 using RecoverableStreams.Recovery;
@@ -62,6 +64,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <summary>The streams this consumer owns now.</summary>
     public IReadOnlyList<StreamLease> OwnedStreams => _context.Registry.Snapshot();
 
+    /// <summary>The watcher of data streams that handlers wait on, for tests and benchmarks.</summary>
+    internal Checkpoints.DataStreamWatcher DataStreams => _context.DataStreams;
+
     /// <summary><see langword="true"/> between a successful <see cref="InitAsync"/> and <see cref="DoneAsync"/> (or a fatal error).</summary>
     public bool IsRunning => _init is { IsCompletedSuccessfully: true } && !_stopping.IsCancellationRequested && !_context.Notifications.IsCompleted;
 
@@ -108,31 +113,47 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
                 throw new RecoverableStreamsException($"This consumer already owns MaxConcurrentStreams ({_context.Registry.Capacity}) streams; complete or release one first.");
             }
 
+            if (!_context.TryResolve(info.IdInLbs, out var partition, out var entryId))
+            {
+                throw new ArgumentException($"'{info.IdInLbs}' is not an id of this service's {_context.Layout.Count} partitions (with several partitions, ids are '<partition>:<entry id>').", nameof(info));
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
-            var sentAt = _context.Time.GetTimestamp();
+            if (!_context.Session.TryGetLive(out var session))
+            {
+                throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session ended and a new one is being opened; try again.");
+            }
+
             ClaimReply reply;
             try
             {
-                // Sent without the caller's token: a claim that reached Redis must be registered, or its lease would leak.
-                reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, _context.LeaseValuePrefix, _context.LeaseDuration, [info.IdInLbs]).ConfigureAwait(false);
+                // Sent without the caller's token: a claim that reached Redis must be registered, or its grant would leak.
+                reply = await partition.Scripts.ClaimIdsAsync(ConsumerId, session.Id, [entryId]).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: {ex.Message}", ex);
             }
 
+            if (!reply.SessionLive)
+            {
+                _leases.EndSession(session, "the session expired in Redis");
+                throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session expired in Redis; a new one is being opened; try again.");
+            }
+
             var result = reply.Results[0];
             switch (result.Status)
             {
                 case ClaimStatus.Owned:
-                    var owner = result.Holder?.Split('|')[0];
+                    // The record is "consumerId|random|token": the consumer id is all before the last two bars.
+                    var owner = OwnerOf(result.Holder);
                     throw new StreamAlreadyClaimedException($"'{info.DataStreamName}' ({info.IdInLbs}) is owned by {owner}.") { OwnerConsumerId = owner };
                 case ClaimStatus.NotFound:
                     throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) no longer needs an owner: it was completed or dead-lettered.");
             }
 
             var origin = string.Equals(result.Entry!.PreviousConsumer, ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-            return await _leases.AcceptAsync(result.Entry, origin, sentAt, reply.ServerNowMs).ConfigureAwait(false)
+            return await _leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false)
                 ?? throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) was malformed and has been dead-lettered.");
         }
     }
@@ -205,25 +226,14 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
     private async Task StartAsync()
     {
-        try
-        {
-            await _context.Database.StreamCreateConsumerGroupAsync(_context.Keys.Lbs, _context.Keys.Group, "0", createStream: true).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
-        {
-            // The group exists already: the normal case for every consumer but the first.
-        }
-        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-        {
-            throw new RecoverableStreamsException($"Cannot create consumer group '{_context.Keys.Group}' on '{_context.Keys.Lbs}': {ex.Message}", ex);
-        }
+        await Task.WhenAll(_context.Partitions.Select(p => CreateGroupAsync(p.Keys))).ConfigureAwait(false);
 
-        await _keyspace.EnsureAsync().ConfigureAwait(false);
+        _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
         try
         {
             await _listener.StartAsync().ConfigureAwait(false);
-            // Register the heartbeat first, so peers count this consumer in their fair shares from the start.
-            await new LeaseRenewer(_context, _leases).RenewOnceAsync().ConfigureAwait(false);
+            // Open the session first, so peers count this consumer in their fair shares from the start.
+            await new SessionRenewer(_context, _leases).StepAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -231,19 +241,27 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         }
 
         _context.Redis.ConnectionRestored += OnConnectionRestored;
-        var renewer = new LeaseRenewer(_context, _leases);
-        var reader = new LbsReader(_context, _leases);
-        var scheduler = new DeadlineScheduler(_context, _leases);
-        var reconciler = new PendingReconciler(_context);
-        // The reconciler's first pass runs in the background: InitAsync returns at once however large the backlog.
-        _loops =
-        [
-            Task.Run(renewer.RunAsync),
-            Task.Run(reader.RunAsync),
-            Task.Run(scheduler.RunAsync),
-            Task.Run(reconciler.RunAsync),
-        ];
-        Log.ClientStarted(_context.Logger, ConsumerId, _context.Keys.Lbs, _context.Keys.Group, _context.Registry.Capacity, _context.LeaseDuration);
+        var renewer = new SessionRenewer(_context, _leases);
+        // Rebalancing needs AutoClaim: without it the application decides what to claim.
+        var rebalancing = _context.Options.AutoClaim && _context.Options.Rebalance;
+        var fairShare = rebalancing ? new ServiceLoad(_context) : null;
+        // One reader, scheduler and reconciler per partition; the reconciler's first pass runs in the background:
+        // InitAsync returns at once however large the backlog.
+        var loops = new List<Task> { Task.Run(renewer.RunAsync) };
+        foreach (var partition in _context.Partitions)
+        {
+            loops.Add(Task.Run(new LbsReader(_context, partition, _leases).RunAsync));
+            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare).RunAsync));
+            loops.Add(Task.Run(new PendingReconciler(_context, partition).RunAsync));
+        }
+
+        if (fairShare is not null)
+        {
+            loops.Add(Task.Run(new Rebalancer(_context, _leases, fairShare).RunAsync));
+        }
+
+        _loops = [.. loops];
+        Log.ClientStarted(_context.Logger, ConsumerId, _context.Layout.BaseLbsKey, _context.Layout[0].Group, _context.Registry.Capacity, _context.LeaseDuration);
     }
 
     private async Task StopAsync(bool releaseOwned)
@@ -257,6 +275,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             try
             {
+                // In pages of at most 1,000 streams per script call.
                 await _leases.ReleaseAsync(owned).ConfigureAwait(false);
             }
             catch (RecoverableStreamsException ex)
@@ -274,10 +293,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             try
             {
-                if (releaseOwned)
+                if (releaseOwned && _context.Session.Current is { } session)
                 {
-                    // Leave the registry at once, so fair shares no longer count this consumer.
-                    await _context.Database.SortedSetRemoveAsync(_context.Keys.Consumers, _context.ConsumerMember).ConfigureAwait(false);
+                    // Leave at once: fair shares no longer count this consumer, and what it could not release goes
+                    // to peers now rather than at the session's deadline.
+                    session.End();
+                    await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.CloseSessionAsync(session.Id))).ConfigureAwait(false);
                 }
 
                 await _listener.StopAsync().ConfigureAwait(false);
@@ -288,8 +309,25 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             }
         }
 
+        await _context.DataStreams.StopAsync().ConfigureAwait(false);
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
+    }
+
+    private async Task CreateGroupAsync(StreamKeys keys)
+    {
+        try
+        {
+            await _context.Database.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // The group exists already: the normal case for every consumer but the first.
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            throw new RecoverableStreamsException($"Cannot create consumer group '{keys.Group}' on '{keys.Lbs}': {ex.Message}", ex);
+        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
@@ -308,9 +346,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         try
         {
             // A restart that lost the data also lost the flags; the group comes back with the next read.
-            await _keyspace.EnsureAsync().ConfigureAwait(false);
-            _context.ReaderWake.Set();
-            _context.SchedulerWake.Set();
+            _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
+            _context.CapacityFreed();
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -324,6 +361,18 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         return _context.Registry.TryGet(info.IdInLbs, out var lease)
             ? lease
             : throw new StreamOwnershipLostException($"This consumer does not own '{info.DataStreamName}' ({info.IdInLbs}) (never owned, completed, released or lost).");
+    }
+
+    private static string? OwnerOf(string? record)
+    {
+        if (record is null)
+        {
+            return null;
+        }
+
+        var tokenBar = record.LastIndexOf('|');
+        var sessionBar = tokenBar > 0 ? record.LastIndexOf('|', tokenBar - 1) : -1;
+        return sessionBar > 0 ? record[..sessionBar] : record;
     }
 
     private void EnsureRunning()

@@ -2,13 +2,14 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams;
 
 /// <summary>
-/// What an owner holds while it works on a stream. The client renews it in the background (one round trip for all
-/// of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
+/// What an owner holds while it works on a stream. The client keeps it alive in the background by renewing its
+/// session (one small script call for all of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
 /// reason: lost to expiry or a peer, released, completed, or shut down.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
@@ -16,32 +17,31 @@ public sealed class StreamLease
 {
     private readonly ILeaseOperations _operations;
     private readonly CancellationTokenSource _ownership = new();
-    private long _localDeadline;
     private long _lastProgress;
-    private long _expiresAtMs;
     private int _ended;
 
     internal StreamLease(
         ILeaseOperations operations,
         LbsInfo info,
         string consumerId,
-        string leaseValue,
+        LeaseSession session,
         long fencingToken,
         LeaseOrigin origin,
         IReadOnlyDictionary<string, JsonElement>? additionalInfo,
-        long localDeadline,
-        long expiresAtMs)
+        Partition partition,
+        string entryId)
     {
         _operations = operations;
+        Partition = partition;
+        EntryId = entryId;
         Info = info;
         ConsumerId = consumerId;
-        LeaseValue = leaseValue;
+        Session = session;
+        LeaseValue = session.RecordValue(fencingToken);
         FencingToken = fencingToken;
         Origin = origin;
         AdditionalInfo = additionalInfo;
-        _localDeadline = localDeadline;
         _lastProgress = operations.Time.GetTimestamp();
-        _expiresAtMs = expiresAtMs;
     }
 
     /// <summary>The stream and its LBS entry.</summary>
@@ -57,8 +57,9 @@ public sealed class StreamLease
     public string ConsumerId { get; }
 
     /// <summary>
-    /// A number that increases with every acquisition of every stream of the service. Pass it to downstream writes so
-    /// they can reject a stale owner.
+    /// A number that increases with every acquisition of every stream of the service, also across a Redis restart
+    /// without persistence or a failover that lost the last grants (it is never below the Redis clock in microseconds
+    /// at the grant). Pass it to downstream writes so they can reject a stale owner.
     /// </summary>
     public long FencingToken { get; }
 
@@ -74,13 +75,26 @@ public sealed class StreamLease
     /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
     public bool IsOwned => Volatile.Read(ref _ended) == 0;
 
-    /// <summary>The lease's current deadline (Redis server clock), moved forward by each renewal.</summary>
-    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _expiresAtMs));
+    /// <summary>
+    /// The lease's current deadline (Redis server clock): the deadline of the consumer's session, which every lease of
+    /// the consumer shares, moved forward by each renewal.
+    /// </summary>
+    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Session.ExpiresAtMs);
 
+    /// <summary>The partition whose LBS announced the stream (the only one with one partition).</summary>
+    internal Partition Partition { get; }
+
+    /// <summary>The LBS entry id inside <see cref="Partition"/>; <see cref="IdInLbs"/> with one partition.</summary>
+    internal string EntryId { get; }
+
+    /// <summary>The session this stream was granted to.</summary>
+    internal LeaseSession Session { get; }
+
+    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>.</summary>
     internal string LeaseValue { get; }
 
-    /// <summary>The local, monotonic deadline: past it this consumer treats the lease as lost, even without Redis.</summary>
-    internal long LocalDeadline => Interlocked.Read(ref _localDeadline);
+    /// <summary>The local, monotonic deadline (the session's): past it this consumer treats the lease as lost, even without Redis.</summary>
+    internal long LocalDeadline => Session.LocalDeadline;
 
     internal long LastProgress => Interlocked.Read(ref _lastProgress);
 
@@ -154,16 +168,34 @@ public sealed class StreamLease
         return _operations.DeadLetterAsync(this, reason, cancellationToken);
     }
 
+    /// <summary>
+    /// Completes the stream under this lease: its LBS entry, checkpoint and attempt count are deleted. Bound to this
+    /// lease, unlike <see cref="RecoverableStreamClient.CompleteStreamAsync(LbsInfo, CancellationToken)"/>, which acts
+    /// on whichever lease holds the entry now: a stale caller cannot complete the stream of the lease that replaced it.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the write is sent; a sent write is not abandoned.</param>
+    /// <returns>A task that completes when the stream is completed.</returns>
+    /// <exception cref="StreamOwnershipLostException">This lease is no longer the current one; nothing was written.</exception>
+    public Task CompleteAsync(CancellationToken cancellationToken = default) => _operations.CompleteAsync(this, cancellationToken);
+
+    /// <summary>
+    /// Gives the stream back unfinished under this lease, so that any consumer takes it at once. Bound to this lease,
+    /// unlike <see cref="RecoverableStreamClient.ReleaseStreamAsync(LbsInfo, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels before the write is sent; a sent write is not abandoned.</param>
+    /// <returns>A task that completes when the stream is released.</returns>
+    /// <exception cref="StreamOwnershipLostException">This lease is no longer the current one; nothing was written.</exception>
+    public Task ReleaseAsync(CancellationToken cancellationToken = default) => _operations.ReleaseAsync(this, cancellationToken);
+
     /// <inheritdoc />
     public override string ToString() => $"{DataStreamName} ({IdInLbs}) token {FencingToken}";
 
-    internal void Renewed(long localDeadline, long expiresAtMs)
-    {
-        Interlocked.Exchange(ref _localDeadline, localDeadline);
-        Interlocked.Exchange(ref _expiresAtMs, expiresAtMs);
-    }
-
-    /// <summary>Ends ownership once; returns <see langword="false"/> when it had already ended.</summary>
+    /// <summary>
+    /// Ends ownership once; returns <see langword="false"/> when it had already ended. <see cref="IsOwned"/> and
+    /// <see cref="OwnershipLost"/>'s <c>IsCancellationRequested</c> flip at once, but the callbacks registered on
+    /// <see cref="OwnershipLost"/> run on the thread pool: this is called on the renewal loop, and application code
+    /// that blocks there would stall the renewal of every other stream.
+    /// </summary>
     internal bool End()
     {
         if (Interlocked.Exchange(ref _ended, 1) != 0)
@@ -171,15 +203,12 @@ public sealed class StreamLease
             return false;
         }
 
-        try
-        {
-            _ownership.Cancel();
-        }
-        catch (AggregateException)
-        {
-            // A callback registered by user code threw; ownership has ended all the same.
-        }
-
+        // A callback that throws faults the task; ownership has ended all the same, so the fault is only observed.
+        _ = _ownership.CancelAsync().ContinueWith(
+            static t => _ = t.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         return true;
     }
 

@@ -5,8 +5,10 @@ namespace RecoverableStreams.FaultTests;
 /// <summary>
 /// The sample worker, three OS processes, against a real Redis, while a live producer writes ~150 streams; one fault
 /// per test, then all of them in one run. Each test ends with the same outcome check (see <see cref="Outcome"/>): every
-/// stream completed (or dead-lettered with its reason printed), sum and count exact, the summary written under the
-/// highest fencing token granted, and nothing pending within lease + sweep + margin after the faults stopped.
+/// stream completed (none dead-lettered: no scenario injects poison), sum and count exact, the summary written under the
+/// highest fencing token granted, nothing pending within lease + sweep + margin after the faults stopped, no two live
+/// owners and no stale write accepted in the MONITOR log, and every fault took effect (its target owned streams,
+/// connections were really killed, Redis really went away).
 /// </summary>
 [NonParallelizable]
 public sealed class FaultScenarioTests
@@ -54,7 +56,6 @@ public sealed class FaultScenarioTests
 
         var outcome = await run.FinishAsync();
         AssertOutcome(outcome);
-        Assert.That(outcome.DeadLettered, Is.Empty, "with AOF nothing may be lost: no healthy stream is dead-lettered");
     }
 
     /// <summary>
@@ -78,7 +79,6 @@ public sealed class FaultScenarioTests
 
         var outcome = await run.FinishAsync();
         AssertOutcome(outcome);
-        Assert.That(outcome.DeadLettered, Is.Empty, "connection failures do not use up a healthy stream's delivery attempts");
     }
 
     [Test]
@@ -153,6 +153,7 @@ public sealed class FaultScenarioTests
         var outcome = await run.FinishAsync();
         AssertOutcome(outcome);
         Assert.That(outcome.Grants, Is.GreaterThan(outcome.Summaries), "the blackholed worker's streams were taken over");
+        Assert.That(outcome.Exclusivity.StaleWritesRefused, Is.GreaterThan(0), "at least one late write of the blackholed worker (checked against a lease that had been replaced) was refused");
     }
 
     [Test]
@@ -178,7 +179,9 @@ public sealed class FaultScenarioTests
     public async Task All_faults_mixed_in_one_run_lose_no_stream_announced_after_the_data_loss()
     {
         var minutes = ScenarioSettings.SoakMinutes;
-        var plan = ScenarioSettings.DefaultPlan(streams: 200, announceSeconds: 12);
+        // Announced over 30 s: the faults come after the workers are back from the data-losing restart (which takes
+        // a while on a loaded machine), and each must hit a worker that owns streams (checked: see FaultRun).
+        var plan = ScenarioSettings.DefaultPlan(streams: 200, announceSeconds: 30);
         if (minutes is { } m)
         {
             plan = plan with { AnnounceOver = TimeSpan.FromMinutes(m) };
@@ -246,9 +249,15 @@ public sealed class FaultScenarioTests
         return count;
     }
 
+    /// <summary>
+    /// No scenario injects poison, so a dead letter is a failure too: a healthy stream dead-lettered (an outage counted
+    /// as attempts, a stream nobody routed) would otherwise pass as "accounted for".
+    /// </summary>
     private static void AssertOutcome(Outcome outcome)
     {
         Assert.That(outcome.Failures, Is.Empty, string.Join(Environment.NewLine, outcome.Failures.Take(30)));
-        Assert.That(outcome.Summaries + outcome.DeadLettered.Count, Is.EqualTo(outcome.Checked), "every checked stream has a summary or a dead letter");
+        Assert.That(outcome.DeadLettered, Is.Empty, "no healthy stream is dead-lettered: " + string.Join("; ", outcome.DeadLettered.Take(10)));
+        Assert.That(outcome.Summaries, Is.EqualTo(outcome.Checked), "every checked stream has its summary");
+        Assert.That(outcome.Exclusivity.CheckedWritesAccepted, Is.GreaterThan(0), "the lease monitor saw the ownership-checked writes");
     }
 }

@@ -94,7 +94,7 @@ public sealed class InfrastructureTests
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: false);
         var service = "mon-" + Guid.NewGuid().ToString("N")[..8];
-        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
         var options = new RecoverableStreamOptions { ServiceName = service, LeaseDuration = TimeSpan.FromSeconds(2), PollInterval = TimeSpan.FromMilliseconds(200) };
@@ -129,17 +129,112 @@ public sealed class InfrastructureTests
         Assert.That(monitor.Gaps, Is.Empty);
     }
 
+    /// <summary>
+    /// The exclusivity check can fail: scripts shaped like the lease scripts (a SET ... PX grant, a GET of the lease key
+    /// then a write) that grant over a live lease and accept a stale owner's write are reported, and a refused stale
+    /// write is counted.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_reports_a_grant_over_a_live_lease_and_a_stale_write_accepted()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string prefix = "{mon-x-input}:lease:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{mon-x-input}:");
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        const string grant = "redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000) return 1";
+        const string checkedWrite = "if redis.call('GET', KEYS[1]) ~= ARGV[1] and ARGV[2] == 'honest' then return 0 end redis.call('PEXPIRE', KEYS[1], 60000) return 1";
+
+        // Proper: a grant, its owner's write, a release (DEL), then the next grant.
+        await db.ScriptEvaluateAsync(grant, [prefix + "1-1"], ["a|i1|1"]);
+        await db.ScriptEvaluateAsync(checkedWrite, [prefix + "1-1"], ["a|i1|1", "honest"]);
+        await db.ScriptEvaluateAsync("redis.call('GET', KEYS[1]) redis.call('DEL', KEYS[1]) return 1", [prefix + "1-1"], ["a|i1|1"]);
+        await db.ScriptEvaluateAsync(grant, [prefix + "1-1"], ["b|i2|2"]);
+        // The old owner's late write, refused.
+        await db.ScriptEvaluateAsync(checkedWrite, [prefix + "1-1"], ["a|i1|1", "honest"]);
+        // A script call is judged when the next command starts (MONITOR shows no end of script).
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.WritesRefused == 1, TimeSpan.FromSeconds(10), "the refused write is seen");
+        var clean = monitor.Exclusivity;
+        Assert.Multiple(() =>
+        {
+            Assert.That(clean.OverlappingGrants, Is.Empty);
+            Assert.That(clean.StaleWritesAccepted, Is.Empty);
+            Assert.That(clean.CheckedWritesAccepted, Is.EqualTo(2), "the owner's write and its release");
+            Assert.That(clean.StaleWritesRefused, Is.EqualTo(1));
+        });
+
+        // Broken: a grant while token 2 is live, and a stale write accepted although its check failed.
+        await db.ScriptEvaluateAsync(grant, [prefix + "1-1"], ["c|i3|3"]);
+        await db.ScriptEvaluateAsync(checkedWrite, [prefix + "1-1"], ["b|i2|2", "broken"]);
+        await Eventually.AssertAsync(() => monitor.Exclusivity.StaleWritesAccepted.Count == 1, TimeSpan.FromSeconds(10), "the stale write accepted is reported");
+        var broken = monitor.Exclusivity;
+        Assert.That(broken.OverlappingGrants, Has.Count.EqualTo(1).And.Some.Contains("token 3"));
+        Assert.That(broken.StaleWritesAccepted.Single(), Does.Contain("b|i2|2").And.Contain("c|i3|3"));
+    }
+
+    /// <summary>
+    /// The same check on session leases (docs/ARCHITECTURE.md): ownership records in <c>{L}:owners</c>, live while their
+    /// session's deadline in <c>{L}:sessions</c> has not passed; scripts shaped like those of the session model.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_judges_ownership_records_by_their_sessions_deadline()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string control = "{mon-s-input}:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, control);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        RedisKey[] sessions = [control + "sessions"];
+        RedisKey[] owners = [control + "owners"];
+        RedisKey[] checkpoint = [control + "owners", control + "ckpt:1-1"];
+        const string open = "local t = redis.call('TIME') redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + 60000, ARGV[1]) return 1";
+        const string kill = "redis.call('ZADD', KEYS[1], 'XX', 0, ARGV[1]) return 1";
+        const string grant = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1";
+        const string checkedWrite = "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] and ARGV[3] == 'honest' then return 0 end redis.call('HSET', KEYS[2], 'pos', '1') return 1";
+
+        // Proper: session a owns 1-1 and writes; a dies; b takes 1-1 over; a's late write is refused.
+        await db.ScriptEvaluateAsync(open, sessions, ["a|s1"]);
+        await db.ScriptEvaluateAsync(open, sessions, ["b|s2"]);
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "a|s1|1"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "a|s1|1", "honest"]);
+        await db.ScriptEvaluateAsync(kill, sessions, ["a|s1"]);
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "b|s2|2"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "a|s1|1", "honest"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.WritesRefused == 1, TimeSpan.FromSeconds(10), "the refused write is seen");
+        var clean = monitor.Exclusivity;
+        Assert.Multiple(() =>
+        {
+            Assert.That(clean.OverlappingGrants, Is.Empty, "a's session was dead when b was granted");
+            Assert.That(clean.StaleWritesAccepted, Is.Empty);
+            Assert.That(clean.CheckedWritesAccepted, Is.EqualTo(1));
+            Assert.That(clean.StaleWritesRefused, Is.EqualTo(1));
+            Assert.That(monitor.GrantsOf("1-1").Select(g => g.Token), Is.EqualTo(new[] { 1L, 2L }));
+        });
+
+        // Broken: c is granted while b's session is live, and b's stale write is accepted.
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "c|s3|3"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "b|s2|2", "broken"]);
+        await Eventually.AssertAsync(() => monitor.Exclusivity.StaleWritesAccepted.Count == 1, TimeSpan.FromSeconds(10), "the stale write accepted is reported");
+        Assert.That(monitor.Exclusivity.OverlappingGrants, Has.Count.EqualTo(1).And.Some.Contains("token 3"));
+    }
+
     [Test]
     public async Task Producer_writes_every_entry_once_through_a_redis_restart_with_aof()
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: true);
-        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},abortConnect=false,connectTimeout=1000,syncTimeout=3000,asyncTimeout=3000");
+        // Timeouts shorter than the downtime: writes sent while Redis is down fail (rather than wait in the backlog
+        // until it is back), so the producer must retry them.
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},abortConnect=false,connectTimeout=500,syncTimeout=500,asyncTimeout=500");
         var options = new RecoverableStreamOptions { ServiceName = "prod-" + Guid.NewGuid().ToString("N")[..8] };
-        var producer = new StreamProducer(connection, options, new ProducerPlan(30, 10, 20, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50)), Stopwatch.StartNew());
+        var producer = new StreamProducer(connection, options, new ProducerPlan(30, 40, 60, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50)), Stopwatch.StartNew());
         var production = producer.RunAsync("data", CancellationToken.None);
         await Eventually.AssertAsync(() => producer.EntriesWritten >= 100, TimeSpan.FromSeconds(30), "the producer is writing");
 
-        await redis.KillAndRestartAsync(keepData: true, TimeSpan.FromMilliseconds(500));
+        await redis.KillAndRestartAsync(keepData: true, TimeSpan.FromSeconds(2));
         await production.WaitAsync(TimeSpan.FromSeconds(60));
 
         var db = connection.GetDatabase();
@@ -154,5 +249,6 @@ public sealed class InfrastructureTests
         }
 
         Assert.That(redis.Restarts, Is.EqualTo(1));
+        Assert.That(producer.Retries, Is.GreaterThan(0), "the restart was felt by the producer: it retried writes that failed while Redis was down");
     }
 }

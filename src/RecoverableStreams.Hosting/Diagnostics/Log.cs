@@ -38,13 +38,13 @@ internal static partial class Log
     [LoggerMessage(252, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}), failed attempt {Attempts} of {MaxAttempts}.", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, string dataStreamName, string idInLbs, long attempts, int maxAttempts, Exception exception);
 
-    [LoggerMessage(258, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}) because Redis is unavailable; not counted as a failed attempt, retried after a back-off.", EventName = "HandlerFailedOnRedis")]
+    [LoggerMessage(258, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}) because of a Redis outage (unreachable, too slow, or in a transient state); not counted as a failed attempt, retried after a back-off.", EventName = "HandlerFailedOnRedis")]
     public static partial void HandlerFailedOnRedis(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
 
     [LoggerMessage(253, LogLevel.Warning, "Lifecycle observer {Observer} threw on {Event}; ignored.", EventName = "ObserverFailed")]
     public static partial void ObserverFailed(ILogger logger, string observer, string @event, Exception exception);
 
-    [LoggerMessage(254, LogLevel.Error, "No handler matches '{DataStreamName}' ({IdInLbs}) and there is no default handler; it goes to the dead-letter stream.", EventName = "NoHandler")]
+    [LoggerMessage(254, LogLevel.Error, "No handler matches '{DataStreamName}' ({IdInLbs}) here nor on any live consumer; it goes to the dead-letter stream as unroutable.", EventName = "NoHandler")]
     public static partial void NoHandler(ILogger logger, string dataStreamName, string idInLbs);
 
     [LoggerMessage(255, LogLevel.Error, "Dead-lettered '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDeadLettered")]
@@ -55,6 +55,9 @@ internal static partial class Log
 
     [LoggerMessage(257, LogLevel.Error, "Unexpected error in the session of '{DataStreamName}' ({IdInLbs}).", EventName = "SessionFailed")]
     public static partial void SessionFailed(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+
+    [LoggerMessage(259, LogLevel.Warning, "The previous session of '{DataStreamName}' ({IdInLbs}) on this worker still runs after {Waited} (its handler ignores cancellation); starting the new one anyway: the old lease is fenced, its writes are refused.", EventName = "PreviousSessionStillRunning")]
+    public static partial void PreviousSessionStillRunning(ILogger logger, string dataStreamName, string idInLbs, TimeSpan waited);
 
     [LoggerMessage(350, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}) while handling it; the handler was cancelled and the stream is not completed.", EventName = "LostWhileHandling")]
     public static partial void LostWhileHandling(ILogger logger, string dataStreamName, string idInLbs);
@@ -68,8 +71,20 @@ internal static partial class Log
     [LoggerMessage(353, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDisowned")]
     public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
 
+    [LoggerMessage(354, LogLevel.Information, "Handed '{DataStreamName}' ({IdInLbs}) over to other consumers: {Reason}.", EventName = "HandedOver")]
+    public static partial void HandedOver(ILogger logger, string dataStreamName, string idInLbs, string reason);
+
+    [LoggerMessage(355, LogLevel.Warning, "The handler of '{DataStreamName}' ({IdInLbs}) kept failing on a Redis outage ({Tries} tries, longer than MaxOutageRetryDuration {Limit}); releasing it for another consumer.", EventName = "OutageRetriesExhausted")]
+    public static partial void OutageRetriesExhausted(ILogger logger, string dataStreamName, string idInLbs, int tries, TimeSpan limit);
+
     [LoggerMessage(450, LogLevel.Information, "Connecting to Redis at {Configuration}.", EventName = "Connecting")]
     public static partial void Connecting(ILogger logger, string configuration);
+
+    [LoggerMessage(452, LogLevel.Warning, "Could not read the live consumers' routes for '{DataStreamName}' ({IdInLbs}); handing it over instead of dead-lettering it.", EventName = "RoutesUnavailable")]
+    public static partial void RoutesUnavailable(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+
+    [LoggerMessage(453, LogLevel.Warning, "Advertising this worker's routes failed; retrying at the next refresh.", EventName = "RoutesAdvertiseFailed")]
+    public static partial void RoutesAdvertiseFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(451, LogLevel.Information, "Using the IConnectionMultiplexer registered in the service provider.", EventName = "UsingRegisteredConnection")]
     public static partial void UsingRegisteredConnection(ILogger logger);

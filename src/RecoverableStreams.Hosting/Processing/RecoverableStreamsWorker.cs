@@ -30,6 +30,7 @@ internal sealed class RecoverableStreamsWorker(
     private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentDictionary<Task, byte> _sessions = new();
+    private readonly HandOvers _handOvers = new(services.GetService<TimeProvider>() ?? TimeProvider.System);
 
     /// <summary>The newest session of each LBS entry, so a stream taken back by this process starts after its previous session here finished.</summary>
     private readonly ConcurrentDictionary<string, Task> _latestSessionByEntry = new(StringComparer.Ordinal);
@@ -113,32 +114,26 @@ internal sealed class RecoverableStreamsWorker(
         Volatile.Write(ref _client, client);
         try
         {
+            // Advertise the routes first: from the moment this worker takes streams, a peer that cannot route one
+            // must see that this worker can.
+            var routes = new RouteDirectory(redis.GetDatabase(settings.Database), settings, router, client.ConsumerId);
+            await routes.AdvertiseAsync().ConfigureAwait(false);
             var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
             runtime.Started(redis, client);
             Log.WorkerStarted(Logger, client.ConsumerId, router.Count);
-            var deps = new SessionDependencies(client, settings, services.GetRequiredService<IServiceScopeFactory>(), router, metrics, notifier, Time, Logger);
-
-            var pump = Task.Run(() => PumpAsync(client, notifications, deps, stoppingToken), CancellationToken.None);
-            await Task.WhenAny(pump, Task.Delay(Timeout.Infinite, stoppingToken)).ConfigureAwait(false);
-            if (!stoppingToken.IsCancellationRequested)
+            var deps = new SessionDependencies(client, settings, services.GetRequiredService<IServiceScopeFactory>(), router, routes, _handOvers, metrics, notifier, Time, Logger);
+            using var advertising = new CancellationTokenSource();
+            var advertiser = Task.Run(() => AdvertiseRoutesAsync(routes, advertising.Token), CancellationToken.None);
+            try
             {
-                // The channel completed on its own: the client terminated. Stop what it still runs, then start anew.
-                var reason = runtime.LastError ?? "the notification channel completed";
-                await StopClientAsync(client).ConfigureAwait(false);
-                await WaitForSessionsAsync().ConfigureAwait(false);
-                Log.ClientTerminated(Logger, reason, RestartDelay);
-                return;
+                await RunSessionsAsync(client, notifications, deps, stoppingToken).ConfigureAwait(false);
             }
-
-            // Stopping: take no new work (leases held stay renewed, so handlers can still checkpoint), then wait
-            // for the cancelled handlers, which release their streams for peers; StopAsync bounds this by the
-            // host's shutdown timeout. The pump keeps running and releases anything acquired before the stop.
-            Log.WorkerStopping(Logger, _sessions.Count);
-            await StopAcquiringAsync(client).ConfigureAwait(false);
-            await WaitForSessionsAsync().ConfigureAwait(false);
-            await StopClientAsync(client).ConfigureAwait(false);
-            await pump.ConfigureAwait(false);
-            throw new OperationCanceledException(stoppingToken);
+            finally
+            {
+                await advertising.CancelAsync().ConfigureAwait(false);
+                await advertiser.ConfigureAwait(false);
+                await WithdrawQuietlyAsync(routes).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -146,6 +141,66 @@ internal sealed class RecoverableStreamsWorker(
             {
                 await StopClientAsync(client).ConfigureAwait(false);
             }
+        }
+    }
+
+    private async Task RunSessionsAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, SessionDependencies deps, CancellationToken stoppingToken)
+    {
+        var pump = Task.Run(() => PumpAsync(client, notifications, deps, stoppingToken), CancellationToken.None);
+        await Task.WhenAny(pump, Task.Delay(Timeout.Infinite, stoppingToken)).ConfigureAwait(false);
+        if (!stoppingToken.IsCancellationRequested)
+        {
+            // The channel completed on its own: the client terminated. Stop what it still runs, then start anew.
+            var reason = runtime.LastError ?? "the notification channel completed";
+            await StopClientAsync(client).ConfigureAwait(false);
+            await WaitForSessionsAsync().ConfigureAwait(false);
+            Log.ClientTerminated(Logger, reason, RestartDelay);
+            return;
+        }
+
+        // Stopping: take no new work (leases held stay renewed, so handlers can still checkpoint), then wait
+        // for the cancelled handlers, which release their streams for peers; StopAsync bounds this by the
+        // host's shutdown timeout. The pump keeps running and releases anything acquired before the stop.
+        Log.WorkerStopping(Logger, _sessions.Count);
+        await StopAcquiringAsync(client).ConfigureAwait(false);
+        await WaitForSessionsAsync().ConfigureAwait(false);
+        await StopClientAsync(client).ConfigureAwait(false);
+        await pump.ConfigureAwait(false);
+        throw new OperationCanceledException(stoppingToken);
+    }
+
+    /// <summary>Refreshes this worker's routes every lease duration, until the client stops.</summary>
+    private async Task AdvertiseRoutesAsync(RouteDirectory routes, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(routes.RefreshInterval, Time, stop).ConfigureAwait(false);
+                await routes.AdvertiseAsync().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is StackExchange.Redis.RedisException or StackExchange.Redis.RedisTimeoutException)
+            {
+                // The advertisement lives three refreshes: the next one may well succeed.
+                Log.RoutesAdvertiseFailed(Logger, ex);
+            }
+        }
+    }
+
+    private async Task WithdrawQuietlyAsync(RouteDirectory routes)
+    {
+        try
+        {
+            await routes.WithdrawAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or StackExchange.Redis.RedisTimeoutException)
+        {
+            // Its time to live ends it soon.
+            Log.RoutesAdvertiseFailed(Logger, ex);
         }
     }
 
@@ -179,7 +234,7 @@ internal sealed class RecoverableStreamsWorker(
                     return;
                 }
 
-                StartSession(lease.IdInLbs, new StreamSession(deps, lease, stoppingToken));
+                StartSession(lease, new StreamSession(deps, lease, stoppingToken), deps.Options.LeaseDuration);
                 return;
 
             case StreamNotificationType.StreamDisowned:
@@ -209,15 +264,26 @@ internal sealed class RecoverableStreamsWorker(
         }
     }
 
-    private void StartSession(string idInLbs, StreamSession session)
+    private void StartSession(StreamLease lease, StreamSession session, TimeSpan maxWait)
     {
         // A stream released for a retry may come straight back to this process: its new session waits until the old
         // one has finished (it is only notifying observers by then), so observers see one stream's events in order.
+        // The wait is bounded: a handler that ignores cancellation would hold the stream here forever, and the old
+        // session can do no harm meanwhile (its lease is gone, so its writes are refused).
+        var idInLbs = lease.IdInLbs;
         var previous = _latestSessionByEntry.TryGetValue(idInLbs, out var running) ? running : Task.CompletedTask;
         var task = Task.Run(
             async () =>
             {
-                await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (!previous.IsCompleted)
+                {
+                    var finished = await Task.WhenAny(previous, Task.Delay(maxWait, Time)).ConfigureAwait(false);
+                    if (finished != previous)
+                    {
+                        Log.PreviousSessionStillRunning(Logger, lease.DataStreamName, idInLbs, maxWait);
+                    }
+                }
+
                 await session.RunAsync().ConfigureAwait(false);
             },
             CancellationToken.None);
@@ -246,7 +312,7 @@ internal sealed class RecoverableStreamsWorker(
     {
         try
         {
-            await client.ReleaseStreamAsync(lease.Info, CancellationToken.None).ConfigureAwait(false);
+            await lease.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
             Log.ReleasedAtShutdown(Logger, lease.DataStreamName, lease.IdInLbs);
         }
         catch (RecoverableStreamsException ex)

@@ -12,6 +12,8 @@ internal sealed record SessionDependencies(
     RecoverableStreamOptions Options,
     IServiceScopeFactory ScopeFactory,
     HandlerRouter Router,
+    RouteDirectory Routes,
+    HandOvers HandOvers,
     HostingMetrics Metrics,
     LifecycleNotifier Notifier,
     TimeProvider Time,

@@ -41,12 +41,16 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, lease.OwnershipLost);
         var token = cancel.Token;
 
+        if (deps.HandOvers.IsHandedOver(lease.IdInLbs))
+        {
+            // Given back for a peer a moment ago and taken back by this worker first: give it back again.
+            return await HandOverAsync("it was handed over to other consumers a moment ago", pause: true, token).ConfigureAwait(false);
+        }
+
         var handlerType = deps.Router.Find(lease.DataStreamName);
         if (handlerType is null)
         {
-            Log.NoHandler(deps.Logger, lease.DataStreamName, lease.IdInLbs);
-            var reason = $"No handler matches data stream '{lease.DataStreamName}' and no default handler is registered.";
-            return await DeadLetterAsync(reason, attempt: null, exception: null).ConfigureAwait(false);
+            return await OnUnroutedAsync(token).ConfigureAwait(false);
         }
 
         var attempt = (int)Math.Min(int.MaxValue, await ReadFailedAttemptsAsync(token).ConfigureAwait(false) + 1);
@@ -61,7 +65,56 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         }
 
         Log.HandlerStarting(deps.Logger, lease.DataStreamName, lease.IdInLbs, handlerType.Name, attempt, lease.Origin, lease.FencingToken);
-        Exception? failure = null;
+        long? outageSince = null;
+        var outageRetries = 0;
+        while (true)
+        {
+            var failure = await RunHandlerAsync(handlerType, attempt, token).ConfigureAwait(false);
+            deps.Metrics.HandlerDuration.Record(deps.Time.GetElapsedTime(acquiredTimestamp).TotalSeconds, HostingMetrics.OriginTag(lease.Origin));
+            deps.Metrics.LeaseHeadroom.Record(Math.Max(0, (lease.ExpiresAt - deps.Time.GetUtcNow()).TotalSeconds));
+
+            // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
+            // OwnershipLost itself is read too: its callbacks (this linked token among them) run on the thread pool,
+            // so a handler may see the loss (a refused checkpoint) before the linked token fires.
+            if (token.IsCancellationRequested || lease.OwnershipLost.IsCancellationRequested)
+            {
+                return await OnCancelledAsync().ConfigureAwait(false);
+            }
+
+            if (failure is null)
+            {
+                return await CompleteAsync(attempt).ConfigureAwait(false);
+            }
+
+            if (!RedisOutage.IsOutage(failure))
+            {
+                return await OnFailureAsync(failure, attempt, token).ConfigureAwait(false);
+            }
+
+            // Redis, not the stream, failed: retry here, under the same lease, without spending one of the stream's
+            // attempts (an outage must never dead-letter healthy streams), for at most MaxOutageRetryDuration.
+            outageSince ??= deps.Time.GetTimestamp();
+            outageRetries++;
+            Log.HandlerFailedOnRedis(deps.Logger, lease.DataStreamName, lease.IdInLbs, failure);
+            deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
+            await NotifyAsync(StreamLifecycleEventKind.Failed, attempt, exception: failure).ConfigureAwait(false);
+            var outage = deps.Time.GetElapsedTime(outageSince.Value);
+            if (outage >= deps.Options.MaxOutageRetryDuration)
+            {
+                Log.OutageRetriesExhausted(deps.Logger, lease.DataStreamName, lease.IdInLbs, outageRetries, deps.Options.MaxOutageRetryDuration);
+                return await HandOverAsync($"its handler hit a Redis outage for {outage.TotalSeconds:0.#} s ({outageRetries} tries; MaxOutageRetryDuration {deps.Options.MaxOutageRetryDuration})", pause: false, token).ConfigureAwait(false);
+            }
+
+            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Options), token).ConfigureAwait(false))
+            {
+                return await OnCancelledAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Runs the handler once in its own scope; returns what it threw, or <see langword="null"/>.</summary>
+    private async Task<Exception?> RunHandlerAsync(Type handlerType, int attempt, CancellationToken token)
+    {
         var scope = deps.ScopeFactory.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
         {
@@ -69,28 +122,97 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             {
                 var handler = (IStreamWorkHandler)scope.ServiceProvider.GetRequiredService(handlerType);
                 await handler.HandleAsync(new StreamWorkContext(lease, attempt, token), token).ConfigureAwait(false);
+                return null;
             }
-#pragma warning disable CA1031 // The handler's exception is the failure being counted.
+#pragma warning disable CA1031 // The handler's exception is the failure being counted (or the outage being retried).
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                failure = ex;
+                return ex;
             }
         }
+    }
 
-        deps.Metrics.HandlerDuration.Record(deps.Time.GetElapsedTime(acquiredTimestamp).TotalSeconds, HostingMetrics.OriginTag(lease.Origin));
-        deps.Metrics.LeaseHeadroom.Record(Math.Max(0, (lease.ExpiresAt - deps.Time.GetUtcNow()).TotalSeconds));
+    /// <summary>Waits while holding (and heartbeating) the lease; <see langword="false"/> when cancelled meanwhile.</summary>
+    private async Task<bool> PauseAsync(TimeSpan delay, CancellationToken token)
+    {
+        lease.Heartbeat();
+        try
+        {
+            await Task.Delay(delay, deps.Time, token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            lease.Heartbeat();
+        }
+    }
 
-        // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
-        if (token.IsCancellationRequested)
+    /// <summary>
+    /// No handler here matches the stream: a live peer that advertises a matching pattern gets it (a rolling deploy);
+    /// only a stream no live consumer can handle is dead-lettered, with the reason <c>unroutable</c>.
+    /// </summary>
+    private async Task<string> OnUnroutedAsync(CancellationToken token)
+    {
+        bool peerHandles;
+        try
+        {
+            peerHandles = await deps.Routes.AnyLivePeerHandlesAsync(lease.DataStreamName).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is StackExchange.Redis.RedisException or StackExchange.Redis.RedisTimeoutException)
+        {
+            // Unknown: never dead-letter on a guess; give it back and decide again later.
+            Log.RoutesUnavailable(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
+            peerHandles = true;
+        }
+
+        if (peerHandles)
+        {
+            return await HandOverAsync("no handler here matches it; a live consumer advertises one that does", pause: false, token).ConfigureAwait(false);
+        }
+
+        Log.NoHandler(deps.Logger, lease.DataStreamName, lease.IdInLbs);
+        var reason = $"unroutable: No handler matches data stream '{lease.DataStreamName}' on any live consumer (none here, and no live peer advertises a matching pattern).";
+        return await DeadLetterAsync(reason, attempt: null, exception: null).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Gives the stream back for other consumers and remembers not to take it on here for a while. With
+    /// <paramref name="pause"/>, the lease is held a moment first, so that this worker, taking it back at once, does
+    /// not spin on it.
+    /// </summary>
+    private async Task<string> HandOverAsync(string why, bool pause, CancellationToken token)
+    {
+        if (pause && !await PauseAsync(HandOverPause, token).ConfigureAwait(false))
         {
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        return failure is null
-            ? await CompleteAsync(attempt).ConfigureAwait(false)
-            : await OnFailureAsync(failure, attempt, token).ConfigureAwait(false);
+        if (!pause)
+        {
+            deps.HandOvers.Remember(lease.IdInLbs, HandOverWindow);
+        }
+
+        if (!await ReleaseAsync().ConfigureAwait(false))
+        {
+            return "lost";
+        }
+
+        Log.HandedOver(deps.Logger, lease.DataStreamName, lease.IdInLbs, why);
+        await NotifyAsync(StreamLifecycleEventKind.Released, reason: "handed over to other consumers: " + why).ConfigureAwait(false);
+        return "handed_over";
     }
+
+    /// <summary>How long a stream handed over is left to other consumers: a few leases, and the outage bound.</summary>
+    private TimeSpan HandOverWindow =>
+        deps.Options.LeaseDuration * 5 > deps.Options.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Options.MaxOutageRetryDuration;
+
+    /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
+    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < RetryBackoff.Maximum ? deps.Options.LeaseDuration / 2 : RetryBackoff.Maximum;
 
     private async Task AnnounceAcquisitionAsync()
     {
@@ -114,7 +236,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
     private async Task<string> CompleteAsync(int attempt)
     {
-        var done = await WhileOwnedAsync("Completing", () => deps.Client.CompleteStreamAsync(lease.Info, CancellationToken.None)).ConfigureAwait(false);
+        var done = await WhileOwnedAsync("Completing", () => lease.CompleteAsync(CancellationToken.None)).ConfigureAwait(false);
         if (!done)
         {
             return await OnCancelledAsync().ConfigureAwait(false);
@@ -129,19 +251,8 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     private async Task<string> OnFailureAsync(Exception failure, int attempt, CancellationToken token)
     {
         long failedAttempts = attempt - 1;
-        var counted = true;
-        if (IsRedisUnavailable(failure))
-        {
-            // Redis, not the stream, failed: retry without spending one of the stream's attempts, so an outage can
-            // never dead-letter healthy streams.
-            Log.HandlerFailedOnRedis(deps.Logger, lease.DataStreamName, lease.IdInLbs, failure);
-        }
-        else
-        {
-            counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
-            Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
-        }
-
+        var counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+        Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
         deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
         await NotifyAsync(StreamLifecycleEventKind.Failed, attempt, exception: failure).ConfigureAwait(false);
         if (!counted)
@@ -149,25 +260,16 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        if (failedAttempts >= deps.Options.MaxDeliveryAttempts && !IsRedisUnavailable(failure))
+        if (failedAttempts >= deps.Options.MaxDeliveryAttempts)
         {
             var reason = $"{failure.GetType().FullName}: {failure.Message} (after {failedAttempts} failed attempt(s))";
             return await DeadLetterAsync(reason, attempt, failure).ConfigureAwait(false);
         }
 
-        // Back off while still holding the lease (the client keeps renewing it), then let any worker retry.
+        // Back off while still holding the lease (the client keeps renewing it), then let any worker retry; a stop
+        // or a loss during the pause ends in a release (or nothing) below, as for any cancelled session.
         var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Options);
-        lease.Heartbeat();
-        try
-        {
-            await Task.Delay(delay, deps.Time, token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping or lost: release (or nothing) below, as for any cancelled session.
-        }
-
-        lease.Heartbeat();
+        await PauseAsync(delay, token).ConfigureAwait(false);
         if (!await ReleaseAsync().ConfigureAwait(false))
         {
             return "lost";
@@ -213,7 +315,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     /// <summary>Releases the lease for a peer; <see langword="false"/> when it was no longer owned.</summary>
     private async Task<bool> ReleaseAsync()
     {
-        var released = await WhileOwnedAsync("Releasing", () => deps.Client.ReleaseStreamAsync(lease.Info, CancellationToken.None)).ConfigureAwait(false);
+        var released = await WhileOwnedAsync("Releasing", () => lease.ReleaseAsync(CancellationToken.None)).ConfigureAwait(false);
         if (released)
         {
             deps.Metrics.Released.Add(1, HostingMetrics.OriginTag(lease.Origin));
@@ -276,18 +378,4 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
                 Exception = exception,
             },
             hostStopping);
-
-    /// <summary>True when the failure is Redis being unreachable or too slow (anywhere in the exception chain).</summary>
-    internal static bool IsRedisUnavailable(Exception failure)
-    {
-        for (Exception? e = failure; e is not null; e = e.InnerException)
-        {
-            if (e is StackExchange.Redis.RedisConnectionException or StackExchange.Redis.RedisTimeoutException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }

@@ -26,6 +26,9 @@ internal sealed class HandlerRouter
 
     public Type? DefaultHandler { get; }
 
+    /// <summary>What this worker handles, as globs: each pattern, and <c>*</c> for a default handler.</summary>
+    public IReadOnlyList<string> Patterns => [.. _routes.Select(r => r.Pattern.Pattern), .. DefaultHandler is null ? Array.Empty<string>() : ["*"]];
+
     /// <summary>The handler type for the stream, or <see langword="null"/> when nothing matches and there is no default.</summary>
     public Type? Find(string dataStreamName)
     {

@@ -1,40 +1,21 @@
 using System.Runtime.CompilerServices;
-using RecoverableStreams.Notifications;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Checkpoints;
 
 /// <summary>
-/// Reads a data stream in order after a position and waits at its end: woken by the keyspace <c>xadd</c> event of that
-/// stream when notifications are on, else by <see cref="RecoverableStreamOptions.PollInterval"/>.
+/// Reads a data stream in order after a position and sleeps at its end until <see cref="DataStreamWatcher"/> wakes it
+/// (an <c>xadd</c> event, or the batched safety poll): an idle reader sends nothing to Redis.
 /// </summary>
 internal sealed class DataStreamReader(ClientContext context)
 {
     public async IAsyncEnumerable<StreamEntry> ReadAsync(string dataStreamName, string afterId, int batchSize, Action? waiting, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var wake = new WakeUpSignal();
-        var channel = RedisChannel.KeySpaceSingleKey(dataStreamName, context.DatabaseNumber);
-        var subscriber = context.Redis.GetSubscriber();
-        Action<RedisChannel, RedisValue> onEvent = (channel, message) =>
-        {
-            if (RedisEventListener.IsEvent(channel, message, KeyNotificationType.XAdd))
-            {
-                wake.Set();
-            }
-        };
-        var subscribed = false;
+        var watcher = context.DataStreams;
+        // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
+        var waiter = await watcher.RegisterAsync(dataStreamName, waiting, cancellationToken).ConfigureAwait(false);
         try
         {
-            try
-            {
-                await subscriber.SubscribeAsync(channel, onEvent).ConfigureAwait(false);
-                subscribed = true;
-            }
-            catch (RedisException)
-            {
-                // Without the subscription the reader still polls; nothing is missed, only later.
-            }
-
             var position = afterId;
             while (true)
             {
@@ -42,9 +23,8 @@ internal sealed class DataStreamReader(ClientContext context)
                 var entries = await context.Database.StreamRangeAsync(dataStreamName, "(" + position, "+", batchSize).ConfigureAwait(false);
                 if (entries.Length == 0)
                 {
-                    // A handler awaiting new entries is reading, not stalled (HandlerStallTimeout): say so on each poll.
-                    waiting?.Invoke();
-                    await wake.WaitAsync(context.Options.PollInterval, context.Time, cancellationToken).ConfigureAwait(false);
+                    // Sleeping counts as progress (HandlerStallTimeout): the watcher heartbeats the lease meanwhile.
+                    await waiter.WaitAsync(position, context.Time, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
@@ -58,10 +38,7 @@ internal sealed class DataStreamReader(ClientContext context)
         }
         finally
         {
-            if (subscribed)
-            {
-                await subscriber.UnsubscribeAsync(channel, onEvent).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+            watcher.Unregister(waiter);
         }
     }
 }

@@ -1,8 +1,9 @@
 namespace RecoverableStreams.Keys;
 
 /// <summary>
-/// The Redis keys of one service (DESIGN.md section 4). Every control key shares the LBS key's cluster hash slot, so
-/// each state change is one Lua script on one node.
+/// The Redis keys of one service, or of one partition of it (<see cref="PartitionLayout"/>; docs/ARCHITECTURE.md,
+/// "Data model"). Every control key shares the LBS key's cluster hash slot, so each state change is one Lua script on
+/// one node.
 /// </summary>
 internal sealed class StreamKeys
 {
@@ -23,6 +24,12 @@ internal sealed class StreamKeys
     public static StreamKeys For(RecoverableStreamOptions options)
     {
         var service = options.ServiceName ?? throw new ArgumentException("ServiceName is required.", nameof(options));
+        if (options.Partitions != 1)
+        {
+            // A caller that is not partition-aware would silently use keys no partitioned producer writes to.
+            throw new ArgumentException("The service has several partitions: take each partition's keys from PartitionLayout.", nameof(options));
+        }
+
         return new StreamKeys(options.LbsStreamKey ?? service + "-input", options.ConsumerGroup ?? service + "-group");
     }
 
@@ -35,11 +42,28 @@ internal sealed class StreamKeys
     /// <summary>The prefix of every control key: <c>{L}</c>, or L itself when it has a hash tag.</summary>
     public string Prefix { get; }
 
-    public string Deadlines => Prefix + ":deadlines";
+    /// <summary>Sorted set: session id -> deadline (ms, Redis clock).</summary>
+    public string Sessions => Prefix + ":sessions";
+
+    /// <summary>Hash: LBS entry id -> <c>sessionId|token</c>, the one ownership record of a stream.</summary>
+    public string Owners => Prefix + ":owners";
+
+    /// <summary>Sorted set, all scores 0: <c>sessionId\0idInLbs</c>, the session -> streams index.</summary>
+    public string Owned => Prefix + ":owned";
+
+    /// <summary>Hash: session id -> how many streams it owns.</summary>
+    public string Counts => Prefix + ":counts";
+
+    /// <summary>Sorted set: LBS entry id -> when it became free; the streams that need an owner now.</summary>
+    public string Free => Prefix + ":free";
+
+    /// <summary>Hash: data stream name -> LBS entry id of its live announcement.</summary>
+    public string Names => Prefix + ":names";
+
+    /// <summary>Hash: session id -> its MaxConcurrentStreams, advisory, for capacity-aware fair shares (partition 0 only).</summary>
+    public string Capacities => Prefix + ":capacities";
 
     public string Fence => Prefix + ":fence";
-
-    public string Consumers => Prefix + ":consumers";
 
     public string Attempts => Prefix + ":attempts";
 
@@ -48,10 +72,6 @@ internal sealed class StreamKeys
     public string Events => Prefix + ":events";
 
     public string ReconcileGuard => Prefix + ":reconcile";
-
-    public string LeasePrefix => Prefix + ":lease:";
-
-    public string Lease(string idInLbs) => LeasePrefix + idInLbs;
 
     public string Checkpoint(string idInLbs) => Prefix + ":ckpt:" + idInLbs;
 

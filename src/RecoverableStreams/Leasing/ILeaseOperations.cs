@@ -15,6 +15,10 @@ internal interface ILeaseOperations
 
     Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken);
 
+    Task CompleteAsync(StreamLease lease, CancellationToken cancellationToken);
+
+    Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken);
+
     Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken);
 
     IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Notifications;
+using RecoverableStreams.Partitioning;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -9,7 +10,8 @@ namespace RecoverableStreams.Leasing;
 
 /// <summary>
 /// Everything done to one lease: taking it on (or dead-lettering a malformed entry), the ownership-checked writes
-/// (complete, release, checkpoint, attempts, dead letter), and losing it.
+/// (complete, release, checkpoint, attempts, dead letter), and losing it; and ending a session, which loses every
+/// lease granted to it.
 /// </summary>
 internal sealed class LeaseOperations : ILeaseOperations
 {
@@ -25,18 +27,19 @@ internal sealed class LeaseOperations : ILeaseOperations
     public TimeProvider Time => _context.Time;
 
     /// <summary>
-    /// Turns a freshly leased LBS entry into an owned <see cref="StreamLease"/>, or dead-letters it when it is malformed.
-    /// Returns the lease with its parsed payload, or <see langword="null"/> when the entry was dead-lettered.
+    /// Turns a stream freshly granted to <paramref name="session"/> into an owned <see cref="StreamLease"/>, or
+    /// dead-letters it when it is malformed. Returns the lease, or <see langword="null"/> when the entry was
+    /// dead-lettered or the session ended while the grant was on its way (its streams go to peers).
     /// </summary>
-    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, long sentAt, long serverNowMs)
+    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session, Partition partition)
     {
-        var leaseValue = _context.LeaseValuePrefix + entry.FencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var recordValue = session.RecordValue(entry.FencingToken);
         var parsed = _context.Parser.Parse(entry.Fields);
         if (!parsed.IsValid)
         {
             Log.MalformedEntry(_context.Logger, entry.Id, parsed.Error!);
-            var deadId = await _context.Scripts.DeadLetterAsync(entry.Id, leaseValue, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
-            if (deadId is null)
+            var (outcome, _) = await partition.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+            if (outcome != WriteOutcome.Done)
             {
                 Log.DeadLetterRefused(_context.Logger, entry.Id);
             }
@@ -46,59 +49,134 @@ internal sealed class LeaseOperations : ILeaseOperations
 
         var lease = new StreamLease(
             this,
-            new LbsInfo(parsed.DataStreamName!, entry.Id),
+            new LbsInfo(parsed.DataStreamName!, _context.Layout.IdOf(partition.Index, entry.Id)),
             _context.ConsumerId,
-            leaseValue,
+            session,
             entry.FencingToken,
             origin,
             parsed.Info,
-            LocalDeadlineFrom(sentAt),
-            serverNowMs + (long)_context.LeaseDuration.TotalMilliseconds);
-        _context.Registry.TryAdd(lease);
+            partition,
+            entry.Id);
+        if (session.IsEnded)
+        {
+            // Granted to a session this process has given up: the grant dies with it.
+            lease.End();
+            return null;
+        }
+
+        if (_context.Registry.AddOrReplace(lease) is { } stale)
+        {
+            // The same stream granted again while an older lease of it was still registered (its record was lost or
+            // repaired): the old lease is over, and only the new one is renewed, acted on and lost with its session.
+            Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
+        }
+
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
 
-    /// <summary>The local deadline of a lease set or renewed by a request sent at <paramref name="sentAt"/>.</summary>
+    /// <summary>The local deadline of a session opened or renewed by a request sent at <paramref name="sentAt"/>.</summary>
     public long LocalDeadlineFrom(long sentAt) =>
         sentAt + (long)(_context.LeaseDuration.TotalSeconds * _context.Time.TimestampFrequency);
 
     public async Task CompleteAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var done = await Send(_context.Scripts.CompleteAsync(lease.IdInLbs, lease.LeaseValue)).ConfigureAwait(false);
-        if (!done)
-        {
-            throw Lost(lease, "its lease was taken over or expired before completion");
-        }
-
+        var outcome = await Send(lease.Partition.Scripts.CompleteAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "before completion");
         Finish(lease);
         Log.StreamCompleted(_context.Logger, lease.DataStreamName, lease.IdInLbs);
     }
 
+    /// <summary>Releases streams for peers, in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per session.</summary>
     public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases)
     {
-        if (leases.Count == 0)
+        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
         {
-            return;
-        }
-
-        var released = await Send(_context.Scripts.ReleaseAsync(leases.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray())).ConfigureAwait(false);
-        var releasedIds = released.ToHashSet(StringComparer.Ordinal);
-        foreach (var lease in leases)
-        {
-            Finish(lease);
-            if (releasedIds.Contains(lease.IdInLbs))
+            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
             {
-                Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                var released = await Send(ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page)).ConfigureAwait(false);
+                foreach (var lease in page)
+                {
+                    Finish(lease);
+                    if (released.Contains(lease.EntryId))
+                    {
+                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                    }
+                }
             }
         }
+    }
+
+    /// <summary>Releases exactly this lease; refused (and the lease lost) when Redis holds another one for its entry.</summary>
+    public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
+    {
+        EnsureStillOwned(lease, cancellationToken);
+        var released = await Send(lease.Partition.Scripts.ReleaseAsync(lease.Session.Id, [(lease.EntryId, lease.LeaseValue)])).ConfigureAwait(false);
+        if (released.Count == 0)
+        {
+            const string reason = "its ownership record names another owner or its session expired; it was not released";
+            Lose(lease, reason);
+            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+        }
+
+        Finish(lease);
+        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+    }
+
+    /// <summary>
+    /// Hands streams over to peers (rebalancing): each lease ends here first (<see cref="StreamLease.OwnershipLost"/>
+    /// fires, the application is told), then its record is released in Redis, so a peer can claim it only after this
+    /// consumer has stopped. Returns the leases whose release did not reach Redis: still recorded for this session,
+    /// the caller releases them again (the release is ownership-checked, so a late retry is harmless).
+    /// </summary>
+    public async Task<IReadOnlyList<StreamLease>> HandOverAsync(IReadOnlyCollection<StreamLease> leases, string reason)
+    {
+        foreach (var lease in leases)
+        {
+            Lose(lease, reason);
+        }
+
+        return await ReleaseEndedAsync(leases).ConfigureAwait(false);
+    }
+
+    /// <summary>Releases in Redis leases that have already ended here; returns those whose call failed.</summary>
+    public async Task<IReadOnlyList<StreamLease>> ReleaseEndedAsync(IReadOnlyCollection<StreamLease> leases)
+    {
+        var failed = new List<StreamLease>();
+        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
+        {
+            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
+            {
+                try
+                {
+                    var released = await ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page).ConfigureAwait(false);
+                    foreach (var lease in page.Where(l => released.Contains(l.EntryId)))
+                    {
+                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                    }
+                }
+                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+                {
+                    Log.HandOverReleaseFailed(_context.Logger, page.Length, ex);
+                    failed.AddRange(page);
+                }
+            }
+        }
+
+        return failed;
+    }
+
+    private static async Task<HashSet<string>> ReleaseInRedisAsync(LeaseSession session, Partition partition, StreamLease[] page)
+    {
+        var released = await partition.Scripts.ReleaseAsync(session.Id, page.Select(l => (l.EntryId, l.LeaseValue)).ToArray()).ConfigureAwait(false);
+        return released.ToHashSet(StringComparer.Ordinal);
     }
 
     public async Task<StreamCheckpoint?> GetCheckpointAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var fields = await Send(_context.Database.HashGetAsync(_context.Keys.Checkpoint(lease.IdInLbs), ["pos", "state", "token"])).ConfigureAwait(false);
+        var fields = await Send(_context.Database.HashGetAsync(lease.Partition.Keys.Checkpoint(lease.EntryId), ["pos", "state", "token"])).ConfigureAwait(false);
         if (fields[0].IsNull)
         {
             return null;
@@ -110,41 +188,30 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task CheckpointAsync(StreamLease lease, string position, ReadOnlyMemory<byte> state, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var stored = await Send(_context.Scripts.CheckpointAsync(lease.IdInLbs, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
-        if (!stored)
-        {
-            throw Lost(lease, "its lease was taken over or expired; the checkpoint was refused");
-        }
+        var outcome = await Send(lease.Partition.Scripts.CheckpointAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "the checkpoint was refused");
     }
 
     public async Task<long> RecordFailedAttemptAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var attempts = await Send(_context.Scripts.RecordAttemptAsync(lease.IdInLbs, lease.LeaseValue)).ConfigureAwait(false);
-        if (attempts < 0)
-        {
-            throw Lost(lease, "its lease was taken over or expired; the attempt was not counted");
-        }
-
+        var (outcome, attempts) = await Send(lease.Partition.Scripts.RecordAttemptAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "the attempt was not counted");
         return attempts;
     }
 
     public async Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var attempts = await Send(_context.Database.HashGetAsync(_context.Keys.Attempts, lease.IdInLbs)).ConfigureAwait(false);
+        var attempts = await Send(_context.Database.HashGetAsync(lease.Partition.Keys.Attempts, lease.EntryId)).ConfigureAwait(false);
         return attempts.IsNull ? 0 : (long)attempts;
     }
 
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var deadId = await Send(_context.Scripts.DeadLetterAsync(lease.IdInLbs, lease.LeaseValue, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
-        if (deadId is null)
-        {
-            throw Lost(lease, "its lease was taken over or expired; it was not dead-lettered");
-        }
-
+        var (outcome, _) = await Send(lease.Partition.Scripts.DeadLetterAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "it was not dead-lettered");
         Finish(lease);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
@@ -152,7 +219,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
         _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
 
-    /// <summary>Ownership ended elsewhere (a peer, expiry, or the local deadline): tell the application once.</summary>
+    /// <summary>Ownership ended elsewhere (a peer, the session's end): tell the application once.</summary>
     public void Lose(StreamLease lease, string reason)
     {
         _context.Registry.Remove(lease);
@@ -174,15 +241,33 @@ internal sealed class LeaseOperations : ILeaseOperations
         _context.CapacityFreed();
     }
 
-    /// <summary>True when the lease's local deadline has passed: Redis has expired it or is about to.</summary>
-    public bool IsPastLocalDeadline(StreamLease lease) => _context.Time.GetTimestamp() >= lease.LocalDeadline;
+    /// <summary>
+    /// Ends a session once (its deadline passed locally, or Redis refused it): every lease granted to it is lost, and
+    /// the renewer opens a new session.
+    /// </summary>
+    public void EndSession(LeaseSession session, string reason)
+    {
+        if (!session.End())
+        {
+            return;
+        }
+
+        var leases = _context.Registry.Snapshot().Where(l => ReferenceEquals(l.Session, session)).ToArray();
+        Log.SessionEnded(_context.Logger, session.Id, reason, leases.Length);
+        foreach (var lease in leases)
+        {
+            Lose(lease, reason);
+        }
+
+        _context.RenewerWake.Set();
+    }
 
     private void EnsureStillOwned(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (lease.IsOwned && IsPastLocalDeadline(lease))
+        if (lease.IsOwned && lease.Session.IsPastLocalDeadline(_context.Time))
         {
-            Lose(lease, "its lease deadline passed without a successful renewal");
+            EndSession(lease.Session, "the session's deadline passed without a successful renewal");
         }
 
         if (!lease.IsOwned)
@@ -191,10 +276,21 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
     }
 
-    private StreamOwnershipLostException Lost(StreamLease lease, string reason)
+    private void ThrowIfRefused(StreamLease lease, WriteOutcome outcome, string what)
     {
-        Lose(lease, reason);
-        return new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+        switch (outcome)
+        {
+            case WriteOutcome.Done:
+                return;
+            case WriteOutcome.SessionDead:
+                const string sessionReason = "the session expired in Redis";
+                EndSession(lease.Session, sessionReason);
+                throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {sessionReason}; {what}.");
+            default:
+                var reason = "its ownership record names another owner; " + what;
+                Lose(lease, reason);
+                throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+        }
     }
 
     /// <summary>

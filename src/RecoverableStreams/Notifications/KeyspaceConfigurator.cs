@@ -5,22 +5,28 @@ namespace RecoverableStreams.Notifications;
 
 /// <summary>
 /// Applies <see cref="RecoverableStreamOptions.KeyspaceNotifications"/> on every primary: <c>Merge</c> adds the flags
-/// this library uses (<c>K</c> keyspace channel, <c>t</c> stream and <c>x</c> expired events) to what is set and never
-/// removes any; <c>VerifyOnly</c> warns; <c>Off</c> never touches CONFIG. A CONFIG failure (managed Redis, no
-/// <c>allowAdmin</c>, renamed command) is a warning: only wake-ups get slower.
+/// this library uses (<c>K</c> keyspace channel, <c>E</c> keyevent channel, <c>t</c> stream and <c>x</c> expired events)
+/// to what is set and never removes any; <c>VerifyOnly</c> warns; <c>Off</c> never touches CONFIG. A CONFIG failure
+/// (managed Redis, no <c>allowAdmin</c>, renamed command) is a warning: only wake-ups get slower.
 /// </summary>
 internal sealed class KeyspaceConfigurator(ClientContext context)
 {
     private const string Setting = "notify-keyspace-events";
 
-    public async Task EnsureAsync()
+    /// <summary>
+    /// Applies the mode; returns whether every primary is known to have the flags afterwards (so <c>xadd</c> events
+    /// of data streams arrive and their safety poll can be rare).
+    /// </summary>
+    public async Task<bool> EnsureAsync()
     {
         var mode = context.Options.KeyspaceNotifications;
         if (mode == KeyspaceNotificationsMode.Off)
         {
-            return;
+            return false;
         }
 
+        var confirmed = true;
+        var checkedAny = false;
         foreach (var server in context.Redis.GetServers())
         {
             if (server.IsReplica || !server.IsConnected)
@@ -32,6 +38,7 @@ internal sealed class KeyspaceConfigurator(ClientContext context)
             {
                 var current = (await server.ConfigGetAsync(Setting).ConfigureAwait(false)).FirstOrDefault().Value ?? "";
                 var merged = Merge(current);
+                checkedAny = true;
                 if (merged == current)
                 {
                     continue;
@@ -40,6 +47,7 @@ internal sealed class KeyspaceConfigurator(ClientContext context)
                 if (mode == KeyspaceNotificationsMode.VerifyOnly)
                 {
                     Log.KeyspaceFlagsMissing(context.Logger, server.EndPoint.ToString() ?? "", current, merged);
+                    confirmed = false;
                     continue;
                 }
 
@@ -50,8 +58,11 @@ internal sealed class KeyspaceConfigurator(ClientContext context)
             catch (Exception ex) when (ex is RedisException or RedisCommandException or NotSupportedException or ArgumentException)
             {
                 Log.KeyspaceConfigUnavailable(context.Logger, server.EndPoint.ToString() ?? "", ex);
+                confirmed = false;
             }
         }
+
+        return confirmed && checkedAny;
     }
 
     /// <summary>The flags to set: the current ones plus what is missing, never fewer.</summary>
@@ -63,6 +74,11 @@ internal sealed class KeyspaceConfigurator(ClientContext context)
         if (!current.Contains('K', StringComparison.Ordinal))
         {
             merged += "K";
+        }
+
+        if (!current.Contains('E', StringComparison.Ordinal))
+        {
+            merged += "E";
         }
 
         if (!hasAll && !current.Contains('t', StringComparison.Ordinal))

@@ -1,13 +1,13 @@
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Notifications;
 
 /// <summary>
-/// The early triggers (DESIGN.md section 6): <c>released</c>/<c>added</c>/<c>repaired</c> on the events channel, the
-/// keyspace <c>xadd</c> event of the LBS, and keyspace <c>expired</c> events of lease keys (subscribed by prefix, which
-/// StackExchange.Redis fans out to every primary of a cluster). Each only wakes a loop early; losing one costs time,
-/// never work.
+/// The early triggers: <c>released</c>/<c>added</c>/<c>closed</c>/<c>repaired</c> on the events channel and the
+/// keyspace <c>xadd</c> event of the LBS. Each only wakes a loop early; losing one costs time, never work. Expiry is
+/// found by deadline (the scheduler's timer), never through keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class RedisEventListener(ClientContext context)
 {
@@ -15,13 +15,14 @@ internal sealed class RedisEventListener(ClientContext context)
 
     public async Task StartAsync()
     {
-        var events = RedisChannel.Literal(context.Keys.Events);
-        var lbsAdded = RedisChannel.KeySpaceSingleKey(context.Keys.Lbs, context.DatabaseNumber);
-        var leaseExpired = RedisChannel.KeySpacePrefix(context.Keys.LeasePrefix, context.DatabaseNumber);
-
-        await SubscribeAsync(events, OnEvent).ConfigureAwait(false);
-        await SubscribeAsync(lbsAdded, OnLbsKeyEvent).ConfigureAwait(false);
-        await SubscribeAsync(leaseExpired, OnLeaseKeyEvent).ConfigureAwait(false);
+        // One events channel and one LBS key per partition; each wakes only its own partition's loops.
+        foreach (var partition in context.Partitions)
+        {
+            var events = RedisChannel.Literal(partition.Keys.Events);
+            var lbsAdded = RedisChannel.KeySpaceSingleKey(partition.Keys.Lbs, context.DatabaseNumber);
+            await SubscribeAsync(events, (channel, message) => OnEvent(partition, message)).ConfigureAwait(false);
+            await SubscribeAsync(lbsAdded, (channel, message) => OnLbsKeyEvent(partition, channel, message)).ConfigureAwait(false);
+        }
     }
 
     public async Task StopAsync()
@@ -48,38 +49,34 @@ internal sealed class RedisEventListener(ClientContext context)
         _subscriptions.Add((channel, handler));
     }
 
-    private void OnEvent(RedisChannel channel, RedisValue message)
+    private static void OnEvent(Partition partition, RedisValue message)
     {
         var text = (string?)message ?? "";
         if (text.StartsWith("released ", StringComparison.Ordinal))
         {
-            context.RecentlyReleased.Add(text["released ".Length..]);
-            context.SchedulerWake.Set();
+            foreach (var id in text["released ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                partition.RecentlyReleased.Add(id);
+            }
+
+            partition.SchedulerWake.Set();
         }
         else if (text == "added")
         {
-            context.ReaderWake.Set();
+            partition.ReaderWake.Set();
         }
         else
         {
-            context.SchedulerWake.Set();
+            partition.SchedulerWake.Set();
         }
     }
 
-    private void OnLbsKeyEvent(RedisChannel channel, RedisValue message)
+    private static void OnLbsKeyEvent(Partition partition, RedisChannel channel, RedisValue message)
     {
         // Only a new entry matters; this library's own XACK/XDEL/XCLAIM on the LBS raise events too.
         if (IsEvent(channel, message, KeyNotificationType.XAdd))
         {
-            context.ReaderWake.Set();
-        }
-    }
-
-    private void OnLeaseKeyEvent(RedisChannel channel, RedisValue message)
-    {
-        if (IsEvent(channel, message, KeyNotificationType.Expired))
-        {
-            context.SchedulerWake.Set();
+            partition.ReaderWake.Set();
         }
     }
 

@@ -17,7 +17,14 @@ internal sealed class WakeUpSignal
         }
     }
 
-    /// <summary>Waits until <see cref="Set"/> is called or <paramref name="timeout"/> passes; throws only on cancellation.</summary>
+    /// <summary>Waits until <see cref="Set"/> is called; throws only on cancellation.</summary>
+    public Task WaitAsync(TimeProvider time, CancellationToken cancellationToken) =>
+        WaitAsync(Timeout.InfiniteTimeSpan, time, cancellationToken);
+
+    /// <summary>
+    /// Waits until <see cref="Set"/> is called or <paramref name="timeout"/> passes (<see cref="Timeout.InfiniteTimeSpan"/>:
+    /// never); throws only on cancellation.
+    /// </summary>
     public async Task WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         Task signalled;
@@ -26,7 +33,7 @@ internal sealed class WakeUpSignal
             signalled = _next.Task;
         }
 
-        if (!signalled.IsCompleted && timeout > TimeSpan.Zero)
+        if (!signalled.IsCompleted && (timeout > TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan))
         {
             await signalled.WaitAsync(timeout, time, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }

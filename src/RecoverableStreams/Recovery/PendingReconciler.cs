@@ -1,15 +1,17 @@
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
-/// The safety net (DESIGN.md section 6): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer at
-/// a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
-/// every entry idle longer than a lease with neither lease nor deadline into the deadline index, due now. The
+/// The safety net (docs/ARCHITECTURE.md): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer
+/// at a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
+/// every entry idle longer than a lease that has no ownership record (or one naming a session that no longer exists)
+/// into the free-now index. The
 /// scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
 /// </summary>
-internal sealed class PendingReconciler(ClientContext context)
+internal sealed class PendingReconciler(ClientContext context, Partition partition)
 {
     private const int PageSize = 500;
 
@@ -48,7 +50,7 @@ internal sealed class PendingReconciler(ClientContext context)
     /// <summary>Runs one full pass when this consumer wins the guard; returns the entries repaired, or -1 when another consumer has the turn.</summary>
     public async Task<int> ReconcileOnceAsync()
     {
-        var won = await context.Database.StringSetAsync(context.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
+        var won = await context.Database.StringSetAsync(partition.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
         if (!won)
         {
             return -1;
@@ -59,14 +61,14 @@ internal sealed class PendingReconciler(ClientContext context)
         var pages = 0;
         while (!context.Stopping.IsCancellationRequested)
         {
-            var page = await context.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
+            var page = await partition.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
             pages++;
             repaired += page.Repaired;
             if (page.Repaired > 0)
             {
                 // Let this consumer and its peers start handing out the repaired entries while the pass goes on.
-                context.SchedulerWake.Set();
-                await context.Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(context.Keys.Events), "repaired").ConfigureAwait(false);
+                partition.SchedulerWake.Set();
+                await context.Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(partition.Keys.Events), "repaired").ConfigureAwait(false);
             }
 
             if (page.Seen < PageSize)

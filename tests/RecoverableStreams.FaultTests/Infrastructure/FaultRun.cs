@@ -16,6 +16,9 @@ internal sealed class FaultRun : IAsyncDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _stop = new();
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _faultLog = new();
+
+    /// <summary>Faults that did not take effect (a target that owned nothing, no connection killed): each fails the scenario.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _ineffective = new();
     private int _faults;
     private Task? _production;
     private TimeSpan _lastFaultEnded;
@@ -73,7 +76,7 @@ internal sealed class FaultRun : IAsyncDisposable
         Directory.CreateDirectory(logDirectory);
         var redis = await FaultRedis.StartAsync(settings.AppendOnly);
         var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000,connectTimeout=2000");
-        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         var proxy = settings.PartitionedWorker is null ? null : TcpProxy.Start(redis.Port);
         var run = new FaultRun(settings, service, redis, admin, monitor, proxy, logDirectory);
@@ -108,7 +111,7 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         var worker = _workers[index];
         await WaitUntilOwningAsync(worker.Name);
-        Fault($"SIGKILL {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams");
+        Fault($"SIGKILL {worker.Name} (pid {worker.Pid}) owning {await TargetOwnsAsync(worker.Name, "SIGKILL")} streams");
         await worker.KillAsync();
         await Task.Delay(downtime);
         worker.Start();
@@ -119,7 +122,7 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         var worker = _workers[index];
         await WaitUntilOwningAsync(worker.Name);
-        Fault($"SIGSTOP {worker.Name} (pid {worker.Pid}) owning {await OwnedByAsync(worker.Name)} streams, for {duration.TotalSeconds:0.#} s");
+        Fault($"SIGSTOP {worker.Name} (pid {worker.Pid}) owning {await TargetOwnsAsync(worker.Name, "SIGSTOP")} streams, for {duration.TotalSeconds:0.#} s");
         worker.Freeze();
         await Task.Delay(duration);
         worker.Thaw();
@@ -133,7 +136,9 @@ internal sealed class FaultRun : IAsyncDisposable
         var worker = _workers[Settings.PartitionedWorker!.Value];
         // The proxied worker is a little slower to grab new entries than its peers: wait for a fair share.
         await WaitUntilOwningAsync(worker.Name, streams: 10);
-        Fault($"{(blackhole ? "blackhole" : "partition")} {worker.Name} from Redis (owning {await OwnedByAsync(worker.Name)} streams) for {duration.TotalSeconds:0.#} s");
+        var kind = blackhole ? "blackhole" : "partition";
+        Fault($"{kind} {worker.Name} from Redis (owning {await TargetOwnsAsync(worker.Name, kind)} streams) for {duration.TotalSeconds:0.#} s");
+        var cutBefore = proxy.ConnectionsCut;
         if (blackhole)
         {
             proxy.Blackhole();
@@ -144,6 +149,11 @@ internal sealed class FaultRun : IAsyncDisposable
         }
 
         await Task.Delay(duration);
+        if (!blackhole && proxy.ConnectionsCut == cutBefore)
+        {
+            _ineffective.Enqueue($"partition of {worker.Name}: no connection was cut");
+        }
+
         proxy.Heal();
         Ended($"partition of {worker.Name} healed ({proxy.ConnectionsCut} connections cut so far)");
     }
@@ -151,7 +161,14 @@ internal sealed class FaultRun : IAsyncDisposable
     public async Task RestartRedisAsync(bool keepData, TimeSpan downtime)
     {
         Fault($"SIGKILL redis-server ({(keepData ? "AOF kept" : "data lost")}), down {downtime.TotalSeconds:0.#} s");
+        var reconnects = Monitor.Reconnects;
         await Redis.KillAndRestartAsync(keepData, downtime);
+        // The monitor's connection broke and came back: the server really went away.
+        if (!await IntegrationTests.Infrastructure.Eventually.TrueAsync(() => Monitor.Reconnects > reconnects, TimeSpan.FromSeconds(30)))
+        {
+            _ineffective.Enqueue("Redis restart: the lease monitor's connection was never broken");
+        }
+
         Ended("redis-server answers again");
     }
 
@@ -159,6 +176,10 @@ internal sealed class FaultRun : IAsyncDisposable
     {
         var killed = await Redis.KillPubSubClientsAsync(Admin);
         Fault($"CLIENT KILL TYPE pubsub: {killed} connections");
+        if (killed == 0)
+        {
+            _ineffective.Enqueue("CLIENT KILL TYPE pubsub killed no connection");
+        }
         Ended("");
     }
 
@@ -223,10 +244,12 @@ internal sealed class FaultRun : IAsyncDisposable
 
         var selected = Producer.Streams.Where(checkedStreams ?? (_ => true)).ToList();
         var outcome = await Outcome.CheckAsync(Admin.GetDatabase(), Service, selected, Monitor);
+        outcome.Failures.AddRange(_ineffective.Select(f => "Fault without effect: " + f));
+        var exclusivity = outcome.Exclusivity;
         var afterFault = drained ? Math.Max(0, (drainedAt - _lastFaultEnded).TotalSeconds) : double.NaN;
         var afterEnd = drained ? Math.Max(0, (drainedAt - Producer.FinishedAt).TotalSeconds) : double.NaN;
         var line = string.Create(CultureInfo.InvariantCulture,
-            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | stale summaries fenced {_workers.Sum(w => w.CountLines(FencedWriteLog))} | failed attempts counted {_workers.Sum(w => w.CountLines(FailedAttemptLog))} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
+            $"FIGURES | {Settings.Name,-22} | streams {selected.Count}/{Producer.Streams.Count} checked | entries {Producer.EntriesWritten} | faults {Faults} | leases granted {outcome.Grants} | takeovers {outcome.Grants - outcome.Summaries} | dead-lettered {outcome.DeadLettered.Count} | producer retries {Producer.Retries} | stale summaries fenced {_workers.Sum(w => w.CountLines(FencedWriteLog))} | lease-checked writes accepted {exclusivity.CheckedWritesAccepted}, refused {exclusivity.WritesRefused} (stale token {exclusivity.StaleWritesRefused}) | overlapping owners {exclusivity.OverlappingGrants.Count} | stale writes accepted {exclusivity.StaleWritesAccepted.Count} | failed attempts counted {_workers.Sum(w => w.CountLines(FailedAttemptLog))} | drained {afterFault:0.00} s after the last fault ended, {afterEnd:0.00} s after the last end written | run {_clock.Elapsed.TotalSeconds:0.0} s |");
         Figures.Add(line);
         TestContext.Out.WriteLine(line);
         foreach (var entry in _faultLog)
@@ -324,13 +347,14 @@ internal sealed class FaultRun : IAsyncDisposable
 
     private async Task WaitForLiveConsumersAsync(int count, TimeSpan timeout)
     {
-        var consumers = "{" + Service + "-input}:consumers";
+        var sessions = "{" + Service + "-input}:sessions";
         var live = await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () =>
         {
-            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(consumers);
+            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(sessions);
             var time = (RedisResult[])(await Admin.GetDatabase().ExecuteAsync("TIME"))!;
             var nowMs = (long)time[0] * 1000 + (long)time[1] / 1000;
-            return members.Count(m => m.Score >= nowMs - Settings.LeaseDuration.TotalMilliseconds * 2) >= count;
+            // A session's score is its deadline: live while it is in the future.
+            return members.Count(m => m.Score > nowMs) >= count;
         }, timeout);
         if (!live)
         {
@@ -350,16 +374,35 @@ internal sealed class FaultRun : IAsyncDisposable
     private async Task WaitUntilOwningAsync(string podName, int streams = 3) =>
         await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () => await OwnedByAsync(podName) >= streams, TimeSpan.FromSeconds(30));
 
+    /// <summary>How many streams the target owns as it is hit; a fault on a target that owns none proves nothing.</summary>
+    private async Task<int> TargetOwnsAsync(string podName, string fault)
+    {
+        var owned = await OwnedByAsync(podName);
+        if (owned == 0)
+        {
+            _ineffective.Enqueue($"{fault} of {podName}: it owned no stream when hit");
+        }
+
+        return owned;
+    }
+
     private async Task<int> OwnedByAsync(string podName)
     {
         var count = 0;
-        var server = Admin.GetServer(Admin.GetEndPoints()[0]);
         try
         {
-            await foreach (var key in server.KeysAsync(pattern: "{" + Service + "-input}:lease:*"))
+            foreach (var record in await Admin.GetDatabase().HashGetAllAsync("{" + Service + "-input}:owners"))
             {
-                var value = (string?)await Admin.GetDatabase().StringGetAsync(key);
-                if (value is not null && value.Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
+                if (((string)record.Value!).Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
+                {
+                    count++;
+                }
+            }
+
+            // Session leases (docs/ARCHITECTURE.md): one ownership record per stream, "<consumer>|<session>|<token>".
+            foreach (var record in await Admin.GetDatabase().HashValuesAsync("{" + Service + "-input}:owners"))
+            {
+                if (((string?)record)?.Split('|')[0].EndsWith(podName, StringComparison.Ordinal) == true)
                 {
                     count++;
                 }

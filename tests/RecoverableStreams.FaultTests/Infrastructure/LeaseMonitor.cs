@@ -12,12 +12,29 @@ namespace RecoverableStreams.FaultTests.Infrastructure;
 /// The fence counter is global and only increases (while Redis keeps its data), so when the monitor was disconnected
 /// (a Redis restart) the tokens granted meanwhile are exactly those between the last one seen before and the first one
 /// seen after: <see cref="Gaps"/>.
+/// <para>
+/// It also checks exclusivity from the same log (<see cref="Exclusivity"/>): no lease is granted while an earlier
+/// lease on that entry is still live (its last SET or PEXPIRE plus its time to live, unless a DEL ended it), and every
+/// ownership-checked write a script accepts (a <c>GET</c> of the lease key followed, in the same script, by a write to
+/// that entry's keys) was checked against the entry's latest lease value. A check that no write follows is a write
+/// refused by fencing. This is the one place that knows the lease scripts' MONITOR shapes and key names: when the
+/// scripts change, only this class changes.
+/// </para>
+/// <para>
+/// It reads both lease models: per-stream lease keys (<c>SET/GET/PEXPIRE/DEL {L}:lease:&lt;id&gt;</c>, a lease live until
+/// its time to live ends) and session leases (docs/ARCHITECTURE.md: <c>HSET/HGET/HDEL {L}:owners &lt;id&gt;
+/// &lt;session&gt;|&lt;token&gt;</c>, a record live while its session's deadline in <c>ZADD {L}:sessions</c> has not
+/// passed). A lease value is <c>&lt;consumer&gt;|&lt;instance or session suffix&gt;|&lt;token&gt;</c> in both.
+/// </para>
 /// </summary>
 internal sealed partial class LeaseMonitor : IAsyncDisposable
 {
     private readonly string _host;
     private readonly int _port;
     private readonly string _leasePrefix;
+    private readonly string _checkpointPrefix;
+    private readonly string _ownersKey;
+    private readonly string _sessionsKey;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Grant>> _grants = new(StringComparer.Ordinal);
     private readonly List<(long After, long Before)> _gaps = [];
     private readonly Lock _gate = new();
@@ -28,11 +45,28 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private bool _gapOpen;
     private long _gapAfter;
 
-    public LeaseMonitor(string host, int port, string leasePrefix)
+    /// <summary>Leases whose state spans a monitor disconnection are not judged: what happened meanwhile is unknown.</summary>
+    private int _epoch;
+    private readonly Dictionary<string, LeaseState> _leases = new(StringComparer.Ordinal);
+
+    /// <summary>Session model: each session's deadline (ms, Redis clock) from its latest ZADD; 0 once removed.</summary>
+    private readonly Dictionary<string, long> _sessionDeadlines = new(StringComparer.Ordinal);
+    private readonly List<string> _overlaps = [];
+    private readonly List<string> _staleAccepted = [];
+    private int _acceptedWrites;
+    private int _refusedWrites;
+    private int _staleRefused;
+    private ScriptCall? _call;
+
+    /// <param name="controlPrefix">The prefix of the service's control keys, <c>{L}:</c>.</param>
+    public LeaseMonitor(string host, int port, string controlPrefix)
     {
         _host = host;
         _port = port;
-        _leasePrefix = leasePrefix;
+        _leasePrefix = controlPrefix + "lease:";
+        _checkpointPrefix = controlPrefix + "ckpt:";
+        _ownersKey = controlPrefix + "owners";
+        _sessionsKey = controlPrefix + "sessions";
         _loop = Task.Run(RunAsync);
     }
 
@@ -59,6 +93,18 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     }
 
     public Task Connected => _firstConnect.Task;
+
+    /// <summary>What the MONITOR log says about exclusivity so far.</summary>
+    public ExclusivityReport Exclusivity
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new ExclusivityReport([.. _overlaps], [.. _staleAccepted], _acceptedWrites, _refusedWrites, _staleRefused);
+            }
+        }
+    }
 
     public IReadOnlyList<Grant> GrantsOf(string lbsId) => _grants.TryGetValue(lbsId, out var q) ? q.ToArray() : [];
 
@@ -118,6 +164,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                     _gapOpen = true;
                     _gapAfter = _lastToken;
                 }
+
+                _epoch++;
+                _call = null;
             }
 
             try
@@ -133,38 +182,290 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
     private void OnLine(string line)
     {
-        var match = LeaseSet().Match(line);
-        if (!match.Success || !match.Groups["key"].Value.StartsWith(_leasePrefix, StringComparison.Ordinal))
+        // "<seconds>.<micros> [<db> <client>|lua] "CMD" "arg" ...": only script calls and the commands they run matter.
+        var open = line.IndexOf('[', StringComparison.Ordinal);
+        var close = open < 0 ? -1 : line.IndexOf(']', open);
+        if (close < 0 || !double.TryParse(line.AsSpan(0, open).Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
         {
             return;
         }
 
-        var id = match.Groups["key"].Value[_leasePrefix.Length..];
-        var value = match.Groups["value"].Value;
+        var micros = (long)(seconds * 1_000_000);
+        var fromLua = line.AsSpan(open, close - open).EndsWith(" lua", StringComparison.Ordinal);
+        lock (_gate)
+        {
+            if (!fromLua)
+            {
+                EndCall();
+                var head = line.AsSpan(close + 1).TrimStart();
+                if (head.StartsWith("\"EVALSHA\"", StringComparison.OrdinalIgnoreCase) || head.StartsWith("\"EVAL\"", StringComparison.OrdinalIgnoreCase))
+                {
+                    _call = new ScriptCall(Arguments(line.AsSpan(close + 1)));
+                }
+
+                return;
+            }
+
+            var args = Arguments(line.AsSpan(close + 1));
+            if (args.Count < 2)
+            {
+                return;
+            }
+
+            OnScriptCommand(args, micros);
+        }
+    }
+
+    private void OnScriptCommand(List<string> args, long micros)
+    {
+        var command = args[0].ToUpperInvariant();
+        var key = args[1];
+        var leaseId = key.StartsWith(_leasePrefix, StringComparison.Ordinal) ? key[_leasePrefix.Length..] : null;
+        switch (command)
+        {
+            case "SET" when leaseId is not null && args.Count >= 5 && args[3].Equals("PX", StringComparison.OrdinalIgnoreCase):
+                OnGrant(leaseId, args[2], micros, ttlMs: long.Parse(args[4], CultureInfo.InvariantCulture));
+                break;
+            case "HSET" when key == _ownersKey && args.Count >= 4:
+                OnGrant(args[2], args[3], micros, ttlMs: null);
+                break;
+            case "HGET" when key == _ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
+                _call.Checks[args[2]] = recordChecked;
+                break;
+            case "HDEL" when key == _ownersKey:
+                foreach (var id in args.Skip(2))
+                {
+                    OnWrite(id);
+                    if (_leases.TryGetValue(id, out var removed))
+                    {
+                        removed.Ended = true;
+                    }
+                }
+
+                break;
+            case "ZADD" when key == _sessionsKey:
+                // ZADD key [NX|XX|GT|LT|CH]... score member [score member ...]
+                var first = 2;
+                while (first < args.Count && !double.TryParse(args[first], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                {
+                    first++;
+                }
+
+                for (var i = first; i + 1 < args.Count; i += 2)
+                {
+                    _sessionDeadlines[args[i + 1]] = (long)double.Parse(args[i], NumberStyles.Float, CultureInfo.InvariantCulture);
+                }
+
+                break;
+            case "ZREM" when key == _sessionsKey:
+                foreach (var session in args.Skip(2))
+                {
+                    _sessionDeadlines[session] = 0;
+                }
+
+                break;
+            case "GET" when leaseId is not null && _call?.ValueFor(leaseId) is { } checkedValue:
+                _call.Checks[leaseId] = checkedValue;
+                break;
+            case "PEXPIRE" when leaseId is not null:
+                OnWrite(leaseId);
+                if (_leases.TryGetValue(leaseId, out var renewed))
+                {
+                    renewed.LiveUntil = micros + long.Parse(args[2], CultureInfo.InvariantCulture) * 1000;
+                }
+
+                break;
+            case "DEL":
+                foreach (var deleted in args.Skip(1).Where(k => k.StartsWith(_leasePrefix, StringComparison.Ordinal)))
+                {
+                    var id = deleted[_leasePrefix.Length..];
+                    OnWrite(id);
+                    if (_leases.TryGetValue(id, out var ended))
+                    {
+                        ended.Ended = true;
+                    }
+                }
+
+                break;
+            case "HSET" when key.StartsWith(_checkpointPrefix, StringComparison.Ordinal):
+                OnWrite(key[_checkpointPrefix.Length..]);
+                break;
+            case "HINCRBY" when args.Count >= 3:
+                OnWrite(args[2]);
+                break;
+        }
+    }
+
+    private void OnGrant(string id, string value, long micros, long? ttlMs)
+    {
         var parts = value.Split('|');
         if (parts.Length < 3 || !long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var token))
         {
             return;
         }
 
-        lock (_gate)
+        if (_gapOpen)
         {
-            if (_gapOpen)
-            {
-                // A restart without persistence starts the fence again from 1: the gap then covers 0..token.
-                _gaps.Add((token > _gapAfter ? _gapAfter : 0, token));
-                _gapOpen = false;
-            }
-
-            _lastToken = token;
-            GrantsSeen++;
+            // A restart without persistence starts the fence again from 1: the gap then covers 0..token.
+            _gaps.Add((token > _gapAfter ? _gapAfter : 0, token));
+            _gapOpen = false;
         }
 
+        if (_leases.TryGetValue(id, out var previous) && previous.Epoch == _epoch && !previous.Ended && LiveUntil(previous) > micros + OverlapToleranceMicros)
+        {
+            _overlaps.Add($"{id}: token {token} ({parts[0]}) granted while token {previous.Token} ({previous.Value.Split('|')[0]}) was live for {(LiveUntil(previous) - micros) / 1000} ms more");
+        }
+
+        // A lease key lives for its time to live; an ownership record as long as its session (the value minus the token).
+        _leases[id] = ttlMs is { } ttl
+            ? new LeaseState(value, token, _epoch) { LiveUntil = micros + ttl * 1000 }
+            : new LeaseState(value, token, _epoch) { Session = value[..value.LastIndexOf('|')] };
+        _lastToken = token;
+        GrantsSeen++;
         _grants.GetOrAdd(id, _ => new ConcurrentQueue<Grant>()).Enqueue(new Grant(token, parts[0], parts[1]));
     }
 
-    [GeneratedRegex("\"SET\" \"(?<key>[^\"]+)\" \"(?<value>[^\"]+)\" \"PX\"", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
-    private static partial Regex LeaseSet();
+    /// <summary>A write to an entry's keys inside a script: accepted, so the lease value it checked must be the latest.</summary>
+    private void OnWrite(string id)
+    {
+        if (_call is null || !_call.Checks.Remove(id, out var checkedValue))
+        {
+            return;
+        }
+
+        _acceptedWrites++;
+        if (_leases.TryGetValue(id, out var latest) && latest.Epoch == _epoch && !string.Equals(latest.Value, checkedValue, StringComparison.Ordinal))
+        {
+            _staleAccepted.Add($"{id}: a write checked against {checkedValue} was accepted while the latest lease was {latest.Value}");
+        }
+    }
+
+    /// <summary>The script call ended: every check no write followed was refused.</summary>
+    private void EndCall()
+    {
+        if (_call is null)
+        {
+            return;
+        }
+
+        foreach (var (id, checkedValue) in _call.Checks)
+        {
+            _refusedWrites++;
+            if (_leases.TryGetValue(id, out var latest) && latest.Epoch == _epoch && latest.Token > TokenOf(checkedValue))
+            {
+                _staleRefused++;
+            }
+        }
+
+        _call = null;
+    }
+
+    /// <summary>Until when (µs, Redis clock) a lease was live: its own time to live, or its session's deadline.</summary>
+    private long LiveUntil(LeaseState lease) =>
+        lease.Session is null ? lease.LiveUntil : _sessionDeadlines.GetValueOrDefault(lease.Session) * 1000;
+
+    private static long TokenOf(string leaseValue) =>
+        long.TryParse(leaseValue[(leaseValue.LastIndexOf('|') + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token : long.MaxValue;
+
+    /// <summary>The quoted arguments of a MONITOR line (Redis escapes them like sdscatrepr).</summary>
+    private static List<string> Arguments(ReadOnlySpan<char> text)
+    {
+        var args = new List<string>();
+        var current = new StringBuilder();
+        var inside = false;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (!inside)
+            {
+                if (c == '"')
+                {
+                    inside = true;
+                    current.Clear();
+                }
+
+                continue;
+            }
+
+            if (c == '\\' && i + 1 < text.Length)
+            {
+                var next = text[++i];
+                if (next == 'x' && i + 2 < text.Length)
+                {
+                    current.Append((char)Convert.ToInt32(text.Slice(i + 1, 2).ToString(), 16));
+                    i += 2;
+                }
+                else
+                {
+                    current.Append(next switch { 'n' => '\n', 'r' => '\r', 't' => '\t', _ => next });
+                }
+            }
+            else if (c == '"')
+            {
+                inside = false;
+                args.Add(current.ToString());
+            }
+            else
+            {
+                current.Append(c);
+            }
+        }
+
+        return args;
+    }
 
     public sealed record Grant(long Token, string ConsumerId, string Instance);
+
+    /// <summary>Overlapping grants and stale accepted writes must be empty; refusals prove fencing worked.</summary>
+    public sealed record ExclusivityReport(IReadOnlyList<string> OverlappingGrants, IReadOnlyList<string> StaleWritesAccepted, int CheckedWritesAccepted, int WritesRefused, int StaleWritesRefused);
+
+    /// <summary>A tolerance for the MONITOR timestamps of commands inside one script (a script sees its start time).</summary>
+    private const long OverlapToleranceMicros = 250_000;
+
+    private sealed class LeaseState(string value, long token, int epoch)
+    {
+        public string Value { get; } = value;
+
+        public long Token { get; } = token;
+
+        public int Epoch { get; } = epoch;
+
+        public long LiveUntil { get; set; }
+
+        /// <summary>Session model: the owning session, whose deadline bounds the record.</summary>
+        public string? Session { get; init; }
+
+        public bool Ended { get; set; }
+    }
+
+    /// <summary>One EVAL/EVALSHA and the lease checks its commands made so far.</summary>
+    private sealed class ScriptCall(List<string> args)
+    {
+        /// <summary>Lease values ("consumer|instance|token") among the arguments, with their positions.</summary>
+        private readonly List<(int Index, string Value)> _values = [.. args.Select((a, i) => (i, a)).Where(p => LeaseValue().IsMatch(p.a))];
+
+        public Dictionary<string, string> Checks { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The lease value this call presents for the entry: its only one, or the one right after the id (batches).</summary>
+        public string? ValueFor(string id)
+        {
+            if (_values.Count == 1)
+            {
+                return _values[0].Value;
+            }
+
+            foreach (var (index, value) in _values)
+            {
+                if (index > 0 && string.Equals(args[index - 1], id, StringComparison.Ordinal))
+                {
+                    return value;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    [GeneratedRegex(@"^[^|\s]+\|[^|\s]+\|\d+$", RegexOptions.CultureInvariant)]
+    private static partial Regex LeaseValue();
 }

@@ -15,18 +15,24 @@ internal sealed class Outcome
 
     public int Summaries { get; set; }
 
+    /// <summary>What the lease monitor saw: overlapping owners and stale writes accepted (both must be none), refusals.</summary>
+    public LeaseMonitor.ExclusivityReport Exclusivity { get; private set; } = new([], [], 0, 0, 0);
+
     /// <summary>Leases granted for the checked streams (first assignments and takeovers).</summary>
     public int Grants { get; set; }
 
     /// <summary>
-    /// Checks each stream: it is no longer in the LBS nor pending (completed) or dead-lettered (reported with its
-    /// reason); its summary holds exactly the producer's <c>sum</c> and <c>count</c>; and its <c>token</c> is the
+    /// Checks exclusivity over the whole MONITOR log (<see cref="LeaseMonitor.Exclusivity"/>: no two live owners, no stale
+    /// write accepted), then each stream: it is no longer in the LBS nor pending (completed) or dead-lettered (reported with its
+    /// reason, and a failure unless the scenario injects poison: see the scenarios' assertions); its summary holds exactly the producer's <c>sum</c> and <c>count</c>; and its <c>token</c> is the
     /// highest fencing token granted for its LBS entry: no grant seen by MONITOR is higher, and the token itself was
     /// seen granted for that entry (or falls in a window in which the monitor was disconnected).
     /// </summary>
     public static async Task<Outcome> CheckAsync(IDatabase db, string service, IReadOnlyCollection<ProducedStream> streams, LeaseMonitor monitor)
     {
-        var outcome = new Outcome { Checked = streams.Count };
+        var outcome = new Outcome { Checked = streams.Count, Exclusivity = monitor.Exclusivity };
+        outcome.Failures.AddRange(outcome.Exclusivity.OverlappingGrants.Select(o => "Two live owners: " + o));
+        outcome.Failures.AddRange(outcome.Exclusivity.StaleWritesAccepted.Select(o => "Stale write accepted: " + o));
         var lbs = service + "-input";
         var group = service + "-group";
         var dead = new Dictionary<string, string>(StringComparer.Ordinal);

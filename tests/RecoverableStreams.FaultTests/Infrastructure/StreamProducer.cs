@@ -105,7 +105,7 @@ internal sealed class StreamProducer(IConnectionMultiplexer redis, RecoverableSt
 
                 return await _publisher.AddStreamAsync(name, new Dictionary<string, object?> { ["producer"] = "fault-tests" }, cancellationToken);
             }
-            catch (Exception ex) when (ex is RecoverableStreamsException or RedisException)
+            catch (Exception ex) when (ex is RecoverableStreamsException or RedisException or RedisTimeoutException)
             {
                 // The entry may have been written before the connection broke: look for it before writing again.
                 uncertain = true;
@@ -145,7 +145,7 @@ internal sealed class StreamProducer(IConnectionMultiplexer redis, RecoverableSt
                 // An earlier attempt was written although its reply was lost.
                 return;
             }
-            catch (RedisException)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Interlocked.Increment(ref _retries);
                 await Task.Delay(RetryDelay, cancellationToken);

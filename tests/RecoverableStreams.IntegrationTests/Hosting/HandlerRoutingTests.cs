@@ -77,12 +77,94 @@ public sealed class HandlerRoutingTests
             StreamEntry[] dead = [];
             await Eventually.AssertAsync(async () => (dead = await redis.GetDatabase().StreamRangeAsync(TestHosts.DeadLetterKey(service))).Length == 1,
                 TimeSpan.FromSeconds(20), "the unrouted stream is dead-lettered");
-            Assert.That((string?)dead[0]["reason"], Does.Contain("No handler matches data stream 'unrouted:1'"));
+            Assert.That((string?)dead[0]["reason"], Does.StartWith("unroutable").And.Contain("No handler matches data stream 'unrouted:1'"));
             Assert.That(recorder.Visits, Is.Empty);
         }
         finally
         {
             await host.StopAsync();
+        }
+    }
+
+    /// <summary>
+    /// A rolling deploy: the old pod (A) handles only "a-*", the new one (B) also "b-*". A stream A takes but cannot
+    /// route goes to B, which advertises a matching pattern; only a stream no live consumer can handle is dead-lettered.
+    /// </summary>
+    [Test]
+    public async Task A_stream_one_host_cannot_route_goes_to_a_live_host_that_can_and_only_an_unroutable_one_is_dead_lettered()
+    {
+        var service = TestOptions.NewServiceName();
+        var recorder = new Recorder();
+        var gate = new BlockingHandler.Gate();
+        await using var redis = await SharedRedis.Server.ConnectAsync();
+        var db = redis.GetDatabase();
+        var publisher = TestHosts.Publisher(redis, service);
+
+        // B takes one stream at a time and is kept busy, so that A is the one that takes "b-1" first.
+        var b = TestHosts.NewBuilder(service, consumerId: "host-b", settings: new Dictionary<string, string?> { ["MaxConcurrentStreams"] = "1" });
+        b.Services.AddSingleton(recorder);
+        b.Services.AddSingleton(gate);
+        b.Services.AddRecoverableRedisStreams().AddHandler<BlockingHandler>("b-*");
+        using var hostB = b.Build();
+        await hostB.StartAsync();
+
+        var a = TestHosts.NewBuilder(service, consumerId: "host-a");
+        a.Services.AddSingleton(recorder);
+        a.Services.AddSingleton(gate);
+        var takenByA = new FailureTests.EventLog();
+        a.Services.AddSingleton<IStreamLifecycleObserver>(takenByA);
+        a.Services.AddRecoverableRedisStreams().AddHandler<BlockingHandler>("a-*");
+        using var hostA = a.Build();
+        try
+        {
+            await publisher.AddStreamAsync("b-0");
+            await Eventually.AssertAsync(() => recorder.For("b-0").Count == 1, TimeSpan.FromSeconds(20), "B is busy with b-0");
+            await hostA.StartAsync();
+
+            await publisher.AddStreamAsync("b-1");
+            await Eventually.AssertAsync(() => takenByA.Events.Any(e => e.DataStreamName == "b-1" && e.Kind == StreamLifecycleEventKind.Assigned),
+                TimeSpan.FromSeconds(20), "A takes b-1 first (B is full)");
+            await publisher.AddStreamAsync("a-1");
+            await publisher.AddStreamAsync("c-1");
+
+            StreamEntry[] dead = [];
+            await Eventually.AssertAsync(async () => (dead = await db.StreamRangeAsync(TestHosts.DeadLetterKey(service))).Length >= 1,
+                TimeSpan.FromSeconds(20), "c-1, which no live consumer handles, is dead-lettered");
+            gate.Open.TrySetResult();
+            await Eventually.AssertAsync(async () => await db.StreamLengthAsync(TestHosts.LbsKey(service)) == 0, TimeSpan.FromSeconds(30),
+                "a-1, b-0 and b-1 are completed once B is free");
+
+            dead = await db.StreamRangeAsync(TestHosts.DeadLetterKey(service));
+            Assert.Multiple(() =>
+            {
+                Assert.That(dead, Has.Length.EqualTo(1), "only c-1 is dead-lettered");
+                Assert.That((string?)dead[0]["reason"], Does.StartWith("unroutable").And.Contain("'c-1'"));
+                Assert.That(recorder.For("b-1").Select(v => v.ConsumerId), Is.EqualTo(new[] { "host-b" }), "B handles b-1, once");
+                Assert.That(recorder.For("a-1").Select(v => v.ConsumerId), Is.EqualTo(new[] { "host-a" }));
+            });
+        }
+        finally
+        {
+            gate.Open.TrySetResult();
+            await hostA.StopAsync();
+            await hostB.StopAsync();
+        }
+    }
+
+    internal sealed class BlockingHandler(Recorder recorder, BlockingHandler.Gate gate) : IStreamWorkHandler
+    {
+        public async Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken)
+        {
+            recorder.Add(new Visit(nameof(BlockingHandler), context.DataStreamName, context.ConsumerId, context.Origin, context.Attempt));
+            if (context.DataStreamName == "b-0")
+            {
+                await gate.Open.Task.WaitAsync(cancellationToken);
+            }
+        }
+
+        internal sealed class Gate
+        {
+            public TaskCompletionSource Open { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 

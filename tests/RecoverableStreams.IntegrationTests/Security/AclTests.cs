@@ -23,7 +23,7 @@ public sealed class AclTests
     public async Task StartServerAsync()
     {
         // Keyspace events on from the start: the users cannot run CONFIG, so the flags are the operator's job.
-        _server = await RedisServer.StartAsync("--notify-keyspace-events", "Kxt");
+        _server = await RedisServer.StartAsync("--notify-keyspace-events", "KExt");
         _admin = await _server.ConnectAsync();
     }
 

@@ -14,9 +14,9 @@ public sealed class RedisUnavailableTests
         var connection = new RedisConnectionException(ConnectionFailureType.SocketFailure, "socket closed");
         Assert.Multiple(() =>
         {
-            Assert.That(StreamSession.IsRedisUnavailable(connection), Is.True);
-            Assert.That(StreamSession.IsRedisUnavailable(new RecoverableStreamsException("Redis failed", connection)), Is.True);
-            Assert.That(StreamSession.IsRedisUnavailable(new InvalidOperationException("outer", new RedisTimeoutException("timeout", CommandStatus.Sent))), Is.True);
+            Assert.That(RedisOutage.IsOutage(connection), Is.True);
+            Assert.That(RedisOutage.IsOutage(new RecoverableStreamsException("Redis failed", connection)), Is.True);
+            Assert.That(RedisOutage.IsOutage(new InvalidOperationException("outer", new RedisTimeoutException("timeout", CommandStatus.Sent))), Is.True);
         });
     }
 
@@ -25,8 +25,8 @@ public sealed class RedisUnavailableTests
     {
         Assert.Multiple(() =>
         {
-            Assert.That(StreamSession.IsRedisUnavailable(new InvalidOperationException("bug")), Is.False);
-            Assert.That(StreamSession.IsRedisUnavailable(new RedisServerException("WRONGTYPE Operation against a key holding the wrong kind of value")), Is.False);
+            Assert.That(RedisOutage.IsOutage(new InvalidOperationException("bug")), Is.False);
+            Assert.That(RedisOutage.IsOutage(new RedisServerException("WRONGTYPE Operation against a key holding the wrong kind of value")), Is.False);
         });
     }
 }

@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace RecoverableStreams.Notifications;
+
+/// <summary>Stream entry ids in the one spelling the safety-poll script compares: <c>ms-seq</c>, no leading zeros.</summary>
+internal static class StreamIds
+{
+    /// <summary>
+    /// The canonical form of a position a reader may start after: <c>ms-seq</c> or <c>ms</c> (sequence 0, as XRANGE
+    /// reads it). Anything else becomes <c>0-0</c>, so the reader is woken by any entry rather than never.
+    /// </summary>
+    public static string Canonical(string position)
+    {
+        var dash = position.IndexOf('-', StringComparison.Ordinal);
+        var ms = dash < 0 ? position : position[..dash];
+        var seq = dash < 0 ? "0" : position[(dash + 1)..];
+        return ulong.TryParse(ms, NumberStyles.None, CultureInfo.InvariantCulture, out var msValue)
+            && ulong.TryParse(seq, NumberStyles.None, CultureInfo.InvariantCulture, out var seqValue)
+            ? string.Create(CultureInfo.InvariantCulture, $"{msValue}-{seqValue}")
+            : "0-0";
+    }
+
+    /// <summary>Whether canonical id <paramref name="id"/> comes after canonical <paramref name="position"/>.</summary>
+    public static bool IsAfter(string id, string position)
+    {
+        var (idMs, idSeq) = Parse(id);
+        var (posMs, posSeq) = Parse(position);
+        return idMs > posMs || (idMs == posMs && idSeq > posSeq);
+    }
+
+    private static (ulong Ms, ulong Seq) Parse(string canonical)
+    {
+        var dash = canonical.IndexOf('-', StringComparison.Ordinal);
+        return (ulong.Parse(canonical.AsSpan(0, dash), CultureInfo.InvariantCulture), ulong.Parse(canonical.AsSpan(dash + 1), CultureInfo.InvariantCulture));
+    }
+}

@@ -1,0 +1,100 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.Notifications;
+
+/// <summary>
+/// Routes <c>xadd</c> keyevent messages (the message is the key) to the readers of that key, in the client: one
+/// dictionary lookup per message, no allocation for keys nobody reads, and no per-stream subscription in Redis.
+/// </summary>
+internal sealed class XAddRouter
+{
+    private const int StackKeyChars = 256;
+    private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>> _waiters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>>.AlternateLookup<ReadOnlySpan<char>> _byKeySpan;
+
+    public XAddRouter() => _byKeySpan = _waiters.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <summary>How many streams have at least one registered reader.</summary>
+    public int StreamCount => _waiters.Count;
+
+    public void Add(DataStreamWaiter waiter) =>
+        _waiters.AddOrUpdate(waiter.Key, static (_, w) => [w], static (_, current, w) => current.Add(w), waiter);
+
+    public void Remove(DataStreamWaiter waiter)
+    {
+        while (_waiters.TryGetValue(waiter.Key, out var current))
+        {
+            var next = current.Remove(waiter);
+            if (next.Length == current.Length)
+            {
+                return;
+            }
+
+            // Compare-and-swap on the array: a reader registering for the same key at the same time is never dropped.
+            var swapped = next.IsEmpty
+                ? _waiters.TryRemove(new KeyValuePair<string, ImmutableArray<DataStreamWaiter>>(waiter.Key, current))
+                : _waiters.TryUpdate(waiter.Key, next, current);
+            if (swapped)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Wakes every reader of <paramref name="key"/>; returns how many.</summary>
+    public int Route(ReadOnlySpan<char> key)
+    {
+        if (!_byKeySpan.TryGetValue(key, out var waiters))
+        {
+            return 0;
+        }
+
+        foreach (var waiter in waiters)
+        {
+            waiter.Wake();
+        }
+
+        return waiters.Length;
+    }
+
+    /// <summary>Routes one pub/sub message when it is an <c>xadd</c> keyevent; returns how many readers it woke.</summary>
+    public int OnMessage(RedisChannel channel, RedisValue message)
+    {
+        if (!KeyNotification.TryParse(in channel, in message, out var notification)
+            || notification.Kind != KeyNotificationKind.KeyEvent
+            || notification.Type != KeyNotificationType.XAdd)
+        {
+            return 0;
+        }
+
+        var maxChars = notification.GetKeyMaxCharCount();
+        char[]? rented = null;
+        var buffer = maxChars <= StackKeyChars ? stackalloc char[StackKeyChars] : (rented = ArrayPool<char>.Shared.Rent(maxChars));
+        try
+        {
+            return notification.TryCopyKey(buffer, out var written) ? Route(buffer[..written]) : 0;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<char>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Every registered reader (a moment's view; readers come and go while it is read).</summary>
+    public IEnumerable<DataStreamWaiter> All()
+    {
+        foreach (var pair in _waiters)
+        {
+            foreach (var waiter in pair.Value)
+            {
+                yield return waiter;
+            }
+        }
+    }
+}
