@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds with warnings as errors and runs every test project against a real Redis.
+# Builds with warnings as errors, packs every src project (eng/pack.sh) and runs every test project against a real Redis.
 # Installs redis-server with apt-get when neither Docker nor redis-server is present (needs root or sudo).
 # Prints one closing line: "N passed, N failed" (totals over all test projects).
 set -uo pipefail
@@ -20,6 +20,16 @@ if ! dotnet build RecoverableStreams.Hosting.sln -c Release -warnaserror -nologo
   echo "0 passed, 1 failed"
   exit 1
 fi
+
+# Every src project packed as it would ship (MinVer version, symbols, package validation); the packed-package smoke
+# test (tests/RecoverableStreams.IntegrationTests/Packaging) installs these into a fresh project outside the solution.
+echo "== pack (artifacts/packages)"
+if ! bash eng/pack.sh artifacts/packages; then
+  echo "pack failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export RECOVERABLESTREAMS_PACKAGES="$PWD/artifacts/packages"
 
 status=0
 for project in $(ls tests/*/*.csproj | sort); do
