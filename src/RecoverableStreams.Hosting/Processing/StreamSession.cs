@@ -215,7 +215,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         deps.Options.LeaseDuration * 5 > deps.Options.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Options.MaxOutageRetryDuration;
 
     /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
-    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < RetryBackoff.Maximum ? deps.Options.LeaseDuration / 2 : RetryBackoff.Maximum;
+    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Retry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Retry.MaxDelay;
 
     private async Task AnnounceAcquisitionAsync()
     {
