@@ -25,6 +25,7 @@ internal sealed class ClientContext
         Scripts = new StreamScripts(Database, Keys);
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
+        Session = new SessionState(time);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
         LeaseDuration = options.LeaseDuration;
         RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
@@ -42,14 +43,11 @@ internal sealed class ClientContext
 
     public string ConsumerId { get; }
 
-    /// <summary>The random suffix of this process start (DESIGN.md section 8).</summary>
+    /// <summary>The random suffix of this process start: two processes sharing one consumer id stay apart.</summary>
     public string InstanceId { get; }
 
-    /// <summary>This process in the consumers registry: <c>consumerId|instance</c>.</summary>
+    /// <summary>This process: <c>consumerId|instance</c> (the reconciliation guard's value).</summary>
     public string ConsumerMember => ConsumerId + "|" + InstanceId;
-
-    /// <summary>A lease value is this prefix followed by the fencing token.</summary>
-    public string LeaseValuePrefix => ConsumerMember + "|";
 
     public CancellationToken Stopping { get; }
 
@@ -61,6 +59,9 @@ internal sealed class ClientContext
 
     public LeaseRegistry Registry { get; }
 
+    /// <summary>This consumer's current session (docs/ARCHITECTURE.md, "Sessions and their deadlines").</summary>
+    public SessionState Session { get; }
+
     public NotificationChannel Notifications { get; }
 
     public TimeSpan LeaseDuration { get; }
@@ -70,11 +71,17 @@ internal sealed class ClientContext
     /// <summary>Wakes the LBS reader: a new entry, or a free slot.</summary>
     public WakeUpSignal ReaderWake { get; } = new();
 
-    /// <summary>Wakes the deadline scheduler: a release, an expiry event, a repaired entry, or a free slot.</summary>
+    /// <summary>Wakes the session renewer: the session ended and a new one must be opened.</summary>
+    public WakeUpSignal RenewerWake { get; } = new();
+
+    /// <summary>Wakes the deadline scheduler: a release, a closed session, a repaired entry, or a free slot.</summary>
     public WakeUpSignal SchedulerWake { get; } = new();
 
     /// <summary>Ids released by peers recently, so an unclaimed one is announced as released rather than expired.</summary>
     public RecentIds RecentlyReleased { get; } = new(capacity: 4096);
+
+    /// <summary>A session id never used before: <c>consumerId|random</c>.</summary>
+    public string NewSessionId() => ConsumerId + "|" + Guid.NewGuid().ToString("N")[..16];
 
     /// <summary>The database number keyspace channels are named with.</summary>
     public int DatabaseNumber => Database.Database;

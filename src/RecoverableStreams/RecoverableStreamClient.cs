@@ -109,30 +109,41 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            var sentAt = _context.Time.GetTimestamp();
+            if (!_context.Session.TryGetLive(out var session))
+            {
+                throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session ended and a new one is being opened; try again.");
+            }
+
             ClaimReply reply;
             try
             {
-                // Sent without the caller's token: a claim that reached Redis must be registered, or its lease would leak.
-                reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, _context.LeaseValuePrefix, _context.LeaseDuration, [info.IdInLbs]).ConfigureAwait(false);
+                // Sent without the caller's token: a claim that reached Redis must be registered, or its grant would leak.
+                reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, session.Id, [info.IdInLbs]).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: {ex.Message}", ex);
             }
 
+            if (!reply.SessionLive)
+            {
+                _leases.EndSession(session, "the session expired in Redis");
+                throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session expired in Redis; a new one is being opened; try again.");
+            }
+
             var result = reply.Results[0];
             switch (result.Status)
             {
                 case ClaimStatus.Owned:
-                    var owner = result.Holder?.Split('|')[0];
+                    // The record is "consumerId|random|token": the consumer id is all before the last two bars.
+                    var owner = OwnerOf(result.Holder);
                     throw new StreamAlreadyClaimedException($"'{info.DataStreamName}' ({info.IdInLbs}) is owned by {owner}.") { OwnerConsumerId = owner };
                 case ClaimStatus.NotFound:
                     throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) no longer needs an owner: it was completed or dead-lettered.");
             }
 
             var origin = string.Equals(result.Entry!.PreviousConsumer, ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-            return await _leases.AcceptAsync(result.Entry, origin, sentAt, reply.ServerNowMs).ConfigureAwait(false)
+            return await _leases.AcceptAsync(result.Entry, origin, session).ConfigureAwait(false)
                 ?? throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) was malformed and has been dead-lettered.");
         }
     }
@@ -222,8 +233,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         try
         {
             await _listener.StartAsync().ConfigureAwait(false);
-            // Register the heartbeat first, so peers count this consumer in their fair shares from the start.
-            await new LeaseRenewer(_context, _leases).RenewOnceAsync().ConfigureAwait(false);
+            // Open the session first, so peers count this consumer in their fair shares from the start.
+            await new SessionRenewer(_context, _leases).StepAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -231,7 +242,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         }
 
         _context.Redis.ConnectionRestored += OnConnectionRestored;
-        var renewer = new LeaseRenewer(_context, _leases);
+        var renewer = new SessionRenewer(_context, _leases);
         var reader = new LbsReader(_context, _leases);
         var scheduler = new DeadlineScheduler(_context, _leases);
         var reconciler = new PendingReconciler(_context);
@@ -257,6 +268,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             try
             {
+                // In pages of at most 1,000 streams per script call.
                 await _leases.ReleaseAsync(owned).ConfigureAwait(false);
             }
             catch (RecoverableStreamsException ex)
@@ -274,10 +286,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             try
             {
-                if (releaseOwned)
+                if (releaseOwned && _context.Session.Current is { } session)
                 {
-                    // Leave the registry at once, so fair shares no longer count this consumer.
-                    await _context.Database.SortedSetRemoveAsync(_context.Keys.Consumers, _context.ConsumerMember).ConfigureAwait(false);
+                    // Leave at once: fair shares no longer count this consumer, and what it could not release goes
+                    // to peers now rather than at the session's deadline.
+                    session.End();
+                    await _context.Scripts.CloseSessionAsync(session.Id).ConfigureAwait(false);
                 }
 
                 await _listener.StopAsync().ConfigureAwait(false);
@@ -324,6 +338,18 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         return _context.Registry.TryGet(info.IdInLbs, out var lease)
             ? lease
             : throw new StreamOwnershipLostException($"This consumer does not own '{info.DataStreamName}' ({info.IdInLbs}) (never owned, completed, released or lost).");
+    }
+
+    private static string? OwnerOf(string? record)
+    {
+        if (record is null)
+        {
+            return null;
+        }
+
+        var tokenBar = record.LastIndexOf('|');
+        var sessionBar = tokenBar > 0 ? record.LastIndexOf('|', tokenBar - 1) : -1;
+        return sessionBar > 0 ? record[..sessionBar] : record;
     }
 
     private void EnsureRunning()

@@ -7,8 +7,8 @@ using StackExchange.Redis;
 namespace RecoverableStreams;
 
 /// <summary>
-/// What an owner holds while it works on a stream. The client renews it in the background (one round trip for all
-/// of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
+/// What an owner holds while it works on a stream. The client keeps it alive in the background by renewing its
+/// session (one small script call for all of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
 /// reason: lost to expiry or a peer, released, completed, or shut down.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
@@ -16,32 +16,27 @@ public sealed class StreamLease
 {
     private readonly ILeaseOperations _operations;
     private readonly CancellationTokenSource _ownership = new();
-    private long _localDeadline;
     private long _lastProgress;
-    private long _expiresAtMs;
     private int _ended;
 
     internal StreamLease(
         ILeaseOperations operations,
         LbsInfo info,
         string consumerId,
-        string leaseValue,
+        LeaseSession session,
         long fencingToken,
         LeaseOrigin origin,
-        IReadOnlyDictionary<string, JsonElement>? additionalInfo,
-        long localDeadline,
-        long expiresAtMs)
+        IReadOnlyDictionary<string, JsonElement>? additionalInfo)
     {
         _operations = operations;
         Info = info;
         ConsumerId = consumerId;
-        LeaseValue = leaseValue;
+        Session = session;
+        LeaseValue = session.RecordValue(fencingToken);
         FencingToken = fencingToken;
         Origin = origin;
         AdditionalInfo = additionalInfo;
-        _localDeadline = localDeadline;
         _lastProgress = operations.Time.GetTimestamp();
-        _expiresAtMs = expiresAtMs;
     }
 
     /// <summary>The stream and its LBS entry.</summary>
@@ -57,8 +52,9 @@ public sealed class StreamLease
     public string ConsumerId { get; }
 
     /// <summary>
-    /// A number that increases with every acquisition of every stream of the service. Pass it to downstream writes so
-    /// they can reject a stale owner.
+    /// A number that increases with every acquisition of every stream of the service, also across a Redis restart
+    /// without persistence or a failover that lost the last grants (it is never below the Redis clock in microseconds
+    /// at the grant). Pass it to downstream writes so they can reject a stale owner.
     /// </summary>
     public long FencingToken { get; }
 
@@ -74,13 +70,20 @@ public sealed class StreamLease
     /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
     public bool IsOwned => Volatile.Read(ref _ended) == 0;
 
-    /// <summary>The lease's current deadline (Redis server clock), moved forward by each renewal.</summary>
-    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _expiresAtMs));
+    /// <summary>
+    /// The lease's current deadline (Redis server clock): the deadline of the consumer's session, which every lease of
+    /// the consumer shares, moved forward by each renewal.
+    /// </summary>
+    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Session.ExpiresAtMs);
 
+    /// <summary>The session this stream was granted to.</summary>
+    internal LeaseSession Session { get; }
+
+    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>.</summary>
     internal string LeaseValue { get; }
 
-    /// <summary>The local, monotonic deadline: past it this consumer treats the lease as lost, even without Redis.</summary>
-    internal long LocalDeadline => Interlocked.Read(ref _localDeadline);
+    /// <summary>The local, monotonic deadline (the session's): past it this consumer treats the lease as lost, even without Redis.</summary>
+    internal long LocalDeadline => Session.LocalDeadline;
 
     internal long LastProgress => Interlocked.Read(ref _lastProgress);
 
@@ -175,12 +178,6 @@ public sealed class StreamLease
 
     /// <inheritdoc />
     public override string ToString() => $"{DataStreamName} ({IdInLbs}) token {FencingToken}";
-
-    internal void Renewed(long localDeadline, long expiresAtMs)
-    {
-        Interlocked.Exchange(ref _localDeadline, localDeadline);
-        Interlocked.Exchange(ref _expiresAtMs, expiresAtMs);
-    }
 
     /// <summary>
     /// Ends ownership once; returns <see langword="false"/> when it had already ended. <see cref="IsOwned"/> and

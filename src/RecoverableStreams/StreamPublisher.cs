@@ -1,6 +1,7 @@
 using RecoverableStreams.Configuration;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Parsing;
+using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
 namespace RecoverableStreams;
@@ -30,11 +31,15 @@ public sealed class StreamPublisher
         _keys = StreamKeys.For(options);
     }
 
-    /// <summary>Announces a data stream to the consumers.</summary>
+    /// <summary>
+    /// Announces a data stream to the consumers, at most once while it is live: when an announcement of the same name
+    /// has not been completed or dead-lettered yet, nothing is written and its id is returned (so a producer may retry
+    /// after a lost reply). Checked and written in one script, so racing publishers cannot both add.
+    /// </summary>
     /// <param name="dataStreamName">The Redis key of the data stream.</param>
     /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
     /// <param name="cancellationToken">Cancels before the entry is written.</param>
-    /// <returns>The id of the new LBS entry: the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
+    /// <returns>The id of the stream's live LBS entry (new, or the existing one): the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
     /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
     public async Task<string> AddStreamAsync(string dataStreamName, IDictionary<string, object?>? info = null, CancellationToken cancellationToken = default)
@@ -54,14 +59,20 @@ public sealed class StreamPublisher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        RedisValue id;
+        string id;
+        bool added;
         try
         {
-            id = await _db.StreamAddAsync(_keys.Lbs, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
+            (id, added) = await new StreamScripts(_db, _keys).AddStreamAsync(dataStreamName, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException("Announcing the stream failed: " + ex.Message, ex);
+        }
+
+        if (!added)
+        {
+            return id;
         }
 
         try
@@ -75,6 +86,6 @@ public sealed class StreamPublisher
             // Not sent: consumers find the entry at their next poll.
         }
 
-        return id!;
+        return id;
     }
 }

@@ -94,7 +94,7 @@ public sealed class InfrastructureTests
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: false);
         var service = "mon-" + Guid.NewGuid().ToString("N")[..8];
-        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:owners");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
         var options = new RecoverableStreamOptions { ServiceName = service, LeaseDuration = TimeSpan.FromSeconds(2), PollInterval = TimeSpan.FromMilliseconds(200) };
@@ -214,6 +214,12 @@ public sealed class InfrastructureTests
             Assert.That(clean.StaleWritesRefused, Is.EqualTo(1));
             Assert.That(monitor.GrantsOf("1-1").Select(g => g.Token), Is.EqualTo(new[] { 1L, 2L }));
         });
+
+        // A late write of the dead session a, refused at the session check (as every session-model script does first).
+        const string sessionChecked = "local d = redis.call('ZSCORE', KEYS[1], ARGV[2]) if not d or tonumber(d) <= 1 then return -1 end return 1";
+        await db.ScriptEvaluateAsync(sessionChecked, sessions, ["1-1", "a|s1", "a|s1|1"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.StaleWritesRefused == 2, TimeSpan.FromSeconds(10), "the write refused for a dead session is counted as fenced");
 
         // Broken: c is granted while b's session is live, and b's stale write is accepted.
         await db.ScriptEvaluateAsync(grant, owners, ["1-1", "c|s3|3"]);

@@ -18,7 +18,7 @@ public sealed class KeyPropertyTests
         {
             var keys = new StreamKeys(lbs, "group");
             var slot = HashSlot.Of(lbs);
-            string[] control = [keys.Deadlines, keys.Fence, keys.Consumers, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Lease(id), keys.Checkpoint(id)];
+            string[] control = [keys.Sessions, keys.Owners, keys.Owned, keys.Counts, keys.Free, keys.Names, keys.Fence, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Checkpoint(id)];
             return control.All(k => HashSlot.Of(k) == slot && k != lbs);
         });
 
@@ -47,7 +47,7 @@ public sealed class KeyPropertyTests
             }
 
             var keys = StreamKeys.For(options);
-            return errors.Count == 0 && keys.Lbs == service + "-input" && HashSlot.Of(keys.Lease("1-0")) == HashSlot.Of(keys.Lbs);
+            return errors.Count == 0 && keys.Lbs == service + "-input" && HashSlot.Of(keys.Checkpoint("1-0")) == HashSlot.Of(keys.Lbs);
         });
 
     [TestCase("")]

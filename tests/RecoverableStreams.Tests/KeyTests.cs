@@ -13,7 +13,7 @@ public sealed class KeyTests
     {
         var keys = new StreamKeys(lbs, "g");
         var slot = HashSlot.Of(lbs);
-        foreach (var key in new[] { keys.Deadlines, keys.Fence, keys.Consumers, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Lease("1-0"), keys.Checkpoint("1-0") })
+        foreach (var key in new[] { keys.Sessions, keys.Owners, keys.Owned, keys.Counts, keys.Free, keys.Names, keys.Fence, keys.Attempts, keys.Dead, keys.Events, keys.ReconcileGuard, keys.Checkpoint("1-0") })
         {
             Assert.That(HashSlot.Of(key), Is.EqualTo(slot), key);
         }
@@ -54,13 +54,16 @@ public sealed class KeyTests
 
         Assert.That(keys.Lbs, Is.EqualTo("orders-input"));
         Assert.That(keys.Group, Is.EqualTo("orders-group"));
-        Assert.That(keys.Deadlines, Is.EqualTo("{orders-input}:deadlines"));
+        Assert.That(keys.Sessions, Is.EqualTo("{orders-input}:sessions"));
+        Assert.That(keys.Owners, Is.EqualTo("{orders-input}:owners"));
+        Assert.That(keys.Owned, Is.EqualTo("{orders-input}:owned"));
+        Assert.That(keys.Counts, Is.EqualTo("{orders-input}:counts"));
+        Assert.That(keys.Free, Is.EqualTo("{orders-input}:free"));
+        Assert.That(keys.Names, Is.EqualTo("{orders-input}:names"));
         Assert.That(keys.Fence, Is.EqualTo("{orders-input}:fence"));
-        Assert.That(keys.Consumers, Is.EqualTo("{orders-input}:consumers"));
         Assert.That(keys.Attempts, Is.EqualTo("{orders-input}:attempts"));
         Assert.That(keys.Dead, Is.EqualTo("{orders-input}:dead"));
         Assert.That(keys.Events, Is.EqualTo("{orders-input}:events"));
-        Assert.That(keys.Lease("1-0"), Is.EqualTo("{orders-input}:lease:1-0"));
         Assert.That(keys.Checkpoint("1-0"), Is.EqualTo("{orders-input}:ckpt:1-0"));
     }
 
@@ -71,8 +74,8 @@ public sealed class KeyTests
 
         Assert.That(keys.Lbs, Is.EqualTo("{eu}-orders"));
         Assert.That(keys.Group, Is.EqualTo("workers"));
-        Assert.That(keys.Lease("1-0"), Is.EqualTo("{eu}-orders:lease:1-0"));
-        Assert.That(HashSlot.Of(keys.Lease("1-0")), Is.EqualTo(HashSlot.Of("eu")));
+        Assert.That(keys.Checkpoint("1-0"), Is.EqualTo("{eu}-orders:ckpt:1-0"));
+        Assert.That(HashSlot.Of(keys.Checkpoint("1-0")), Is.EqualTo(HashSlot.Of("eu")));
     }
 
     [Test]
@@ -81,8 +84,8 @@ public sealed class KeyTests
         var a = new StreamKeys("{eu}-orders", "g");
         var b = new StreamKeys("{eu}-payments", "g");
 
-        Assert.That(a.Deadlines, Is.Not.EqualTo(b.Deadlines));
-        Assert.That(HashSlot.Of(a.Deadlines), Is.EqualTo(HashSlot.Of(b.Deadlines)));
+        Assert.That(a.Owners, Is.Not.EqualTo(b.Owners));
+        Assert.That(HashSlot.Of(a.Owners), Is.EqualTo(HashSlot.Of(b.Owners)));
     }
 
     [TestCase("", false)]

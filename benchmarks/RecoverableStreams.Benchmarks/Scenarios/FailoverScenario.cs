@@ -33,7 +33,7 @@ internal static class FailoverScenario
             await redis.GetServers()[0].FlushDatabaseAsync();
         }
 
-        crash.Note("Expiry = the lease's deadline in {L}:deadlines after the owner stopped (Redis clock, converted with a measured offset). 'Expiry spread' = last minus earliest deadline: how far apart the owner's last renewals left them.");
+        crash.Note("Expiry = the owner's session deadline in {L}:sessions after the owner stopped (Redis clock, converted with a measured offset). 'Expiry spread' = last minus earliest deadline: how far apart the owner's last renewals left them.");
         crash.Note("Each lease deadline is lease duration after its last renewal; the survivors' deadline scheduler sleeps until the earliest deadline, then claims within fair shares.");
         return [crash, graceful];
     }
@@ -46,13 +46,13 @@ internal static class FailoverScenario
 
     /// <summary>
     /// Each stream should be added once and never lost: total and unique StreamAdded, StreamDisowned, and the leases
-    /// the survivors hold locally, with how many of those Redis confirms (the lease key still holds that owner's value).
+    /// the survivors hold locally, with how many of those Redis confirms (the ownership record in {L}:owners still holds that owner's value).
     /// </summary>
     private static async Task<object[]> IntegrityAsync(IConnectionMultiplexer redis, StreamKeys keys, List<BenchConsumer> survivors)
     {
         var owned = survivors.SelectMany(s => s.Client.OwnedStreams).ToArray();
         var db = redis.GetDatabase();
-        var values = await Task.WhenAll(owned.Select(l => db.StringGetAsync(keys.Lease(l.IdInLbs))));
+        var values = await Task.WhenAll(owned.Select(l => db.HashGetAsync(keys.Owners, l.IdInLbs)));
         var confirmed = owned.Where((l, i) => values[i] == l.LeaseValue).Select(l => l.IdInLbs).Distinct(StringComparer.Ordinal).Count();
         return
         [
@@ -93,10 +93,12 @@ internal static class FailoverScenario
         var keys = StreamKeys.For(Options(service, n, lease, autoClaim: true));
         try
         {
+            var ownerRecord = owner.Client.OwnedStreams[0].LeaseValue;
+            var ownerSession = ownerRecord[..ownerRecord.LastIndexOf('|')];
             var crashedAt = Clock.NowMs;
             await owner.CrashAsync();
-            // The owner no longer renews; the survivors own nothing yet, so every deadline in the index is the owner's.
-            var deadlines = await db.SortedSetRangeByRankWithScoresAsync(keys.Deadlines);
+            // The owner no longer renews; every stream it owned shares its session's deadline.
+            var deadlines = (await db.SortedSetRangeByRankWithScoresAsync(keys.Sessions)).Where(d => d.Element == ownerSession).ToArray();
             var offset = await Clock.ServerOffsetMsAsync(db);
             var earliestExpiry = deadlines.Min(d => d.Score) - offset;
             var lastExpiry = deadlines.Max(d => d.Score) - offset;

@@ -3,8 +3,11 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.Benchmarks.Scenarios;
 
-/// <summary>One held lock or lease: its Redis key, the value that means "ours", and what its library reports.</summary>
-internal sealed record HeldItem(string Key, string Value, Func<bool> ReportedHeld, Func<string> Status);
+/// <summary>
+/// One held lock or lease: its Redis key (and hash field, for a session lease's ownership record in one hash), the value
+/// that means "ours", and what its library reports. The items of one sample are all plain keys or all fields of one hash.
+/// </summary>
+internal sealed record HeldItem(string Key, string Value, Func<bool> ReportedHeld, Func<string> Status, string? Field = null);
 
 /// <summary>What a hold looked like, sampled every 50 ms against the library's own view and the key in Redis.</summary>
 internal sealed record HoldOutcome(
@@ -44,6 +47,8 @@ internal static class HoldSampler
     {
         var db = redis.GetDatabase();
         var keys = items.Select(i => (RedisKey)i.Key).ToArray();
+        var fields = items.Select(i => (RedisValue)i.Field).ToArray();
+        var inHash = items.Count > 0 && items[0].Field is not null;
         var reportedLost = new bool[items.Count];
         var lostInRedis = new bool[items.Count];
         var heldWithoutKey = 0;
@@ -60,7 +65,7 @@ internal static class HoldSampler
                 RedisValue[] values;
                 try
                 {
-                    values = db.StringGet(keys);
+                    values = inHash ? db.HashGet(keys[0], fields) : db.StringGet(keys);
                 }
                 catch (RedisTimeoutException)
                 {

@@ -164,7 +164,7 @@ internal static class RedLockScenario
         await Wait.UntilAsync(() => consumer.Client.OwnedStreams.Count == count, TimeSpan.FromSeconds(60), $"{count} owned streams", 10);
         var keys = StreamKeys.For(options);
         var items = consumer.Client.OwnedStreams
-            .Select(l => new HeldItem(keys.Lease(l.IdInLbs), l.LeaseValue, () => l.IsOwned, () => l.IsOwned ? "owned" : "lost"))
+            .Select(l => new HeldItem(keys.Owners, l.LeaseValue, () => l.IsOwned, () => l.IsOwned ? "owned" : "lost", l.IdInLbs))
             .ToArray();
         var outcome = await HoldSampler.SampleAsync(connectionString, items, hold);
         return (outcome, consumer.Count(StreamNotificationType.StreamDisowned));

@@ -9,7 +9,7 @@ namespace RecoverableStreams.Benchmarks.Scenarios;
 /// <summary>
 /// The cost of holding M leases on one consumer: script calls Redis sees per renew interval in steady state (INFO
 /// commandstats over a window; renewal plus the deadline scheduler's look-ups), and the duration of one renewal
-/// round trip (<see cref="LeaseRenewer.RenewOnceAsync"/> timed on the running client's own state).
+/// round trip (<see cref="SessionRenewer.StepAsync"/> timed on the running client's own state).
 /// </summary>
 internal static class RenewalScenario
 {
@@ -22,7 +22,7 @@ internal static class RenewalScenario
         var server = redis.GetServers()[0];
         var table = new ResultTable(
             $"renewal: one consumer holding M leases, LeaseDuration {lease.TotalSeconds:F0} s (renew every {(lease / 3).TotalMilliseconds:F0} ms), window {window.TotalSeconds:F0} s",
-            "leases (M)", "script calls / renew interval", "script usec/call (Redis)", "RenewOnceAsync p50", "p95", "max");
+            "leases (M)", "script calls / renew interval", "script usec/call (Redis)", "StepAsync p50", "p95", "max");
 
         foreach (var m in sizes)
         {
@@ -49,7 +49,7 @@ internal static class RenewalScenario
                 for (var i = 0; i < rounds; i++)
                 {
                     var started = Stopwatch.GetTimestamp();
-                    await renewer.RenewOnceAsync();
+                    await renewer.StepAsync();
                     durations.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 }
 
@@ -71,18 +71,18 @@ internal static class RenewalScenario
         }
 
         table.Note("Script calls counted from INFO commandstats (EVAL + EVALSHA) over the window; usec/call is Redis' own execution time per script call (all scripts of the window, dominated by renew).");
-        table.Note($"RenewOnceAsync: {rounds} sequential calls on the running client's registry (client side: building arguments, the round trip, processing the reply).");
+        table.Note($"StepAsync (one session renewal): {rounds} sequential calls on the running client's registry (client side: building arguments, the round trip, processing the reply).");
         return [table];
     }
 
     /// <summary>A renewer over the client's own state (internal fields; the benchmark is not part of the public contract).</summary>
-    private static LeaseRenewer RenewerOf(RecoverableStreamClient client)
+    private static SessionRenewer RenewerOf(RecoverableStreamClient client)
     {
         const BindingFlags Flags = BindingFlags.Instance | BindingFlags.NonPublic;
         var context = (ClientContext)(typeof(RecoverableStreamClient).GetField("_context", Flags)?.GetValue(client)
             ?? throw new InvalidOperationException("RecoverableStreamClient._context not found; update RenewalScenario."));
         var leases = (LeaseOperations)(typeof(RecoverableStreamClient).GetField("_leases", Flags)?.GetValue(client)
             ?? throw new InvalidOperationException("RecoverableStreamClient._leases not found; update RenewalScenario."));
-        return new LeaseRenewer(context, leases);
+        return new SessionRenewer(context, leases);
     }
 }

@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Assignment;
 
 /// <summary>
-/// Reads new LBS entries and leases them in the same script, only as many as there are free slots. StackExchange.Redis
+/// Reads new LBS entries and grants them to this consumer's session in the same script, only as many as there are free slots. StackExchange.Redis
 /// cannot block on XREADGROUP, so the reader sleeps until a wake-up (keyspace <c>xadd</c>, the publisher's <c>added</c>
 /// event, a freed slot) or <see cref="RecoverableStreamOptions.PollInterval"/>.
 /// </summary>
@@ -87,17 +87,27 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
     {
         using var gate = await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false);
         var free = Math.Min(context.Registry.FreeSlots, MaxBatch);
-        if (free == 0)
+        if (free == 0 || !context.Session.TryGetLive(out var session))
         {
+            // No free slot, or no live session (the renewer is opening one and wakes this reader).
             return ReadOutcome.Idle;
         }
 
-        var sentAt = context.Time.GetTimestamp();
-        // Consumers that renewed within a lease count as live for fair shares (as for expired entries).
-        var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, free, context.LeaseValuePrefix, context.LeaseDuration, context.LeaseDuration).ConfigureAwait(false);
+        var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, session.Id, free, context.Options.MaxLbsPayloadBytes, context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+        if (!reply.SessionLive)
+        {
+            leases.EndSession(session, "the session expired in Redis");
+            return ReadOutcome.Idle;
+        }
+
+        foreach (var duplicate in reply.Duplicates)
+        {
+            Log.DuplicateDeadLettered(context.Logger, duplicate.Id, duplicate.DataStreamName, duplicate.LiveId);
+        }
+
         foreach (var entry in reply.Entries)
         {
-            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, sentAt, reply.ServerNowMs).ConfigureAwait(false);
+            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session).ConfigureAwait(false);
             if (lease is not null)
             {
                 context.Notifications.Post(Notify.Added(lease));
@@ -109,7 +119,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
             return ReadOutcome.Idle;
         }
 
-        if (reply.Entries.Count == free)
+        if (reply.Entries.Count + reply.Duplicates.Count == free)
         {
             return ReadOutcome.MoreWaiting;
         }

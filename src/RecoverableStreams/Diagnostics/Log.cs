@@ -26,7 +26,7 @@ internal static partial class Log
     [LoggerMessage(105, LogLevel.Debug, "Unsubscribing failed.", EventName = "UnsubscribeFailed")]
     public static partial void UnsubscribeFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(106, LogLevel.Warning, "Releasing {Count} stream(s) at shutdown failed; they return to peers when their leases expire.", EventName = "ShutdownReleaseFailed")]
+    [LoggerMessage(106, LogLevel.Warning, "Releasing {Count} stream(s) at shutdown failed; they return to peers when the session's deadline passes.", EventName = "ShutdownReleaseFailed")]
     public static partial void ShutdownReleaseFailed(ILogger logger, int count, Exception exception);
 
     [LoggerMessage(200, LogLevel.Debug, "Owns '{DataStreamName}' ({IdInLbs}), {Origin}, fencing token {FencingToken}.", EventName = "StreamOwned")]
@@ -44,8 +44,11 @@ internal static partial class Log
     [LoggerMessage(204, LogLevel.Warning, "LBS entry {IdInLbs} is malformed and goes to the dead-letter stream: {Reason}", EventName = "MalformedEntry")]
     public static partial void MalformedEntry(ILogger logger, string idInLbs, string reason);
 
-    [LoggerMessage(205, LogLevel.Warning, "LBS entry {IdInLbs} could not be dead-lettered: its lease is gone; its next owner will.", EventName = "DeadLetterRefused")]
+    [LoggerMessage(205, LogLevel.Warning, "LBS entry {IdInLbs} could not be dead-lettered: its ownership record is gone; its next owner will.", EventName = "DeadLetterRefused")]
     public static partial void DeadLetterRefused(ILogger logger, string idInLbs);
+
+    [LoggerMessage(206, LogLevel.Warning, "LBS entry {IdInLbs} announces '{DataStreamName}', which entry {LiveId} already announces and is live: dead-lettered as duplicate.", EventName = "DuplicateDeadLettered")]
+    public static partial void DuplicateDeadLettered(ILogger logger, string idInLbs, string dataStreamName, string liveId);
 
     [LoggerMessage(300, LogLevel.Warning, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}.", EventName = "StreamDisowned")]
     public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
@@ -56,10 +59,16 @@ internal static partial class Log
     [LoggerMessage(302, LogLevel.Information, "Reconciled the pending list in {Pages} page(s); repaired {Repaired} orphaned entr(ies).", EventName = "Reconciled")]
     public static partial void Reconciled(ILogger logger, int pages, int repaired);
 
-    [LoggerMessage(303, LogLevel.Warning, "Not renewing '{DataStreamName}' ({IdInLbs}): no progress for longer than HandlerStallTimeout ({StallTimeout}).", EventName = "LeaseStalled")]
+    [LoggerMessage(303, LogLevel.Warning, "Releasing '{DataStreamName}' ({IdInLbs}): no progress for longer than HandlerStallTimeout ({StallTimeout}).", EventName = "LeaseStalled")]
     public static partial void LeaseStalled(ILogger logger, string dataStreamName, string idInLbs, TimeSpan stallTimeout);
 
-    [LoggerMessage(400, LogLevel.Warning, "Renewing {Count} lease(s) failed; retrying until their deadlines.", EventName = "RenewalFailed")]
+    [LoggerMessage(304, LogLevel.Information, "Opened session {SessionId} (deadline {DeadlineMs} on the Redis clock).", EventName = "SessionOpened")]
+    public static partial void SessionOpened(ILogger logger, string sessionId, long deadlineMs);
+
+    [LoggerMessage(305, LogLevel.Warning, "Session {SessionId} ended: {Reason}; its {Count} stream(s) are lost.", EventName = "SessionEnded")]
+    public static partial void SessionEnded(ILogger logger, string sessionId, string reason, int count);
+
+    [LoggerMessage(400, LogLevel.Warning, "Renewing the session ({Count} stream(s)) failed; retrying until its deadline.", EventName = "RenewalFailed")]
     public static partial void RenewalFailed(ILogger logger, int count, Exception exception);
 
     [LoggerMessage(401, LogLevel.Warning, "Reading the LBS failed; retrying.", EventName = "ReadFailed")]

@@ -1,7 +1,7 @@
 namespace RecoverableStreams.Keys;
 
 /// <summary>
-/// The Redis keys of one service (DESIGN.md section 4). Every control key shares the LBS key's cluster hash slot, so
+/// The Redis keys of one service (docs/ARCHITECTURE.md, "Data model"). Every control key shares the LBS key's cluster hash slot, so
 /// each state change is one Lua script on one node.
 /// </summary>
 internal sealed class StreamKeys
@@ -35,11 +35,25 @@ internal sealed class StreamKeys
     /// <summary>The prefix of every control key: <c>{L}</c>, or L itself when it has a hash tag.</summary>
     public string Prefix { get; }
 
-    public string Deadlines => Prefix + ":deadlines";
+    /// <summary>Sorted set: session id -> deadline (ms, Redis clock).</summary>
+    public string Sessions => Prefix + ":sessions";
+
+    /// <summary>Hash: LBS entry id -> <c>sessionId|token</c>, the one ownership record of a stream.</summary>
+    public string Owners => Prefix + ":owners";
+
+    /// <summary>Sorted set, all scores 0: <c>sessionId\0idInLbs</c>, the session -> streams index.</summary>
+    public string Owned => Prefix + ":owned";
+
+    /// <summary>Hash: session id -> how many streams it owns.</summary>
+    public string Counts => Prefix + ":counts";
+
+    /// <summary>Sorted set: LBS entry id -> when it became free; the streams that need an owner now.</summary>
+    public string Free => Prefix + ":free";
+
+    /// <summary>Hash: data stream name -> LBS entry id of its live announcement.</summary>
+    public string Names => Prefix + ":names";
 
     public string Fence => Prefix + ":fence";
-
-    public string Consumers => Prefix + ":consumers";
 
     public string Attempts => Prefix + ":attempts";
 
@@ -48,10 +62,6 @@ internal sealed class StreamKeys
     public string Events => Prefix + ":events";
 
     public string ReconcileGuard => Prefix + ":reconcile";
-
-    public string LeasePrefix => Prefix + ":lease:";
-
-    public string Lease(string idInLbs) => LeasePrefix + idInLbs;
 
     public string Checkpoint(string idInLbs) => Prefix + ":ckpt:" + idInLbs;
 

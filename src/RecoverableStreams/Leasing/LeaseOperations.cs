@@ -9,7 +9,8 @@ namespace RecoverableStreams.Leasing;
 
 /// <summary>
 /// Everything done to one lease: taking it on (or dead-lettering a malformed entry), the ownership-checked writes
-/// (complete, release, checkpoint, attempts, dead letter), and losing it.
+/// (complete, release, checkpoint, attempts, dead letter), and losing it; and ending a session, which loses every
+/// lease granted to it.
 /// </summary>
 internal sealed class LeaseOperations : ILeaseOperations
 {
@@ -25,18 +26,19 @@ internal sealed class LeaseOperations : ILeaseOperations
     public TimeProvider Time => _context.Time;
 
     /// <summary>
-    /// Turns a freshly leased LBS entry into an owned <see cref="StreamLease"/>, or dead-letters it when it is malformed.
-    /// Returns the lease with its parsed payload, or <see langword="null"/> when the entry was dead-lettered.
+    /// Turns a stream freshly granted to <paramref name="session"/> into an owned <see cref="StreamLease"/>, or
+    /// dead-letters it when it is malformed. Returns the lease, or <see langword="null"/> when the entry was
+    /// dead-lettered or the session ended while the grant was on its way (its streams go to peers).
     /// </summary>
-    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, long sentAt, long serverNowMs)
+    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session)
     {
-        var leaseValue = _context.LeaseValuePrefix + entry.FencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var recordValue = session.RecordValue(entry.FencingToken);
         var parsed = _context.Parser.Parse(entry.Fields);
         if (!parsed.IsValid)
         {
             Log.MalformedEntry(_context.Logger, entry.Id, parsed.Error!);
-            var deadId = await _context.Scripts.DeadLetterAsync(entry.Id, leaseValue, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
-            if (deadId is null)
+            var (outcome, _) = await _context.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+            if (outcome != WriteOutcome.Done)
             {
                 Log.DeadLetterRefused(_context.Logger, entry.Id);
             }
@@ -48,49 +50,58 @@ internal sealed class LeaseOperations : ILeaseOperations
             this,
             new LbsInfo(parsed.DataStreamName!, entry.Id),
             _context.ConsumerId,
-            leaseValue,
+            session,
             entry.FencingToken,
             origin,
-            parsed.Info,
-            LocalDeadlineFrom(sentAt),
-            serverNowMs + (long)_context.LeaseDuration.TotalMilliseconds);
-        _context.Registry.TryAdd(lease);
+            parsed.Info);
+        if (session.IsEnded)
+        {
+            // Granted to a session this process has given up: the grant dies with it.
+            lease.End();
+            return null;
+        }
+
+        if (_context.Registry.AddOrReplace(lease) is { } stale)
+        {
+            // The same stream granted again while an older lease of it was still registered (its record was lost or
+            // repaired): the old lease is over, and only the new one is renewed, acted on and lost with its session.
+            Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
+        }
+
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
 
-    /// <summary>The local deadline of a lease set or renewed by a request sent at <paramref name="sentAt"/>.</summary>
+    /// <summary>The local deadline of a session opened or renewed by a request sent at <paramref name="sentAt"/>.</summary>
     public long LocalDeadlineFrom(long sentAt) =>
         sentAt + (long)(_context.LeaseDuration.TotalSeconds * _context.Time.TimestampFrequency);
 
     public async Task CompleteAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var done = await Send(_context.Scripts.CompleteAsync(lease.IdInLbs, lease.LeaseValue)).ConfigureAwait(false);
-        if (!done)
-        {
-            throw Lost(lease, "its lease was taken over or expired before completion");
-        }
-
+        var outcome = await Send(_context.Scripts.CompleteAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "before completion");
         Finish(lease);
         Log.StreamCompleted(_context.Logger, lease.DataStreamName, lease.IdInLbs);
     }
 
+    /// <summary>Releases streams for peers, in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per session.</summary>
     public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases)
     {
-        if (leases.Count == 0)
+        foreach (var bySession in leases.GroupBy(l => l.Session))
         {
-            return;
-        }
-
-        var released = await Send(_context.Scripts.ReleaseAsync(leases.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray())).ConfigureAwait(false);
-        var releasedIds = released.ToHashSet(StringComparer.Ordinal);
-        foreach (var lease in leases)
-        {
-            Finish(lease);
-            if (releasedIds.Contains(lease.IdInLbs))
+            foreach (var page in bySession.Chunk(StreamScripts.MaxItemsPerCall))
             {
-                Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                var released = await Send(_context.Scripts.ReleaseAsync(bySession.Key.Id, page.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray())).ConfigureAwait(false);
+                var releasedIds = released.ToHashSet(StringComparer.Ordinal);
+                foreach (var lease in page)
+                {
+                    Finish(lease);
+                    if (releasedIds.Contains(lease.IdInLbs))
+                    {
+                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                    }
+                }
             }
         }
     }
@@ -99,10 +110,12 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var released = await Send(_context.Scripts.ReleaseAsync([(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
+        var released = await Send(_context.Scripts.ReleaseAsync(lease.Session.Id, [(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
         if (released.Count == 0)
         {
-            throw Lost(lease, "its lease was taken over or expired before the release");
+            const string reason = "its ownership record names another owner, or its session expired, before the release";
+            Lose(lease, reason);
+            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
         }
 
         Finish(lease);
@@ -124,22 +137,15 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task CheckpointAsync(StreamLease lease, string position, ReadOnlyMemory<byte> state, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var stored = await Send(_context.Scripts.CheckpointAsync(lease.IdInLbs, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
-        if (!stored)
-        {
-            throw Lost(lease, "its lease was taken over or expired; the checkpoint was refused");
-        }
+        var outcome = await Send(_context.Scripts.CheckpointAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "the checkpoint was refused");
     }
 
     public async Task<long> RecordFailedAttemptAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var attempts = await Send(_context.Scripts.RecordAttemptAsync(lease.IdInLbs, lease.LeaseValue)).ConfigureAwait(false);
-        if (attempts < 0)
-        {
-            throw Lost(lease, "its lease was taken over or expired; the attempt was not counted");
-        }
-
+        var (outcome, attempts) = await Send(_context.Scripts.RecordAttemptAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "the attempt was not counted");
         return attempts;
     }
 
@@ -153,12 +159,8 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var deadId = await Send(_context.Scripts.DeadLetterAsync(lease.IdInLbs, lease.LeaseValue, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
-        if (deadId is null)
-        {
-            throw Lost(lease, "its lease was taken over or expired; it was not dead-lettered");
-        }
-
+        var (outcome, _) = await Send(_context.Scripts.DeadLetterAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
+        ThrowIfRefused(lease, outcome, "it was not dead-lettered");
         Finish(lease);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
@@ -166,7 +168,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
         _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
 
-    /// <summary>Ownership ended elsewhere (a peer, expiry, or the local deadline): tell the application once.</summary>
+    /// <summary>Ownership ended elsewhere (a peer, the session's end): tell the application once.</summary>
     public void Lose(StreamLease lease, string reason)
     {
         _context.Registry.Remove(lease);
@@ -188,15 +190,33 @@ internal sealed class LeaseOperations : ILeaseOperations
         _context.CapacityFreed();
     }
 
-    /// <summary>True when the lease's local deadline has passed: Redis has expired it or is about to.</summary>
-    public bool IsPastLocalDeadline(StreamLease lease) => _context.Time.GetTimestamp() >= lease.LocalDeadline;
+    /// <summary>
+    /// Ends a session once (its deadline passed locally, or Redis refused it): every lease granted to it is lost, and
+    /// the renewer opens a new session.
+    /// </summary>
+    public void EndSession(LeaseSession session, string reason)
+    {
+        if (!session.End())
+        {
+            return;
+        }
+
+        var leases = _context.Registry.Snapshot().Where(l => ReferenceEquals(l.Session, session)).ToArray();
+        Log.SessionEnded(_context.Logger, session.Id, reason, leases.Length);
+        foreach (var lease in leases)
+        {
+            Lose(lease, reason);
+        }
+
+        _context.RenewerWake.Set();
+    }
 
     private void EnsureStillOwned(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (lease.IsOwned && IsPastLocalDeadline(lease))
+        if (lease.IsOwned && lease.Session.IsPastLocalDeadline(_context.Time))
         {
-            Lose(lease, "its lease deadline passed without a successful renewal");
+            EndSession(lease.Session, "the session's deadline passed without a successful renewal");
         }
 
         if (!lease.IsOwned)
@@ -205,10 +225,21 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
     }
 
-    private StreamOwnershipLostException Lost(StreamLease lease, string reason)
+    private void ThrowIfRefused(StreamLease lease, WriteOutcome outcome, string what)
     {
-        Lose(lease, reason);
-        return new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+        switch (outcome)
+        {
+            case WriteOutcome.Done:
+                return;
+            case WriteOutcome.SessionDead:
+                const string sessionReason = "the session expired in Redis";
+                EndSession(lease.Session, sessionReason);
+                throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {sessionReason}; {what}.");
+            default:
+                var reason = "its ownership record names another owner; " + what;
+                Lose(lease, reason);
+                throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+        }
     }
 
     /// <summary>

@@ -4,10 +4,9 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Notifications;
 
 /// <summary>
-/// The early triggers (DESIGN.md section 6): <c>released</c>/<c>added</c>/<c>repaired</c> on the events channel, the
-/// keyspace <c>xadd</c> event of the LBS, and keyspace <c>expired</c> events of lease keys (subscribed by prefix, which
-/// StackExchange.Redis fans out to every primary of a cluster). Each only wakes a loop early; losing one costs time,
-/// never work.
+/// The early triggers: <c>released</c>/<c>added</c>/<c>closed</c>/<c>repaired</c> on the events channel and the
+/// keyspace <c>xadd</c> event of the LBS. Each only wakes a loop early; losing one costs time, never work. Expiry is
+/// found by deadline (the scheduler's timer), never through keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class RedisEventListener(ClientContext context)
 {
@@ -17,11 +16,9 @@ internal sealed class RedisEventListener(ClientContext context)
     {
         var events = RedisChannel.Literal(context.Keys.Events);
         var lbsAdded = RedisChannel.KeySpaceSingleKey(context.Keys.Lbs, context.DatabaseNumber);
-        var leaseExpired = RedisChannel.KeySpacePrefix(context.Keys.LeasePrefix, context.DatabaseNumber);
 
         await SubscribeAsync(events, OnEvent).ConfigureAwait(false);
         await SubscribeAsync(lbsAdded, OnLbsKeyEvent).ConfigureAwait(false);
-        await SubscribeAsync(leaseExpired, OnLeaseKeyEvent).ConfigureAwait(false);
     }
 
     public async Task StopAsync()
@@ -53,7 +50,11 @@ internal sealed class RedisEventListener(ClientContext context)
         var text = (string?)message ?? "";
         if (text.StartsWith("released ", StringComparison.Ordinal))
         {
-            context.RecentlyReleased.Add(text["released ".Length..]);
+            foreach (var id in text["released ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                context.RecentlyReleased.Add(id);
+            }
+
             context.SchedulerWake.Set();
         }
         else if (text == "added")
@@ -72,14 +73,6 @@ internal sealed class RedisEventListener(ClientContext context)
         if (IsEvent(channel, message, KeyNotificationType.XAdd))
         {
             context.ReaderWake.Set();
-        }
-    }
-
-    private void OnLeaseKeyEvent(RedisChannel channel, RedisValue message)
-    {
-        if (IsEvent(channel, message, KeyNotificationType.Expired))
-        {
-            context.SchedulerWake.Set();
         }
     }
 

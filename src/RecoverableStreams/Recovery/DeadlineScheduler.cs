@@ -7,19 +7,25 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
-/// The primary failover path (DESIGN.md section 6): sleeps until the earliest lease deadline (never longer than
-/// <see cref="RecoverableStreamOptions.SweepInterval"/>) or an early trigger, then claims expired and released entries
-/// within its free capacity and fair share (AutoClaim), or announces each of them once (no AutoClaim).
-/// Less loaded consumers go first: each waits a short stagger proportional to its load.
+/// The failover path: sleeps until the earliest deadline of another session (never longer than
+/// <see cref="RecoverableStreamOptions.SweepInterval"/>) or an early trigger (a release, a closed session, a repaired
+/// entry, a free slot), then hands out the streams that need an owner: the free-now index and the streams of dead
+/// sessions. With AutoClaim it claims them within its free capacity and fair share; without, it announces them, and
+/// announces again every SweepInterval until someone claims them. Less loaded consumers go first: each waits a short
+/// stagger proportional to its load. Never relies on keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations leases)
 {
-    /// <summary>When expired entries remain after this consumer took its share, look again this soon.</summary>
+    /// <summary>When orphans remain after this consumer took its share, look again this soon.</summary>
     private static readonly TimeSpan RemainingWorkDelay = TimeSpan.FromMilliseconds(20);
 
     private const int AnnounceBatch = 200;
 
-    private string _watermark = "-inf";
+    /// <summary>Where the next announce page starts (a rank in the free-now index).</summary>
+    private long _offset;
+
+    /// <summary>When each listed stream was last announced, and as what: it is announced again after a SweepInterval.</summary>
+    private readonly Dictionary<string, (long At, StreamNotificationType Type)> _announced = new(StringComparer.Ordinal);
 
     public async Task RunAsync()
     {
@@ -54,19 +60,23 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
     private async Task<TimeSpan> ClaimOnceAsync()
     {
         ClaimReply reply;
-        long sentAt;
         var claimed = new List<StreamLease>();
         using (await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false))
         {
             var free = context.Registry.FreeSlots;
-            if (free == 0)
+            if (free == 0 || !context.Session.TryGetLive(out var session))
             {
-                // Full: a freed slot wakes the scheduler.
+                // Full, or no live session: a freed slot or a new session wakes the scheduler.
                 return context.Options.SweepInterval;
             }
 
-            sentAt = context.Time.GetTimestamp();
-            reply = await context.Scripts.ClaimExpiredAsync(context.ConsumerId, context.LeaseValuePrefix, context.LeaseDuration, free, LiveWindow).ConfigureAwait(false);
+            reply = await context.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, free).ConfigureAwait(false);
+            if (!reply.SessionLive)
+            {
+                leases.EndSession(session, "the session expired in Redis");
+                return context.Options.SweepInterval;
+            }
+
             foreach (var result in reply.Results)
             {
                 if (result.Status != ClaimStatus.Claimed)
@@ -75,7 +85,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
                 }
 
                 var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-                var lease = await leases.AcceptAsync(result.Entry, origin, sentAt, reply.ServerNowMs).ConfigureAwait(false);
+                var lease = await leases.AcceptAsync(result.Entry, origin, session).ConfigureAwait(false);
                 if (lease is not null)
                 {
                     claimed.Add(lease);
@@ -85,7 +95,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
 
         if (claimed.Count > 0)
         {
-            Log.Claimed(context.Logger, claimed.Count, reply.ExpiredLeft);
+            Log.Claimed(context.Logger, claimed.Count, reply.OrphansLeft);
         }
 
         foreach (var lease in claimed)
@@ -93,15 +103,29 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
             await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
         }
 
-        return reply.ExpiredLeft > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
+        return reply.OrphansLeft > 0 && context.Registry.FreeSlots > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
     }
 
     private async Task<TimeSpan> AnnounceOnceAsync()
     {
-        var reply = await context.Scripts.FindExpiredAsync(_watermark, AnnounceBatch).ConfigureAwait(false);
-        _watermark = reply.Watermark;
+        var session = context.Session.Current;
+        var reply = await context.Scripts.FindOrphansAsync(session?.Id, _offset, AnnounceBatch).ConfigureAwait(false);
+        _offset = reply.NextOffset;
+        var now = context.Time.GetTimestamp();
         foreach (var entry in reply.Entries)
         {
+            var type = context.RecentlyReleased.Remove(entry.Id) ? StreamNotificationType.StreamReleased : StreamNotificationType.StreamExpired;
+            if (_announced.TryGetValue(entry.Id, out var last))
+            {
+                if (context.Time.GetElapsedTime(last.At, now) < context.Options.SweepInterval)
+                {
+                    continue;
+                }
+
+                // Announced before and still unclaimed: announced again, as what it was.
+                type = last.Type;
+            }
+
             var parsed = context.Parser.Parse(entry.Fields);
             if (!parsed.IsValid)
             {
@@ -109,20 +133,30 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
                 Log.MalformedEntry(context.Logger, entry.Id, parsed.Error!);
             }
 
-            var released = context.RecentlyReleased.Remove(entry.Id);
+            _announced[entry.Id] = (now, type);
             await context.Notifications.WriteAsync(new StreamNotification
             {
-                Type = released ? StreamNotificationType.StreamReleased : StreamNotificationType.StreamExpired,
+                Type = type,
                 Payload = new LbsInfo(parsed.DataStreamName ?? "", entry.Id),
                 AdditionalInfo = parsed.Info,
             }).ConfigureAwait(false);
         }
 
-        return reply.Entries.Count >= AnnounceBatch ? TimeSpan.Zero : UntilNext(reply.MillisecondsUntilNextDeadline);
-    }
+        if (reply.NextOffset > 0)
+        {
+            // More of the free-now index follows: page on at once.
+            return TimeSpan.Zero;
+        }
 
-    /// <summary>Consumers that renewed within this window count as live for fair shares.</summary>
-    private TimeSpan LiveWindow => context.LeaseDuration;
+        // A full pass ended: forget what was not listed for a while (claimed, completed), so the memory stays bounded.
+        foreach (var stale in _announced.Where(a => context.Time.GetElapsedTime(a.Value.At, now) > context.Options.SweepInterval * 2).Select(a => a.Key).ToArray())
+        {
+            _announced.Remove(stale);
+        }
+
+        // Never later than SweepInterval: what is still unclaimed then is announced again.
+        return UntilNext(reply.MillisecondsUntilNextDeadline);
+    }
 
     /// <summary>A loaded consumer waits a little, so the least loaded take expired streams first.</summary>
     private TimeSpan Stagger()
@@ -139,7 +173,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
             return context.Options.SweepInterval;
         }
 
-        // Redis expires a key strictly after its deadline: look one millisecond later.
+        // A session is dead once its deadline is not after now: look one millisecond later.
         var until = TimeSpan.FromMilliseconds(milliseconds + 1);
         return until < context.Options.SweepInterval ? until : context.Options.SweepInterval;
     }

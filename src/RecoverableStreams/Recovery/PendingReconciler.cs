@@ -4,9 +4,10 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
-/// The safety net (DESIGN.md section 6): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer at
-/// a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
-/// every entry idle longer than a lease with neither lease nor deadline into the deadline index, due now. The
+/// The safety net (docs/ARCHITECTURE.md): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer
+/// at a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
+/// every entry idle longer than a lease that has no ownership record (or one naming a session that no longer exists)
+/// into the free-now index. The
 /// scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
 /// </summary>
 internal sealed class PendingReconciler(ClientContext context)

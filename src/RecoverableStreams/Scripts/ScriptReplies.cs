@@ -2,11 +2,17 @@ using StackExchange.Redis;
 
 namespace RecoverableStreams.Scripts;
 
-/// <summary>An LBS entry as a script returned it: its id, the fencing token of the new lease, and its fields.</summary>
+/// <summary>An LBS entry as a script returned it: its id, the fencing token of the new grant, and its fields.</summary>
 internal sealed record AcquiredEntry(string Id, long FencingToken, IReadOnlyList<KeyValuePair<string, RedisValue>> Fields, string? PreviousConsumer);
 
-/// <summary>What <c>read_acquire.lua</c> returned; <see cref="Left"/> is the undelivered backlog after the read (-1: unknown).</summary>
-internal sealed record ReadAcquireReply(long ServerNowMs, long Left, IReadOnlyList<AcquiredEntry> Entries);
+/// <summary>An LBS entry that announced a name whose announcement is still live: dead-lettered as <c>duplicate</c>.</summary>
+internal sealed record DuplicateEntry(string Id, string DataStreamName, string LiveId);
+
+/// <summary>
+/// What <c>read_acquire.lua</c> returned; <see cref="Left"/> is the undelivered backlog after the read (-1: unknown);
+/// <see cref="SessionLive"/> is <see langword="false"/> when the caller's session was dead (nothing was read).
+/// </summary>
+internal sealed record ReadAcquireReply(long ServerNowMs, long Left, bool SessionLive, IReadOnlyList<AcquiredEntry> Entries, IReadOnlyList<DuplicateEntry> Duplicates);
 
 /// <summary>The outcome for one id in <c>claim.lua</c>.</summary>
 internal enum ClaimStatus
@@ -16,20 +22,44 @@ internal enum ClaimStatus
     NotFound,
 }
 
-/// <summary>One id's result in <c>claim.lua</c>: <see cref="Entry"/> when claimed, <see cref="Holder"/> when owned.</summary>
+/// <summary>One id's result in <c>claim.lua</c>: <see cref="Entry"/> when claimed, <see cref="Holder"/> (the record) when owned.</summary>
 internal sealed record ClaimResult(string Id, ClaimStatus Status, AcquiredEntry? Entry, string? Holder);
 
-/// <summary>What <c>claim.lua</c> returned.</summary>
-internal sealed record ClaimReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long ExpiredLeft, IReadOnlyList<ClaimResult> Results);
+/// <summary>What <c>claim.lua</c> returned; <see cref="SessionLive"/> is <see langword="false"/> when the caller's session was dead (nothing was claimed).</summary>
+internal sealed record ClaimReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long OrphansLeft, bool SessionLive, IReadOnlyList<ClaimResult> Results);
 
-/// <summary>An expired or released entry as <c>find_expired.lua</c> listed it.</summary>
-internal sealed record ExpiredEntry(string Id, IReadOnlyList<KeyValuePair<string, RedisValue>> Fields);
+/// <summary>A stream that needs an owner, as <c>find_orphans.lua</c> listed it.</summary>
+internal sealed record OrphanEntry(string Id, IReadOnlyList<KeyValuePair<string, RedisValue>> Fields);
 
-/// <summary>What <c>find_expired.lua</c> returned.</summary>
-internal sealed record FindExpiredReply(long ServerNowMs, long MillisecondsUntilNextDeadline, string Watermark, IReadOnlyList<ExpiredEntry> Entries);
+/// <summary>What <c>find_orphans.lua</c> returned; <see cref="NextOffset"/> is 0 when the listing reached the end.</summary>
+internal sealed record FindOrphansReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long NextOffset, IReadOnlyList<OrphanEntry> Entries);
 
-/// <summary>What <c>renew.lua</c> returned.</summary>
-internal sealed record RenewReply(long ServerNowMs, IReadOnlyList<string> LostIds);
+/// <summary>What <c>open_session.lua</c> and <c>renew.lua</c> returned: the session's deadline, or 0 when refused.</summary>
+internal sealed record SessionReply(long ServerNowMs, long DeadlineMs)
+{
+    public bool Accepted => DeadlineMs > 0;
+}
+
+/// <summary>The outcome of an ownership-checked write.</summary>
+internal enum WriteOutcome
+{
+    /// <summary>Written.</summary>
+    Done,
+
+    /// <summary>The stream's record does not name the caller's session and token: this stream was lost.</summary>
+    NotOwner,
+
+    /// <summary>The caller's session is dead (deadline passed, or gone): every stream of the session was lost.</summary>
+    SessionDead,
+}
 
 /// <summary>What one page of <c>reconcile.lua</c> returned.</summary>
 internal sealed record ReconcilePage(int Seen, string LastId, int Repaired);
+
+/// <summary>What <c>close_session.lua</c> did.</summary>
+internal enum CloseOutcome
+{
+    Removed,
+    MarkedDead,
+    Missing,
+}

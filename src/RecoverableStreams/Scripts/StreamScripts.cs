@@ -4,11 +4,14 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Scripts;
 
 /// <summary>
-/// Runs the Lua scripts of DESIGN.md section 5 and turns their replies into records. Every state change of the
-/// system goes through here; nothing else writes control keys.
+/// Runs the Lua scripts (docs/ARCHITECTURE.md, "Scripts") for the keys of one <see cref="StreamKeys"/> and turns their
+/// replies into records. Every state change of the system goes through here; nothing else writes control keys.
 /// </summary>
 internal sealed class StreamScripts
 {
+    /// <summary>The most items one script call works on: ids per release or claim call, entries per page.</summary>
+    public const int MaxItemsPerCall = 1000;
+
     private readonly IDatabaseAsync _db;
     private readonly StreamKeys _keys;
 
@@ -18,118 +21,164 @@ internal sealed class StreamScripts
         _keys = keys;
     }
 
-    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, int count, string leaseValuePrefix, TimeSpan lease, TimeSpan liveWindow)
+    public StreamKeys Keys => _keys;
+
+    public async Task<SessionReply> OpenSessionAsync(string session, TimeSpan lease) =>
+        SessionFrom(await RunAsync("open_session", [_keys.Sessions], [session, Milliseconds(lease)]).ConfigureAwait(false));
+
+    /// <summary>Extends a live session; refused (<see cref="SessionReply.Accepted"/> false) when it is dead or gone.</summary>
+    public async Task<SessionReply> RenewAsync(string session, TimeSpan lease) =>
+        SessionFrom(await RunAsync("renew", [_keys.Sessions], [session, Milliseconds(lease)]).ConfigureAwait(false));
+
+    public async Task<CloseOutcome> CloseSessionAsync(string session)
     {
-        var reply = await RunAsync("read_acquire",
-            [_keys.Lbs, _keys.Deadlines, _keys.Fence, _keys.Consumers],
-            [_keys.Group, consumer, count, leaseValuePrefix, Milliseconds(lease), _keys.LeasePrefix, Milliseconds(liveWindow)]).ConfigureAwait(false);
-
-        var items = (RedisResult[])reply!;
-        var entries = new List<AcquiredEntry>((items.Length - 2) / 3);
-        for (var i = 2; i + 2 < items.Length; i += 3)
+        var result = (long)await RunAsync("close_session", [_keys.Sessions, _keys.Counts, _keys.Events], [session]).ConfigureAwait(false);
+        return result switch
         {
-            entries.Add(new AcquiredEntry((string)items[i]!, (long)items[i + 1], Fields(items[i + 2]), PreviousConsumer: null));
-        }
-
-        return new ReadAcquireReply((long)items[0], (long)items[1], entries);
+            1 => CloseOutcome.Removed,
+            0 => CloseOutcome.MarkedDead,
+            _ => CloseOutcome.Missing,
+        };
     }
 
-    public Task<ClaimReply> ClaimIdsAsync(string consumer, string leaseValuePrefix, TimeSpan lease, IReadOnlyCollection<string> ids)
+    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, string session, int count, int maxPayloadBytes, int deadLetterMaxLength)
     {
-        var args = new List<RedisValue> { _keys.Group, consumer, leaseValuePrefix, Milliseconds(lease), _keys.LeasePrefix, "ids", ids.Count, 0 };
+        var reply = await RunAsync("read_acquire",
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Fence, _keys.Names, _keys.Dead],
+            [_keys.Group, consumer, Math.Min(count, MaxItemsPerCall), session, maxPayloadBytes, deadLetterMaxLength]).ConfigureAwait(false);
+
+        var items = (RedisResult[])reply!;
+        var granted = (RedisResult[])items[3]!;
+        var entries = new List<AcquiredEntry>(granted.Length / 3);
+        for (var i = 0; i + 2 < granted.Length; i += 3)
+        {
+            entries.Add(new AcquiredEntry((string)granted[i]!, (long)granted[i + 1], Fields(granted[i + 2]), PreviousConsumer: null));
+        }
+
+        var dup = (RedisResult[])items[4]!;
+        var duplicates = new List<DuplicateEntry>(dup.Length / 3);
+        for (var i = 0; i + 2 < dup.Length; i += 3)
+        {
+            duplicates.Add(new DuplicateEntry((string)dup[i]!, (string)dup[i + 1]!, (string)dup[i + 2]!));
+        }
+
+        return new ReadAcquireReply((long)items[0], (long)items[1], (long)items[2] == 1, entries, duplicates);
+    }
+
+    public Task<ClaimReply> ClaimIdsAsync(string consumer, string session, IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count > MaxItemsPerCall)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ids), ids.Count, $"At most {MaxItemsPerCall} ids per call.");
+        }
+
+        var args = new List<RedisValue> { _keys.Group, consumer, session, "ids", ids.Count };
         args.AddRange(ids.Select(id => (RedisValue)id));
         return ClaimAsync(args);
     }
 
-    public Task<ClaimReply> ClaimExpiredAsync(string consumer, string leaseValuePrefix, TimeSpan lease, int freeCapacity, TimeSpan liveWindow) =>
-        ClaimAsync([_keys.Group, consumer, leaseValuePrefix, Milliseconds(lease), _keys.LeasePrefix, "expired", freeCapacity, Milliseconds(liveWindow)]);
+    public Task<ClaimReply> ClaimOrphansAsync(string consumer, string session, int freeCapacity) =>
+        ClaimAsync([_keys.Group, consumer, session, "orphans", Math.Min(freeCapacity, MaxItemsPerCall)]);
 
-    public async Task<FindExpiredReply> FindExpiredAsync(string watermark, int max)
+    public async Task<FindOrphansReply> FindOrphansAsync(string? session, long offset, int max)
     {
-        var items = (RedisResult[])(await RunAsync("find_expired", [_keys.Lbs, _keys.Deadlines], [_keys.LeasePrefix, watermark, max]).ConfigureAwait(false))!;
-        var entries = new List<ExpiredEntry>();
+        var items = (RedisResult[])(await RunAsync("find_orphans",
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free],
+            [session ?? "", offset, Math.Min(max, MaxItemsPerCall)]).ConfigureAwait(false))!;
+        var entries = new List<OrphanEntry>();
         for (var i = 3; i < items.Length; i++)
         {
             var pair = (RedisResult[])items[i]!;
-            entries.Add(new ExpiredEntry((string)pair[0]!, Fields(pair[1])));
+            entries.Add(new OrphanEntry((string)pair[0]!, Fields(pair[1])));
         }
 
-        return new FindExpiredReply((long)items[0], (long)items[1], (string)items[2]!, entries);
+        return new FindOrphansReply((long)items[0], (long)items[1], (long)items[2], entries);
     }
 
-    public async Task<RenewReply> RenewAsync(string consumerMember, TimeSpan lease, TimeSpan heartbeatRetention, IReadOnlyCollection<(string Id, string Value)> leases)
+    public async Task<WriteOutcome> CompleteAsync(string id, string session, string recordValue, string dataStreamName)
     {
-        var args = new List<RedisValue>(4 + (leases.Count * 2)) { Milliseconds(lease), _keys.LeasePrefix, consumerMember, Milliseconds(heartbeatRetention) };
-        foreach (var (id, value) in leases)
-        {
-            args.Add(id);
-            args.Add(value);
-        }
-
-        var items = (RedisResult[])(await RunAsync("renew", [_keys.Deadlines, _keys.Consumers], [.. args]).ConfigureAwait(false))!;
-        return new RenewReply((long)items[0], items.Skip(1).Select(r => (string)r!).ToArray());
+        var result = (long)await RunAsync("complete",
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names],
+            [_keys.Group, id, session, recordValue, dataStreamName]).ConfigureAwait(false);
+        return Outcome(result, done: 1, notOwner: 0);
     }
 
-    public async Task<bool> CompleteAsync(string id, string leaseValue)
-    {
-        var result = await RunAsync("complete",
-            [_keys.Lbs, _keys.Deadlines, _keys.Attempts, _keys.Lease(id), _keys.Checkpoint(id)],
-            [_keys.Group, id, leaseValue]).ConfigureAwait(false);
-        return (long)result == 1;
-    }
-
-    /// <summary>Returns the dead letter's id, or <see langword="null"/> when the lease is not the caller's.</summary>
-    public async Task<string?> DeadLetterAsync(string id, string leaseValue, string reason, string consumer, int maxLength)
+    /// <summary>Returns the dead letter's id with <see cref="WriteOutcome.Done"/>, or the refusal.</summary>
+    public async Task<(WriteOutcome Outcome, string? DeadId)> DeadLetterAsync(string id, string session, string recordValue, string? dataStreamName, string reason, string consumer, int maxLength)
     {
         var result = await RunAsync("dead_letter",
-            [_keys.Lbs, _keys.Deadlines, _keys.Attempts, _keys.Lease(id), _keys.Checkpoint(id), _keys.Dead],
-            [_keys.Group, id, leaseValue, reason, consumer, maxLength]).ConfigureAwait(false);
-        return result.Resp2Type == ResultType.Integer ? null : (string?)result;
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names, _keys.Dead],
+            [_keys.Group, id, session, recordValue, dataStreamName ?? "", reason, consumer, maxLength]).ConfigureAwait(false);
+        if (result.Resp2Type == ResultType.Integer)
+        {
+            return ((long)result == 0 ? WriteOutcome.NotOwner : WriteOutcome.SessionDead, null);
+        }
+
+        return (WriteOutcome.Done, (string?)result);
     }
 
-    public async Task<IReadOnlyList<string>> ReleaseAsync(IReadOnlyCollection<(string Id, string Value)> leases)
+    /// <summary>Releases up to <see cref="MaxItemsPerCall"/> streams of one session; returns the ids released.</summary>
+    public async Task<IReadOnlyList<string>> ReleaseAsync(string session, IReadOnlyCollection<(string Id, string Value)> leases)
     {
-        var args = new List<RedisValue>(1 + (leases.Count * 2)) { _keys.LeasePrefix };
+        if (leases.Count > MaxItemsPerCall)
+        {
+            throw new ArgumentOutOfRangeException(nameof(leases), leases.Count, $"At most {MaxItemsPerCall} streams per call.");
+        }
+
+        var args = new List<RedisValue>(1 + (leases.Count * 2)) { session };
         foreach (var (id, value) in leases)
         {
             args.Add(id);
             args.Add(value);
         }
 
-        var items = (RedisResult[])(await RunAsync("release", [_keys.Deadlines, _keys.Events], [.. args]).ConfigureAwait(false))!;
+        var items = (RedisResult[])(await RunAsync("release",
+            [_keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Events], [.. args]).ConfigureAwait(false))!;
         return items.Select(r => (string)r!).ToArray();
     }
 
-    public async Task<bool> CheckpointAsync(string id, string leaseValue, string position, ReadOnlyMemory<byte> state, long fencingToken)
+    public async Task<WriteOutcome> CheckpointAsync(string id, string session, string recordValue, string position, ReadOnlyMemory<byte> state, long fencingToken)
     {
-        var result = await RunAsync("checkpoint",
-            [_keys.Lease(id), _keys.Checkpoint(id)],
-            [leaseValue, position, state, fencingToken]).ConfigureAwait(false);
-        return (long)result == 1;
+        var result = (long)await RunAsync("checkpoint",
+            [_keys.Sessions, _keys.Owners, _keys.Checkpoint(id)],
+            [id, session, recordValue, position, state, fencingToken]).ConfigureAwait(false);
+        return Outcome(result, done: 1, notOwner: 0);
     }
 
-    /// <summary>Returns the attempts so far, or -1 when the lease is not the caller's.</summary>
-    public async Task<long> RecordAttemptAsync(string id, string leaseValue)
+    /// <summary>Returns the attempts so far with <see cref="WriteOutcome.Done"/>, or the refusal.</summary>
+    public async Task<(WriteOutcome Outcome, long Attempts)> RecordAttemptAsync(string id, string session, string recordValue)
     {
-        var result = await RunAsync("record_attempt", [_keys.Lease(id), _keys.Attempts], [leaseValue, id]).ConfigureAwait(false);
-        return (long)result;
+        var result = (long)await RunAsync("record_attempt", [_keys.Sessions, _keys.Owners, _keys.Attempts], [id, session, recordValue]).ConfigureAwait(false);
+        return result switch
+        {
+            -1 => (WriteOutcome.NotOwner, 0),
+            -2 => (WriteOutcome.SessionDead, 0),
+            _ => (WriteOutcome.Done, result),
+        };
     }
 
     public async Task<ReconcilePage> ReconcilePageAsync(string start, int pageSize, TimeSpan minIdle)
     {
         var items = (RedisResult[])(await RunAsync("reconcile",
-            [_keys.Lbs, _keys.Deadlines],
-            [_keys.Group, _keys.LeasePrefix, start, pageSize, Milliseconds(minIdle)]).ConfigureAwait(false))!;
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free],
+            [_keys.Group, start, Math.Min(pageSize, MaxItemsPerCall), Milliseconds(minIdle)]).ConfigureAwait(false))!;
         return new ReconcilePage((int)items[0], (string)items[1]!, (int)items[2]);
+    }
+
+    /// <summary>Adds an LBS entry unless the name's announcement is still live; returns the live or new id.</summary>
+    public async Task<(string Id, bool Added)> AddStreamAsync(string dataStreamName, string field, string payload)
+    {
+        var items = (RedisResult[])(await RunAsync("add_stream", [_keys.Lbs, _keys.Names], [dataStreamName, field, payload]).ConfigureAwait(false))!;
+        return ((string)items[0]!, (long)items[1] == 1);
     }
 
     private async Task<ClaimReply> ClaimAsync(IReadOnlyList<RedisValue> args)
     {
         var items = (RedisResult[])(await RunAsync("claim",
-            [_keys.Lbs, _keys.Deadlines, _keys.Fence, _keys.Consumers], [.. args]).ConfigureAwait(false))!;
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Fence], [.. args]).ConfigureAwait(false))!;
 
-        var results = new List<ClaimResult>(items.Length - 3);
-        for (var i = 3; i < items.Length; i++)
+        var results = new List<ClaimResult>(Math.Max(0, items.Length - 4));
+        for (var i = 4; i < items.Length; i++)
         {
             var r = (RedisResult[])items[i]!;
             var id = (string)r[0]!;
@@ -141,11 +190,20 @@ internal sealed class StreamScripts
             });
         }
 
-        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], results);
+        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, results);
     }
 
     private Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] args) =>
         _db.ScriptEvaluateAsync(ScriptSource.Get(script), keys, args);
+
+    private static WriteOutcome Outcome(long result, long done, long notOwner) =>
+        result == done ? WriteOutcome.Done : result == notOwner ? WriteOutcome.NotOwner : WriteOutcome.SessionDead;
+
+    private static SessionReply SessionFrom(RedisResult result)
+    {
+        var items = (RedisResult[])result!;
+        return new SessionReply((long)items[0], (long)items[1]);
+    }
 
     private static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);
 

@@ -1,14 +1,29 @@
--- Finishes an LBS entry, only while the caller still holds its lease: ack, delete the entry, the lease, its deadline,
--- its checkpoint and its attempt count, all at once.
--- KEYS: 1 LBS stream, 2 deadlines zset, 3 attempts hash, 4 lease key, 5 checkpoint key
--- ARGV: 1 group, 2 id, 3 lease value
--- Returns: 1 done, 0 the lease is not the caller's
-if redis.call('GET', KEYS[4]) ~= ARGV[3] then
+-- Finishes an LBS entry, only while the record names the caller's session and token and that session is live: ack,
+-- delete the entry, its record and index member, its checkpoint, its attempt count and its name, all at once.
+-- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 attempts hash,
+--       8 checkpoint hash, 9 names hash
+-- ARGV: 1 group, 2 id, 3 session id, 4 record value ("session|token"), 5 data stream name
+-- Returns: 1 done, 0 the record is not the caller's, -1 the caller's session is dead
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if not deadline or tonumber(deadline) <= now then
+    return -1
+end
+local id = ARGV[2]
+if redis.call('HGET', KEYS[3], id) ~= ARGV[4] then
     return 0
 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[4], KEYS[5])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], id)
+redis.call('XDEL', KEYS[1], id)
+redis.call('HDEL', KEYS[3], id)
+if redis.call('ZREM', KEYS[4], ARGV[3] .. '\0' .. id) == 1 then
+    redis.call('HINCRBY', KEYS[5], ARGV[3], -1)
+end
+redis.call('ZREM', KEYS[6], id)
+redis.call('HDEL', KEYS[7], id)
+redis.call('DEL', KEYS[8])
+if redis.call('HGET', KEYS[9], ARGV[5]) == id then
+    redis.call('HDEL', KEYS[9], ARGV[5])
+end
 return 1

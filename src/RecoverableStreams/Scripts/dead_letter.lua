@@ -1,17 +1,25 @@
--- Moves an LBS entry to the dead-letter stream and completes it, only while the caller holds its lease. The dead
--- letter keeps the original fields (prefixed "original."), the reason, the consumer, the attempts and the time.
--- KEYS: 1 LBS stream, 2 deadlines zset, 3 attempts hash, 4 lease key, 5 checkpoint key, 6 dead-letter stream
--- ARGV: 1 group, 2 id, 3 lease value, 4 reason, 5 consumer, 6 dead-letter max length
--- Returns: the dead letter's id, or 0 when the lease is not the caller's
-if redis.call('GET', KEYS[4]) ~= ARGV[3] then
-    return 0
-end
+-- Moves an LBS entry to the dead-letter stream and completes it, only while the record names the caller's session and
+-- token and that session is live. The dead letter keeps the original fields (prefixed "original."), the reason, the
+-- consumer, the attempts and the time.
+-- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 attempts hash,
+--       8 checkpoint hash, 9 names hash, 10 dead-letter stream
+-- ARGV: 1 group, 2 id, 3 session id, 4 record value ("session|token"), 5 data stream name ("" when unknown),
+--       6 reason, 7 consumer, 8 dead-letter max length
+-- Returns: the dead letter's id, or 0 when the record is not the caller's, -1 when the caller's session is dead
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if not deadline or tonumber(deadline) <= now then
+    return -1
+end
+local id = ARGV[2]
+if redis.call('HGET', KEYS[3], id) ~= ARGV[4] then
+    return 0
+end
 
-local letter = { 'lbs-id', ARGV[2], 'reason', ARGV[4], 'consumer', ARGV[5],
-                 'attempts', redis.call('HGET', KEYS[3], ARGV[2]) or '0', 'time', now }
-local range = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+local letter = { 'lbs-id', id, 'reason', ARGV[6], 'consumer', ARGV[7],
+                 'attempts', redis.call('HGET', KEYS[7], id) or '0', 'time', now }
+local range = redis.call('XRANGE', KEYS[1], id, id)
 if range[1] then
     local fields = range[1][2]
     for i = 1, #fields, 2 do
@@ -19,11 +27,18 @@ if range[1] then
         letter[#letter + 1] = fields[i + 1]
     end
 end
-local dead_id = redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', unpack(letter))
+local dead_id = redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[8], '*', unpack(letter))
 
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[4], KEYS[5])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], id)
+redis.call('XDEL', KEYS[1], id)
+redis.call('HDEL', KEYS[3], id)
+if redis.call('ZREM', KEYS[4], ARGV[3] .. '\0' .. id) == 1 then
+    redis.call('HINCRBY', KEYS[5], ARGV[3], -1)
+end
+redis.call('ZREM', KEYS[6], id)
+redis.call('HDEL', KEYS[7], id)
+redis.call('DEL', KEYS[8])
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[9], ARGV[5]) == id then
+    redis.call('HDEL', KEYS[9], ARGV[5])
+end
 return dead_id

@@ -1,15 +1,45 @@
--- Reads new LBS entries for one consumer and leases each of them in the same atomic step, so no entry is ever
--- delivered without a lease. Recreates the consumer group when it is missing (a Redis restart that lost the data):
--- from id 0, so entries written before the group existed are still delivered.
--- Takes at most a fair share of the undelivered backlog (lag / live consumers, rounded up), so a backlog spreads over
--- the consumers instead of landing on whoever reads first; when the lag is unknown, up to count.
--- KEYS: 1 LBS stream, 2 deadlines zset, 3 fence counter, 4 consumers zset
--- ARGV: 1 group, 2 consumer, 3 count, 4 lease value prefix ("consumer|instance|"), 5 lease ms, 6 lease key prefix,
---       7 live window ms
--- Returns: { now_ms, left (undelivered entries after this read, -1 unknown), id, token, {field, value, ...}, id, token, {...}, ... }
+-- Reads new LBS entries for one consumer and grants each to the caller's session in the same atomic step, so no entry
+-- is ever delivered without an ownership record. Recreates the consumer group when it is missing (a Redis restart
+-- that lost the data): from id 0, so entries written before the group existed are still delivered.
+-- Takes at most a fair share of the undelivered backlog (lag / live sessions, rounded up), so a backlog spreads over
+-- the consumers instead of landing on whoever reads first; when the lag is unknown, up to count (at most ~1,000).
+-- At most one live owner per data stream name: an entry announcing a name whose announcement is still in the LBS is
+-- acknowledged and written to the dead-letter stream with reason "duplicate", never granted.
+-- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 fence, 7 names hash,
+--       8 dead-letter stream
+-- ARGV: 1 group, 2 consumer, 3 count, 4 session id, 5 max payload bytes (names are read from payloads up to this
+--       size), 6 dead-letter max length
+-- Returns: { now_ms, left (undelivered after this read, -1 unknown), session_live (1|0),
+--            { id, token, {field, value, ...}, ... }, { duplicate_id, name, live_id, ... } }
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease_ms = tonumber(ARGV[5])
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local session = ARGV[4]
+
+local mine = redis.call('ZSCORE', KEYS[2], session)
+if not mine or tonumber(mine) <= now then
+    return { now, -1, 0, {}, {} }
+end
+
+-- Token rule: max(stored fence + 1, Redis TIME in microseconds), so tokens never go backwards, even when the fence
+-- was lost (restart without persistence, promotion of a replica that missed the last grants).
+local function next_token()
+    local last = tonumber(redis.call('GET', KEYS[6]) or '0') or 0
+    local token = math.max(last + 1, now_us)
+    redis.call('SET', KEYS[6], string.format('%.0f', token))
+    return token
+end
+
+local session_live = {}
+local function is_live(s)
+    local cached = session_live[s]
+    if cached == nil then
+        local d = redis.call('ZSCORE', KEYS[2], s)
+        cached = d ~= false and d ~= nil and tonumber(d) > now
+        session_live[s] = cached
+    end
+    return cached
+end
 
 -- The group's lag (entries not yet delivered to anyone), or nil when Redis cannot tell.
 local function lag()
@@ -34,16 +64,40 @@ local function lag()
 end
 
 local function fair_count()
-    local count = tonumber(ARGV[3])
+    local count = math.min(tonumber(ARGV[3]), 1000)
     local backlog = lag()
     if not backlog then
         return count
     end
-    local live = redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[7]), '+inf')
+    local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
     if live < 1 then
         live = 1
     end
     return math.max(1, math.min(count, math.ceil(backlog / live)))
+end
+
+-- The data stream name of an lbs-input payload (property name in any letter case, as Go's encoding/json reads it),
+-- or nil; a payload this script cannot read is left to the client's parser, which dead-letters what is malformed.
+local function stream_name(fields)
+    for i = 1, #fields, 2 do
+        if fields[i] == 'lbs-input' then
+            local payload = fields[i + 1]
+            if #payload > tonumber(ARGV[5]) then
+                return nil
+            end
+            local ok, doc = pcall(cjson.decode, payload)
+            if not ok or type(doc) ~= 'table' then
+                return nil
+            end
+            for k, v in pairs(doc) do
+                if type(k) == 'string' and string.lower(k) == 'datastreamname' and type(v) == 'string' and v ~= '' then
+                    return v
+                end
+            end
+            return nil
+        end
+    end
+    return nil
 end
 
 local function read()
@@ -62,24 +116,52 @@ if type(reply) == 'table' and reply.err then
     end
 end
 
-local out = { now, -1 }
-if not reply or not reply[1] then
-    out[2] = lag() or -1
-    return out
-end
-
-for _, entry in ipairs(reply[1][2]) do
-    local id = entry[1]
-    local lease_key = ARGV[6] .. id
-    -- A live lease means another consumer owns this entry (the group was recreated under it): leave it to its owner.
-    if redis.call('EXISTS', lease_key) == 0 then
-        local token = redis.call('INCR', KEYS[3])
-        redis.call('SET', lease_key, ARGV[4] .. token, 'PX', lease_ms)
-        redis.call('ZADD', KEYS[2], now + lease_ms, id)
-        out[#out + 1] = id
-        out[#out + 1] = token
-        out[#out + 1] = entry[2] or {}
+local granted = {}
+local duplicates = {}
+if reply and reply[1] then
+    for _, entry in ipairs(reply[1][2]) do
+        local id = entry[1]
+        local fields = entry[2] or {}
+        local record = redis.call('HGET', KEYS[3], id)
+        local holder = record and string.match(record, '^(.*)|[^|]*$')
+        -- A record of a live session means another consumer owns this entry (the group was recreated under it).
+        if not (holder and is_live(holder)) then
+            if holder and redis.call('ZREM', KEYS[4], holder .. '\0' .. id) == 1 then
+                redis.call('HINCRBY', KEYS[5], holder, -1)
+            end
+            local name = stream_name(fields)
+            local live_id = name and redis.call('HGET', KEYS[7], name)
+            if live_id and live_id ~= id and #redis.call('XRANGE', KEYS[1], live_id, live_id) == 0 then
+                live_id = nil
+            end
+            if live_id and live_id ~= id then
+                local letter = { 'lbs-id', id, 'reason', 'duplicate', 'consumer', ARGV[2], 'attempts', '0', 'time', now,
+                                 'live-id', live_id }
+                for i = 1, #fields, 2 do
+                    letter[#letter + 1] = 'original.' .. fields[i]
+                    letter[#letter + 1] = fields[i + 1]
+                end
+                redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[6], '*', unpack(letter))
+                redis.call('XACK', KEYS[1], ARGV[1], id)
+                redis.call('XDEL', KEYS[1], id)
+                redis.call('HDEL', KEYS[3], id)
+                duplicates[#duplicates + 1] = id
+                duplicates[#duplicates + 1] = name
+                duplicates[#duplicates + 1] = live_id
+            else
+                if name then
+                    redis.call('HSET', KEYS[7], name, id)
+                end
+                local token = next_token()
+                redis.call('HSET', KEYS[3], id, session .. '|' .. string.format('%.0f', token))
+                if redis.call('ZADD', KEYS[4], 0, session .. '\0' .. id) == 1 then
+                    redis.call('HINCRBY', KEYS[5], session, 1)
+                end
+                granted[#granted + 1] = id
+                granted[#granted + 1] = token
+                granted[#granted + 1] = fields
+            end
+        end
     end
 end
-out[2] = lag() or -1
-return out
+return { now, lag() or -1, 1, granted, duplicates }

@@ -1,25 +1,15 @@
--- Renews every lease of one consumer in one call and refreshes its heartbeat. A lease whose value no longer matches
--- (expired, or taken by a peer) is never re-created: it is reported lost.
--- KEYS: 1 deadlines zset, 2 consumers zset
--- ARGV: 1 lease ms, 2 lease key prefix, 3 consumer member ("consumer|instance"), 4 heartbeat retention ms,
---       5.. pairs of id, lease value
--- Returns: { now_ms, lost_id, ... }
+-- Renews one session, whatever it owns: O(log sessions), one call per consumer and renew interval. Extends only a
+-- live session: a missing session, or one whose deadline has passed, is refused and stays dead, because peers may
+-- already be taking its streams over. It also is the consumer's heartbeat: live sessions are the live consumers.
+-- KEYS: 1 sessions zset
+-- ARGV: 1 session id, 2 lease ms
+-- Returns: { now_ms, deadline_ms } or { now_ms, 0 } when refused
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease_ms = tonumber(ARGV[1])
-
-redis.call('ZADD', KEYS[2], now, ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[4]))
-
-local out = { now }
-for i = 5, #ARGV, 2 do
-    local id = ARGV[i]
-    local lease_key = ARGV[2] .. id
-    if redis.call('GET', lease_key) == ARGV[i + 1] then
-        redis.call('PEXPIRE', lease_key, lease_ms)
-        redis.call('ZADD', KEYS[1], now + lease_ms, id)
-    else
-        out[#out + 1] = id
-    end
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not current or tonumber(current) <= now then
+    return { now, 0 }
 end
-return out
+local deadline = now + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[1])
+return { now, deadline }

@@ -84,8 +84,8 @@ public sealed class CheckpointTests : SharedRedisTest
         var staleLease = stale.Owned.Single(l => l.IdInLbs == id);
         await staleLease.CheckpointAsync("1-1", Encoding.UTF8.GetBytes("stale-progress"));
 
-        // The lease vanishes as if it had expired while its owner was frozen; a peer claims the stream.
-        await db.KeyDeleteAsync(keys.Lease(id));
+        // The session dies as if its owner had been frozen past its deadline; a peer claims the stream.
+        await Ownership.KillSessionAsync(db, keys, staleLease.Session.Id);
         await using var successor = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "successor", lease: TimeSpan.FromSeconds(30)));
         var successorLease = await successor.Client.ClaimAsync(new LbsInfo("contested-session", id));
         await successorLease.CheckpointAsync("2-2", Encoding.UTF8.GetBytes("successor-progress"));
@@ -103,7 +103,7 @@ public sealed class CheckpointTests : SharedRedisTest
             Assert.That(staleLease.IsOwned, Is.False);
             Assert.That(successorLease.IsOwned, Is.True);
             Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.EqualTo(1), "the stale completion deleted nothing");
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(successorLease.LeaseValue));
+            Assert.That((string?)await db.HashGetAsync(keys.Owners, id), Is.EqualTo(successorLease.LeaseValue));
         });
         await Eventually.AssertAsync(() => stale.Of(StreamNotificationType.StreamDisowned).Any(n => n.Payload.IdInLbs == id), TimeSpan.FromSeconds(10), "the stale owner is told it lost the stream");
     }

@@ -46,7 +46,7 @@ public sealed class ConnectivityTests
             Assert.That(consumer.Of(StreamNotificationType.StreamTerminated), Is.Empty, "the client never terminated");
             Assert.That(consumer.Client.IsRunning, Is.True);
             var keys = StreamKeys.For(options);
-            Assert.That((string?)await redis.GetDatabase().StringGetAsync(keys.Lease(before)), Is.EqualTo(lease.LeaseValue), "Redis still holds this consumer's lease");
+            Assert.That((string?)await redis.GetDatabase().HashGetAsync(keys.Owners, before), Is.EqualTo(lease.LeaseValue), "Redis still holds this consumer's lease");
         });
 
         // Stop the consumer while the restarted server still runs (it is disposed first, being declared last).
@@ -75,7 +75,7 @@ public sealed class ConnectivityTests
             try
             {
                 // The consumer may already have recreated the LBS and group, but never the old lease.
-                return !await db.KeyExistsAsync(keys.Lease(before));
+                return !await db.HashExistsAsync(keys.Owners, before);
             }
             catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {

@@ -54,7 +54,7 @@ public sealed class IdentityTests : SharedRedisTest
                 await Eventually.AssertAsync(() => (owner = live.Keys.FirstOrDefault(c => c.Owned.Any(l => l.IdInLbs == id))) is not null,
                     TimeSpan.FromSeconds(20), $"one live twin owns the stream (handover {handover})");
                 var lease = owner!.Owned.Single(l => l.IdInLbs == id);
-                var stored = (string?)await db.StringGetAsync(keys.Lease(id));
+                var stored = (string?)await db.HashGetAsync(keys.Owners, id);
                 Assert.That(stored, Is.EqualTo(lease.LeaseValue), "Redis holds the owner's lease value");
                 leaseValues.Add(stored!);
 

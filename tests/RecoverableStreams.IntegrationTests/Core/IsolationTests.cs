@@ -9,42 +9,6 @@ namespace RecoverableStreams.IntegrationTests.Core;
 public sealed class IsolationTests : SharedRedisTest
 {
     [Test]
-    public async Task The_same_data_stream_announced_twice_is_two_independent_pieces_of_work()
-    {
-        var options = TestOptions.For();
-        var keys = StreamKeys.For(options);
-        var db = Redis.GetDatabase();
-        await using var consumer = await TestConsumer.StartAsync(Redis, options);
-        var publisher = new StreamPublisher(Redis, options);
-        var firstId = await publisher.AddStreamAsync("twice-announced");
-        var secondId = await publisher.AddStreamAsync("twice-announced");
-        await Eventually.AssertAsync(() => consumer.Owned.Count == 2, TimeSpan.FromSeconds(15), "both announcements are owned");
-        var first = consumer.Owned.Single(l => l.IdInLbs == firstId);
-        var second = consumer.Owned.Single(l => l.IdInLbs == secondId);
-        Assert.That(second.FencingToken, Is.Not.EqualTo(first.FencingToken), "two leases, two fencing tokens");
-        Assert.That(await db.StringGetAsync(keys.Lease(firstId)), Is.Not.EqualTo(await db.StringGetAsync(keys.Lease(secondId))));
-
-        // By name alone it is ambiguous; by LbsInfo each is its own piece of work.
-        Assert.ThrowsAsync<InvalidOperationException>(() => consumer.Client.CompleteStreamAsync("twice-announced"));
-        await consumer.Client.CompleteStreamAsync(first.Info);
-
-        var pending = await db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 10, RedisValue.Null);
-        Assert.Multiple(async () =>
-        {
-            Assert.That(first.IsOwned, Is.False, "the completed one is finished");
-            Assert.That(second.IsOwned, Is.True, "the other one is untouched");
-            Assert.That(consumer.Owned.Select(l => l.IdInLbs), Is.EqualTo(new[] { secondId }));
-            Assert.That(await db.KeyExistsAsync(keys.Lease(firstId)), Is.False);
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(secondId)), Is.EqualTo(second.LeaseValue));
-            Assert.That(pending.Select(p => p.MessageId.ToString()), Is.EqualTo(new[] { secondId }), "only the other entry is still pending");
-            Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.EqualTo(1));
-        });
-
-        await consumer.Client.CompleteStreamAsync("twice-announced");
-        Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.Zero, "now the name is unambiguous and the second completes too");
-    }
-
-    [Test]
     public async Task Two_services_on_one_Redis_never_see_each_others_streams()
     {
         var serviceX = TestOptions.NewServiceName();
@@ -87,19 +51,19 @@ public sealed class IsolationTests : SharedRedisTest
         var id = await new StreamPublisher(Redis, Options("publisher")).AddStreamAsync("db3-session");
         await Eventually.AssertAsync(() => first.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer on database 3 owns the stream");
 
-        // Failover works in database 3 too (deadlines, claims and keyspace events all in the right database).
+        // Failover works in database 3 too (sessions, claims and keyspace events all in the right database).
         await using var second = await TestConsumer.StartAsync(Redis, Options("second"));
         await first.CrashAsync();
         await Eventually.AssertAsync(() => second.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(20), "a peer on database 3 takes the stream over");
 
-        string[] controlKeys = [keys.Lbs, keys.Lease(id), keys.Deadlines, keys.Fence, keys.Consumers];
+        string[] controlKeys = [keys.Lbs, keys.Owners, keys.Owned, keys.Counts, keys.Sessions, keys.Fence, keys.Names];
         foreach (var key in controlKeys)
         {
             Assert.That(await db3.KeyExistsAsync(key), Is.True, $"{key} exists in database 3");
             Assert.That(await db0.KeyExistsAsync(key), Is.False, $"{key} does not exist in database 0");
         }
 
-        Assert.That((string?)await db3.StringGetAsync(keys.Lease(id)), Is.EqualTo(second.Owned.Single().LeaseValue));
+        Assert.That((string?)await db3.HashGetAsync(keys.Owners, id), Is.EqualTo(second.Owned.Single().LeaseValue));
     }
 
     private static RecoverableStreamOptions WithDatabase(RecoverableStreamOptions options, int database)

@@ -98,13 +98,13 @@ public sealed class LifecycleTests : SharedRedisTest
         await Eventually.AssertAsync(() => crashedIds.All(id => survivor.Owned.Any(l => l.IdInLbs == id)), TimeSpan.FromSeconds(20), "the survivor takes the crashed peer's streams");
 
         var pending = await db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 100, RedisValue.Null);
-        var consumers = await db.SortedSetRangeByRankAsync(keys.Consumers);
+        var consumers = await db.SortedSetRangeByRankAsync(keys.Sessions);
         Assert.Multiple(() =>
         {
             Assert.That(stopped.Owned, Is.Empty);
             Assert.That(stopped.Notifications, Has.Count.EqualTo(notificationsAtStop), "the stopped consumer was told of nothing after it stopped");
             Assert.That(pending.Select(p => p.ConsumerName.ToString()), Has.None.EqualTo("stopped"), "no entry is pending with the stopped consumer");
-            Assert.That(consumers.Select(c => c.ToString()), Has.None.StartsWith("stopped|"), "the stopped consumer left the consumers registry");
+            Assert.That(consumers.Select(c => c.ToString()), Has.None.StartsWith("stopped|"), "the stopped consumer's session left the sessions set");
         });
     }
 

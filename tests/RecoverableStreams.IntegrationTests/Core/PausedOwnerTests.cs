@@ -43,7 +43,7 @@ public sealed class PausedOwnerTests
             Assert.That(peerLease.FencingToken, Is.GreaterThan(workerToken));
             Assert.That(peerLease.IsOwned, Is.True, "the peer still owns the stream");
             Assert.That(peer.Of(StreamNotificationType.StreamDisowned), Is.Empty);
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(peerLease.LeaseValue), "Redis holds the peer's lease");
+            Assert.That((string?)await db.HashGetAsync(keys.Owners, id), Is.EqualTo(peerLease.LeaseValue), "Redis holds the peer's lease");
             Assert.That(pending.Select(p => (p.MessageId.ToString(), p.ConsumerName.ToString())), Is.EqualTo(new[] { (id, "peer") }), "the entry is still pending, with the peer");
             Assert.That(await db.KeyExistsAsync(keys.Checkpoint(id)), Is.False, "the stale owner wrote no checkpoint");
         });

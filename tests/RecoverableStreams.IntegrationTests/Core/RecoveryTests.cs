@@ -143,7 +143,8 @@ public sealed class RecoveryTests : SharedRedisTest
         var claims = consumers.Sum(c => c.Of(StreamNotificationType.StreamAdded).Count);
         Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.Zero);
         Assert.That((await db.StreamPendingAsync(keys.Lbs, keys.Group)).PendingMessageCount, Is.Zero);
-        Assert.That(await db.SortedSetLengthAsync(keys.Deadlines), Is.Zero);
+        Assert.That(await db.SortedSetLengthAsync(keys.Free), Is.Zero);
+        Assert.That(await db.HashLengthAsync(keys.Owners), Is.Zero);
 
         var pages = xpendingCalls - claims - 1;
         await TestContext.Out.WriteLineAsync($"XPENDING calls {xpendingCalls}, claims {claims}, reconcile pages {pages}.");

@@ -22,29 +22,38 @@ public sealed class RenewalTests : SharedRedisTest
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer owns the stream");
         var lease = consumer.Owned.Single(l => l.IdInLbs == id);
 
-        // The renew script refreshes the heartbeat first (ZADD on the consumers key): a string there makes the whole
-        // renewal fail with WRONGTYPE, a real Redis error, until the key is put right.
-        await db.KeyDeleteAsync(keys.Consumers);
-        await db.StringSetAsync(keys.Consumers, "not-a-sorted-set");
+        // The renew script reads the sessions key first: a string there makes the renewal fail with WRONGTYPE, a
+        // real Redis error, until the key is put back (with the session's deadline as it was).
+        var parked = keys.Prefix + ":parked";
+        // Swapped atomically (MULTI): a script that ran between the two would find the session gone, and end it.
+        var swap = db.CreateTransaction();
+        _ = swap.KeyRenameAsync(keys.Sessions, parked);
+        _ = swap.StringSetAsync(keys.Sessions, "not-a-sorted-set");
+        Assert.That(await swap.ExecuteAsync(), Is.True);
         try
         {
             await Eventually.AssertAsync(() => logs.WithEventId(RenewalFailedEventId).Count > 0, TimeSpan.FromSeconds(10), "a renewal fails");
         }
         finally
         {
-            await db.KeyDeleteAsync(keys.Consumers);
+            var restore = db.CreateTransaction();
+            _ = restore.KeyDeleteAsync(keys.Sessions);
+            _ = restore.KeyRenameAsync(parked, keys.Sessions);
+            await restore.ExecuteAsync();
         }
 
         var expiresAfterFailure = lease.ExpiresAt;
-        await Eventually.AssertAsync(() => lease.ExpiresAt > expiresAfterFailure, TimeSpan.FromSeconds(10), "a later renewal succeeds");
-        var ttl = await db.KeyTimeToLiveAsync(keys.Lease(id));
+        var renewed = await Eventually.TrueAsync(() => lease.ExpiresAt > expiresAfterFailure, TimeSpan.FromSeconds(10));
+        Assert.That(renewed, Is.True, () => "a later renewal succeeds: " + string.Join("\n", logs.Records.Where(r => r.Level >= Microsoft.Extensions.Logging.LogLevel.Information)));
+        var deadline = await Ownership.DeadlineAsync(db, keys, lease.Session.Id);
+        var serverNow = await Ownership.ServerNowMsAsync(db);
         Assert.Multiple(async () =>
         {
             Assert.That(consumer.Of(StreamNotificationType.StreamDisowned), Is.Empty, "the failed renewal disowned nothing");
             Assert.That(lease.IsOwned, Is.True);
             Assert.That(consumer.Owned.Select(l => l.IdInLbs), Does.Contain(id));
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(lease.LeaseValue), "Redis holds this consumer's lease");
-            Assert.That(ttl, Is.GreaterThan(TimeSpan.Zero), "the lease key has time left");
+            Assert.That((string?)await db.HashGetAsync(keys.Owners, id), Is.EqualTo(lease.LeaseValue), "Redis holds this consumer's ownership record");
+            Assert.That(deadline, Is.GreaterThan(serverNow), "the session has time left");
         });
     }
 
@@ -77,8 +86,8 @@ public sealed class RenewalTests : SharedRedisTest
         var samples = 0;
         while (clock.Elapsed < watch)
         {
-            var ttl = await db.KeyTimeToLiveAsync(keys.Lease(id));
-            Assert.That(ttl, Is.GreaterThan(TimeSpan.Zero), $"the lease key has time left at {clock.Elapsed.TotalSeconds:0.0} s");
+            var deadline = await Ownership.DeadlineAsync(db, keys, lease.Session.Id);
+            Assert.That(deadline, Is.GreaterThan(await Ownership.ServerNowMsAsync(db)), $"the session has time left at {clock.Elapsed.TotalSeconds:0.0} s");
             Assert.That(lease.IsOwned, Is.True, $"still owned at {clock.Elapsed.TotalSeconds:0.0} s");
             samples++;
             await Task.Delay(100);
@@ -87,7 +96,7 @@ public sealed class RenewalTests : SharedRedisTest
         Assert.Multiple(async () =>
         {
             Assert.That(samples, Is.GreaterThan(10));
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(lease.LeaseValue));
+            Assert.That((string?)await db.HashGetAsync(keys.Owners, id), Is.EqualTo(lease.LeaseValue));
             Assert.That(claimer.Of(StreamNotificationType.StreamDisowned), Is.Empty);
         });
     }

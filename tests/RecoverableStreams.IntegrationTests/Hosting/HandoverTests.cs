@@ -85,11 +85,11 @@ public sealed class HandoverTests
         await using var redis = await SharedRedis.Server.ConnectAsync();
         var id = await TestHosts.Publisher(redis, service).AddStreamAsync("stubborn-1");
         await started.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        Assert.That(await redis.GetDatabase().KeyExistsAsync(TestHosts.LeaseKey(service, id)), Is.True);
+        Assert.That(await redis.GetDatabase().HashExistsAsync(TestHosts.OwnersKey(service), id), Is.True);
 
         await host.StopAsync();
 
-        Assert.That(await redis.GetDatabase().KeyExistsAsync(TestHosts.LeaseKey(service, id)), Is.False, "the lease was released, not left to expire");
+        Assert.That(await redis.GetDatabase().HashExistsAsync(TestHosts.OwnersKey(service), id), Is.False, "the stream was released, not left to the session's deadline");
         Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.EqualTo(1), "and the stream was not completed");
         await endOfTest.CancelAsync();
     }

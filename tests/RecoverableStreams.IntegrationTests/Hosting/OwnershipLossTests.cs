@@ -25,8 +25,10 @@ public sealed class OwnershipLossTests
             var first = sessions.Started.First();
             Assert.That(first.Lease.IsOwned, Is.True);
 
-            // Take the lease away behind the owner's back: its next renewal finds the lease gone.
-            Assert.That(await redis.GetDatabase().KeyDeleteAsync(TestHosts.LeaseKey(service, id)), Is.True);
+            // Take the session away behind the owner's back: its next renewal finds it gone, and every stream of it is lost.
+            var record = (string)(await redis.GetDatabase().HashGetAsync(TestHosts.OwnersKey(service), id))!;
+            var session = record[..record.LastIndexOf('|')];
+            Assert.That(await redis.GetDatabase().SortedSetRemoveAsync(TestHosts.SessionsKey(service), session), Is.True);
 
             await Eventually.AssertAsync(() => sessions.Cancelled.Contains(first), TimeSpan.FromSeconds(15), "the handler's token fires");
             Assert.That(first.Lease.IsOwned, Is.False);

@@ -42,7 +42,11 @@ internal static class TestHosts
 
     public static string LbsKey(string service) => service + "-input";
 
-    public static string LeaseKey(string service, string idInLbs) => "{" + service + "-input}:lease:" + idInLbs;
+    /// <summary>The ownership records hash (docs/ARCHITECTURE.md): field = LBS entry id, value = <c>sessionId|token</c>.</summary>
+    public static string OwnersKey(string service) => "{" + service + "-input}:owners";
+
+    /// <summary>The sessions sorted set: member = session id, score = deadline (ms, Redis clock).</summary>
+    public static string SessionsKey(string service) => "{" + service + "-input}:sessions";
 
     public static string AttemptsKey(string service) => "{" + service + "-input}:attempts";
 }

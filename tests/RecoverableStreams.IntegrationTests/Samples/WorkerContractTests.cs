@@ -27,7 +27,7 @@ public sealed class WorkerContractTests
         await using var worker = StartWorker(service, "contract-a");
         await db.StreamAddAsync("sensor-1", "v", 5);
         var id = await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-1");
-        await Eventually.AssertAsync(async () => await db.KeyExistsAsync($"{{{service}-input}}:lease:{id}"), Deadline, "the worker owns the stream");
+        await Eventually.AssertAsync(async () => await db.HashExistsAsync($"{{{service}-input}}:owners", id), Deadline, "the worker owns the stream");
 
         await db.StreamAddAsync("sensor-1", "v", 7);
         await db.StreamAddAsync("sensor-1", "note", "no v: skipped");

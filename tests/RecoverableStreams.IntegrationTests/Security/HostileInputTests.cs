@@ -40,7 +40,7 @@ public sealed class HostileInputTests : SharedRedisTest
         await using var consumer = await TestConsumer.StartAsync(redis, hostile);
 
         // Names that collide with the neighbour's keys are only names: nothing is written under them.
-        var legal = LegalNames.Concat([neighbourKeys.Lbs, neighbourKeys.Dead, neighbourKeys.Fence, neighbourKeys.Lease("1-0")]).ToArray();
+        var legal = LegalNames.Concat([neighbourKeys.Lbs, neighbourKeys.Dead, neighbourKeys.Fence, neighbourKeys.Owners]).ToArray();
         var publisher = new StreamPublisher(redis, hostile);
         foreach (var name in legal)
         {
