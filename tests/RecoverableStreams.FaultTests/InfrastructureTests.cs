@@ -215,6 +215,12 @@ public sealed class InfrastructureTests
             Assert.That(monitor.GrantsOf("1-1").Select(g => g.Token), Is.EqualTo(new[] { 1L, 2L }));
         });
 
+        // A late write of the dead session a, refused at the session check (as every session-model script does first).
+        const string sessionChecked = "local d = redis.call('ZSCORE', KEYS[1], ARGV[2]) if not d or tonumber(d) <= 1 then return -1 end return 1";
+        await db.ScriptEvaluateAsync(sessionChecked, sessions, ["1-1", "a|s1", "a|s1|1"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.StaleWritesRefused == 2, TimeSpan.FromSeconds(10), "the write refused for a dead session is counted as fenced");
+
         // Broken: c is granted while b's session is live, and b's stale write is accepted.
         await db.ScriptEvaluateAsync(grant, owners, ["1-1", "c|s3|3"]);
         await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "b|s2|2", "broken"]);

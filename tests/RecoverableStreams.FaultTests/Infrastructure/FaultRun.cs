@@ -398,15 +398,6 @@ internal sealed class FaultRun : IAsyncDisposable
                     count++;
                 }
             }
-
-            // Session leases (docs/ARCHITECTURE.md): one ownership record per stream, "<consumer>|<session>|<token>".
-            foreach (var record in await Admin.GetDatabase().HashValuesAsync("{" + Service + "-input}:owners"))
-            {
-                if (((string?)record)?.Split('|')[0].EndsWith(podName, StringComparison.Ordinal) == true)
-                {
-                    count++;
-                }
-            }
         }
         catch (RedisException)
         {

@@ -17,7 +17,8 @@ namespace RecoverableStreams.FaultTests.Infrastructure;
 /// lease on that entry is still live (its last SET or PEXPIRE plus its time to live, unless a DEL ended it), and every
 /// ownership-checked write a script accepts (a <c>GET</c> of the lease key followed, in the same script, by a write to
 /// that entry's keys) was checked against the entry's latest lease value. A check that no write follows is a write
-/// refused by fencing. This is the one place that knows the lease scripts' MONITOR shapes and key names: when the
+/// refused by fencing; with session leases, so is a script that returned right after finding the caller's session
+/// dead (a <c>ZSCORE {L}:sessions</c> and nothing more). This is the one place that knows the lease scripts' MONITOR shapes and key names: when the
 /// scripts change, only this class changes.
 /// </para>
 /// <para>
@@ -231,6 +232,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                 break;
             case "HGET" when key == _ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
                 _call.Checks[args[2]] = recordChecked;
+                _call.CheckedRecord = true;
+                break;
+            case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: true }:
+                // Session model: an ownership-checked script first checks that the caller's session is live.
+                _call.SessionChecked = args[2];
+                _call.StartMicros = micros;
                 break;
             case "HDEL" when key == _ownersKey:
                 foreach (var id in args.Skip(2))
@@ -334,6 +341,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         }
 
         _acceptedWrites++;
+        _call.Wrote = true;
         if (_leases.TryGetValue(id, out var latest) && latest.Epoch == _epoch && !string.Equals(latest.Value, checkedValue, StringComparison.Ordinal))
         {
             _staleAccepted.Add($"{id}: a write checked against {checkedValue} was accepted while the latest lease was {latest.Value}");
@@ -346,6 +354,17 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         if (_call is null)
         {
             return;
+        }
+
+        // Session model: refused at the session check (the script returned before reading any record): a late write
+        // of a session whose deadline had passed.
+        if (_call is { SessionChecked: { } session, CheckedRecord: false, Wrote: false })
+        {
+            _refusedWrites++;
+            if (_sessionDeadlines.TryGetValue(session, out var deadlineMs) && deadlineMs * 1000 <= _call.StartMicros)
+            {
+                _staleRefused++;
+            }
         }
 
         foreach (var (id, checkedValue) in _call.Checks)
@@ -445,6 +464,17 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         private readonly List<(int Index, string Value)> _values = [.. args.Select((a, i) => (i, a)).Where(p => LeaseValue().IsMatch(p.a))];
 
         public Dictionary<string, string> Checks { get; } = new(StringComparer.Ordinal);
+
+        public bool HasLeaseValues => _values.Count > 0;
+
+        /// <summary>Session model: the session whose deadline the script checked first, and when.</summary>
+        public string? SessionChecked { get; set; }
+
+        public long StartMicros { get; set; }
+
+        public bool CheckedRecord { get; set; }
+
+        public bool Wrote { get; set; }
 
         /// <summary>The lease value this call presents for the entry: its only one, or the one right after the id (batches).</summary>
         public string? ValueFor(string id)

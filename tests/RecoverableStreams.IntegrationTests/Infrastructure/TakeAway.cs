@@ -5,7 +5,7 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 /// <summary>
 /// Takes a stream's ownership away behind its owner's back, so that its next renewal (or write) finds it gone: the
 /// per-stream lease key is deleted or, with session leases (an ownership record in <c>{L}:owners</c> naming a session
-/// in <c>{L}:sessions</c>), the owning session is removed, which loses every stream of that session.
+/// in <c>{L}:sessions</c>), the owning session is made dead (deadline 0), which loses every stream of that session.
 /// </summary>
 public static class TakeAway
 {
@@ -20,6 +20,9 @@ public static class TakeAway
         var record = (string?)await db.HashGetAsync(prefix + "owners", idInLbs);
         Assert.That(record, Is.Not.Null, $"{idInLbs} has neither a lease key nor an ownership record");
         var session = record![..record.LastIndexOf('|')];
-        Assert.That(await db.SortedSetRemoveAsync(prefix + "sessions", session), Is.True, $"session {session} removed");
+        // Deadline 0: dead at once, as if its owner had been frozen past it; peers (and the owner's next session) find
+        // its streams by that deadline.
+        Assert.That(await db.SortedSetAddAsync(prefix + "sessions", session, 0, SortedSetWhen.Exists), Is.False, $"session {session} marked dead");
+        Assert.That(await db.SortedSetScoreAsync(prefix + "sessions", session), Is.Zero, $"session {session} is dead");
     }
 }
