@@ -4,6 +4,7 @@ using RecoverableStreams.Keys;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
 using RecoverableStreams.Parsing;
+using RecoverableStreams.Partitioning;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -21,9 +22,9 @@ internal sealed class ClientContext
         ConsumerId = consumerId;
         InstanceId = instanceId;
         Stopping = stopping;
-        Keys = StreamKeys.For(options);
         Database = redis.GetDatabase(options.Database);
-        Scripts = new StreamScripts(Database, Keys);
+        Layout = PartitionLayout.For(options);
+        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Session = new SessionState(time);
@@ -53,9 +54,11 @@ internal sealed class ClientContext
 
     public CancellationToken Stopping { get; }
 
-    public StreamKeys Keys { get; }
+    /// <summary>The service's partitions and their key names (docs/PARTITIONS.md).</summary>
+    public PartitionLayout Layout { get; }
 
-    public StreamScripts Scripts { get; }
+    /// <summary>Every partition this client serves: all of the service's, in index order.</summary>
+    public IReadOnlyList<Partition> Partitions { get; }
 
     public LbsEntryParser Parser { get; }
 
@@ -73,17 +76,8 @@ internal sealed class ClientContext
 
     public TimeSpan RenewInterval { get; }
 
-    /// <summary>Wakes the LBS reader: a new entry, or a free slot.</summary>
-    public WakeUpSignal ReaderWake { get; } = new();
-
     /// <summary>Wakes the session renewer: the session ended and a new one must be opened.</summary>
     public WakeUpSignal RenewerWake { get; } = new();
-
-    /// <summary>Wakes the deadline scheduler: a release, a closed session, a repaired entry, or a free slot.</summary>
-    public WakeUpSignal SchedulerWake { get; } = new();
-
-    /// <summary>Ids released by peers recently, so an unclaimed one is announced as released rather than expired.</summary>
-    public RecentIds RecentlyReleased { get; } = new(capacity: 4096);
 
     /// <summary>A session id never used before: <c>consumerId|random</c>.</summary>
     public string NewSessionId() => ConsumerId + "|" + Guid.NewGuid().ToString("N")[..16];
@@ -91,10 +85,21 @@ internal sealed class ClientContext
     /// <summary>The database number keyspace channels are named with.</summary>
     public int DatabaseNumber => Database.Database;
 
-    /// <summary>A slot was freed: both acquirers may take more.</summary>
+    /// <summary>A slot was freed: the acquirers of every partition may take more.</summary>
     public void CapacityFreed()
     {
-        ReaderWake.Set();
-        SchedulerWake.Set();
+        foreach (var partition in Partitions)
+        {
+            partition.ReaderWake.Set();
+            partition.SchedulerWake.Set();
+        }
+    }
+
+    /// <summary>The partition of an id made by <see cref="PartitionLayout.IdOf"/>, and the LBS entry id inside it.</summary>
+    public bool TryResolve(string idInLbs, out Partition partition, out string entryId)
+    {
+        var found = Layout.TryParseId(idInLbs, out var index, out entryId);
+        partition = Partitions[index];
+        return found;
     }
 }

@@ -4,6 +4,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 using RecoverableStreams.Assignment;
 using RecoverableStreams.Configuration;
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Keys;
+using RecoverableStreams.Rebalancing;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
 using RecoverableStreams.Recovery;
@@ -111,6 +113,11 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
                 throw new RecoverableStreamsException($"This consumer already owns MaxConcurrentStreams ({_context.Registry.Capacity}) streams; complete or release one first.");
             }
 
+            if (!_context.TryResolve(info.IdInLbs, out var partition, out var entryId))
+            {
+                throw new ArgumentException($"'{info.IdInLbs}' is not an id of this service's {_context.Layout.Count} partitions (with several partitions, ids are '<partition>:<entry id>').", nameof(info));
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
             if (!_context.Session.TryGetLive(out var session))
             {
@@ -121,7 +128,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             try
             {
                 // Sent without the caller's token: a claim that reached Redis must be registered, or its grant would leak.
-                reply = await _context.Scripts.ClaimIdsAsync(ConsumerId, session.Id, [info.IdInLbs]).ConfigureAwait(false);
+                reply = await partition.Scripts.ClaimIdsAsync(ConsumerId, session.Id, [entryId]).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
@@ -146,7 +153,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             }
 
             var origin = string.Equals(result.Entry!.PreviousConsumer, ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-            return await _leases.AcceptAsync(result.Entry, origin, session).ConfigureAwait(false)
+            return await _leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false)
                 ?? throw new StreamNotFoundException($"'{info.DataStreamName}' ({info.IdInLbs}) was malformed and has been dead-lettered.");
         }
     }
@@ -219,18 +226,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
     private async Task StartAsync()
     {
-        try
-        {
-            await _context.Database.StreamCreateConsumerGroupAsync(_context.Keys.Lbs, _context.Keys.Group, "0", createStream: true).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (ex.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
-        {
-            // The group exists already: the normal case for every consumer but the first.
-        }
-        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-        {
-            throw new RecoverableStreamsException($"Cannot create consumer group '{_context.Keys.Group}' on '{_context.Keys.Lbs}': {ex.Message}", ex);
-        }
+        await Task.WhenAll(_context.Partitions.Select(p => CreateGroupAsync(p.Keys))).ConfigureAwait(false);
 
         _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
         try
@@ -246,18 +242,26 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
         _context.Redis.ConnectionRestored += OnConnectionRestored;
         var renewer = new SessionRenewer(_context, _leases);
-        var reader = new LbsReader(_context, _leases);
-        var scheduler = new DeadlineScheduler(_context, _leases);
-        var reconciler = new PendingReconciler(_context);
-        // The reconciler's first pass runs in the background: InitAsync returns at once however large the backlog.
-        _loops =
-        [
-            Task.Run(renewer.RunAsync),
-            Task.Run(reader.RunAsync),
-            Task.Run(scheduler.RunAsync),
-            Task.Run(reconciler.RunAsync),
-        ];
-        Log.ClientStarted(_context.Logger, ConsumerId, _context.Keys.Lbs, _context.Keys.Group, _context.Registry.Capacity, _context.LeaseDuration);
+        // Rebalancing needs AutoClaim: without it the application decides what to claim.
+        var rebalancing = _context.Options.AutoClaim && _context.Options.Rebalance;
+        var fairShare = rebalancing ? new ServiceLoad(_context) : null;
+        // One reader, scheduler and reconciler per partition; the reconciler's first pass runs in the background:
+        // InitAsync returns at once however large the backlog.
+        var loops = new List<Task> { Task.Run(renewer.RunAsync) };
+        foreach (var partition in _context.Partitions)
+        {
+            loops.Add(Task.Run(new LbsReader(_context, partition, _leases).RunAsync));
+            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare).RunAsync));
+            loops.Add(Task.Run(new PendingReconciler(_context, partition).RunAsync));
+        }
+
+        if (fairShare is not null)
+        {
+            loops.Add(Task.Run(new Rebalancer(_context, _leases, fairShare).RunAsync));
+        }
+
+        _loops = [.. loops];
+        Log.ClientStarted(_context.Logger, ConsumerId, _context.Layout.BaseLbsKey, _context.Layout[0].Group, _context.Registry.Capacity, _context.LeaseDuration);
     }
 
     private async Task StopAsync(bool releaseOwned)
@@ -294,7 +298,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
                     // Leave at once: fair shares no longer count this consumer, and what it could not release goes
                     // to peers now rather than at the session's deadline.
                     session.End();
-                    await _context.Scripts.CloseSessionAsync(session.Id).ConfigureAwait(false);
+                    await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.CloseSessionAsync(session.Id))).ConfigureAwait(false);
                 }
 
                 await _listener.StopAsync().ConfigureAwait(false);
@@ -308,6 +312,22 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         await _context.DataStreams.StopAsync().ConfigureAwait(false);
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
+    }
+
+    private async Task CreateGroupAsync(StreamKeys keys)
+    {
+        try
+        {
+            await _context.Database.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (ex.Message.Contains("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // The group exists already: the normal case for every consumer but the first.
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            throw new RecoverableStreamsException($"Cannot create consumer group '{keys.Group}' on '{keys.Lbs}': {ex.Message}", ex);
+        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
@@ -327,8 +347,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             // A restart that lost the data also lost the flags; the group comes back with the next read.
             _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
-            _context.ReaderWake.Set();
-            _context.SchedulerWake.Set();
+            _context.CapacityFreed();
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {

@@ -91,9 +91,31 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is <see langword="false"/> (the Go library's model); the hosting integration sets it.</value>
     public bool AutoClaim { get; set; }
 
+    /// <summary>
+    /// Live rebalancing (with <see cref="AutoClaim"/>): a consumer that owns more than its fair share hands streams over
+    /// to less loaded peers, a bounded number per <see cref="RenewInterval"/>, until the owned counts of the live
+    /// consumers are within one of each other (max/min ≤ 1.2 with more than ~5 streams each); each handed-over stream is
+    /// released first (its lease ends: <see cref="StreamLease.OwnershipLost"/> fires and a
+    /// <see cref="StreamNotificationType.StreamDisowned"/> is posted) and then claimed by the peer, which resumes from the
+    /// last checkpoint. Fair shares count each consumer's <see cref="MaxConcurrentStreams"/>. With
+    /// <see langword="false"/>, this consumer never hands over a stream for balance, and it claims free streams up to its
+    /// free capacity (other consumers still rebalance among themselves).
+    /// </summary>
+    /// <value>The default is <see langword="true"/>. Ignored without <see cref="AutoClaim"/>.</value>
+    public bool Rebalance { get; set; } = true;
+
     /// <summary>Overrides the LBS key.</summary>
     /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-input</c>.</value>
     public string? LbsStreamKey { get; set; }
+
+    /// <summary>
+    /// How many partitions the service's control plane is split into. Each partition has its own LBS stream and
+    /// control keys under its own cluster hash tag, so on a Redis Cluster they spread over the shards; a data stream's
+    /// partition is CRC16/XMODEM of its name's UTF-8 bytes modulo this count. Producers and consumers of a service must
+    /// use the same value, and changing it on a running service strands the entries of the old layout (docs/PARTITIONS.md).
+    /// </summary>
+    /// <value>The default is 1: one LBS stream, <c>&lt;ServiceName&gt;-input</c>, the Go library's layout. At most 1024.</value>
+    public int Partitions { get; set; } = 1;
 
     /// <summary>Overrides the consumer group name.</summary>
     /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-group</c>.</value>

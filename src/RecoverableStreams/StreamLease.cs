@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams;
@@ -26,9 +27,13 @@ public sealed class StreamLease
         LeaseSession session,
         long fencingToken,
         LeaseOrigin origin,
-        IReadOnlyDictionary<string, JsonElement>? additionalInfo)
+        IReadOnlyDictionary<string, JsonElement>? additionalInfo,
+        Partition partition,
+        string entryId)
     {
         _operations = operations;
+        Partition = partition;
+        EntryId = entryId;
         Info = info;
         ConsumerId = consumerId;
         Session = session;
@@ -75,6 +80,12 @@ public sealed class StreamLease
     /// the consumer shares, moved forward by each renewal.
     /// </summary>
     public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(Session.ExpiresAtMs);
+
+    /// <summary>The partition whose LBS announced the stream (the only one with one partition).</summary>
+    internal Partition Partition { get; }
+
+    /// <summary>The LBS entry id inside <see cref="Partition"/>; <see cref="IdInLbs"/> with one partition.</summary>
+    internal string EntryId { get; }
 
     /// <summary>The session this stream was granted to.</summary>
     internal LeaseSession Session { get; }

@@ -14,7 +14,7 @@ public sealed class StreamPublisher
 {
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabase _db;
-    private readonly StreamKeys _keys;
+    private readonly PartitionLayout _layout;
     private readonly RecoverableStreamOptions _options;
 
     /// <summary>Creates a publisher for the service named in <paramref name="options"/>.</summary>
@@ -28,18 +28,22 @@ public sealed class StreamPublisher
         _redis = redis;
         _options = options;
         _db = redis.GetDatabase(options.Database);
-        _keys = StreamKeys.For(options);
+        _layout = PartitionLayout.For(options);
     }
 
     /// <summary>
-    /// Announces a data stream to the consumers, at most once while it is live: when an announcement of the same name
-    /// has not been completed or dead-lettered yet, nothing is written and its id is returned (so a producer may retry
-    /// after a lost reply). Checked and written in one script, so racing publishers cannot both add.
+    /// Announces a data stream to the consumers, in the LBS stream of its partition (with
+    /// <see cref="RecoverableStreamOptions.Partitions"/> &gt; 1), at most once while it is live: when an announcement
+    /// of the same name has not been completed or dead-lettered yet, nothing is written and its id is returned (so a
+    /// producer may retry after a lost reply). Checked and written in one script, so racing publishers cannot both add.
     /// </summary>
     /// <param name="dataStreamName">The Redis key of the data stream.</param>
     /// <param name="info">Free-form information; consumers receive it as <see cref="StreamNotification.AdditionalInfo"/>.</param>
     /// <param name="cancellationToken">Cancels before the entry is written.</param>
-    /// <returns>The id of the stream's live LBS entry (new, or the existing one): the stream's <see cref="LbsInfo.IdInLbs"/>.</returns>
+    /// <returns>
+    /// The stream's <see cref="LbsInfo.IdInLbs"/>: the id of its live LBS entry (new, or the existing one), prefixed
+    /// with <c>&lt;partition&gt;:</c> when there is more than one partition.
+    /// </returns>
     /// <exception cref="ArgumentException">The name is empty or too long, or the payload is over the configured limits.</exception>
     /// <exception cref="RecoverableStreamsException">Redis failed; the cause is the inner exception.</exception>
     public async Task<string> AddStreamAsync(string dataStreamName, IDictionary<string, object?>? info = null, CancellationToken cancellationToken = default)
@@ -59,11 +63,13 @@ public sealed class StreamPublisher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        var partition = _layout.PartitionOf(dataStreamName);
+        var keys = _layout[partition];
         string id;
         bool added;
         try
         {
-            (id, added) = await new StreamScripts(_db, _keys).AddStreamAsync(dataStreamName, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
+            (id, added) = await new StreamScripts(_db, keys).AddStreamAsync(dataStreamName, LbsInputMessage.FieldName, payload).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -72,20 +78,20 @@ public sealed class StreamPublisher
 
         if (!added)
         {
-            return id;
+            return _layout.IdOf(partition, id);
         }
 
         try
         {
             // The stream is announced once the entry is written. The wake-up is best effort (consumers also poll):
             // waiting for it, or failing on it, would tell a retrying producer to announce the stream a second time.
-            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(_keys.Events), "added", CommandFlags.FireAndForget).ConfigureAwait(false);
+            await _redis.GetSubscriber().PublishAsync(RedisChannel.Literal(keys.Events), "added", CommandFlags.FireAndForget).ConfigureAwait(false);
         }
         catch (RedisException)
         {
             // Not sent: consumers find the entry at their next poll.
         }
 
-        return id;
+        return _layout.IdOf(partition, id);
     }
 }

@@ -83,7 +83,7 @@ async Task ProcessAsync(StreamLease lease)
                     [sum, count, lease.ConsumerId, lease.FencingToken]);
                 var stored = (int)written == 1;
                 log.LogInformation("{Stream} ended: sum {Sum} count {Count} token {Token} stored {Stored}", lease.DataStreamName, sum, count, lease.FencingToken, stored);
-                await client.CompleteStreamAsync(lease.Info, token);
+                await lease.CompleteAsync(token);
                 return;
             }
 
@@ -111,7 +111,7 @@ async Task ProcessAsync(StreamLease lease)
         log.LogWarning(ex, "{Stream} ({Id}) failed; releasing it", lease.DataStreamName, lease.IdInLbs);
         try
         {
-            await client.ReleaseStreamAsync(lease.Info);
+            await lease.ReleaseAsync();
         }
         catch (Exception releaseError)
         {

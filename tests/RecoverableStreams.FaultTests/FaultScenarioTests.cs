@@ -179,7 +179,9 @@ public sealed class FaultScenarioTests
     public async Task All_faults_mixed_in_one_run_lose_no_stream_announced_after_the_data_loss()
     {
         var minutes = ScenarioSettings.SoakMinutes;
-        var plan = ScenarioSettings.DefaultPlan(streams: 200, announceSeconds: 12);
+        // Announced over 30 s: the faults come after the workers are back from the data-losing restart (which takes
+        // a while on a loaded machine), and each must hit a worker that owns streams (checked: see FaultRun).
+        var plan = ScenarioSettings.DefaultPlan(streams: 200, announceSeconds: 30);
         if (minutes is { } m)
         {
             plan = plan with { AnnounceOver = TimeSpan.FromMinutes(m) };

@@ -94,7 +94,7 @@ public sealed class InfrastructureTests
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: false);
         var service = "mon-" + Guid.NewGuid().ToString("N")[..8];
-        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
         var options = new RecoverableStreamOptions { ServiceName = service, LeaseDuration = TimeSpan.FromSeconds(2), PollInterval = TimeSpan.FromMilliseconds(200) };
@@ -139,7 +139,7 @@ public sealed class InfrastructureTests
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: false);
         const string prefix = "{mon-x-input}:lease:";
-        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, prefix);
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{mon-x-input}:");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
         var db = connection.GetDatabase();
@@ -172,6 +172,54 @@ public sealed class InfrastructureTests
         var broken = monitor.Exclusivity;
         Assert.That(broken.OverlappingGrants, Has.Count.EqualTo(1).And.Some.Contains("token 3"));
         Assert.That(broken.StaleWritesAccepted.Single(), Does.Contain("b|i2|2").And.Contain("c|i3|3"));
+    }
+
+    /// <summary>
+    /// The same check on session leases (docs/ARCHITECTURE.md): ownership records in <c>{L}:owners</c>, live while their
+    /// session's deadline in <c>{L}:sessions</c> has not passed; scripts shaped like those of the session model.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_judges_ownership_records_by_their_sessions_deadline()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string control = "{mon-s-input}:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, control);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        RedisKey[] sessions = [control + "sessions"];
+        RedisKey[] owners = [control + "owners"];
+        RedisKey[] checkpoint = [control + "owners", control + "ckpt:1-1"];
+        const string open = "local t = redis.call('TIME') redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + 60000, ARGV[1]) return 1";
+        const string kill = "redis.call('ZADD', KEYS[1], 'XX', 0, ARGV[1]) return 1";
+        const string grant = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1";
+        const string checkedWrite = "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] and ARGV[3] == 'honest' then return 0 end redis.call('HSET', KEYS[2], 'pos', '1') return 1";
+
+        // Proper: session a owns 1-1 and writes; a dies; b takes 1-1 over; a's late write is refused.
+        await db.ScriptEvaluateAsync(open, sessions, ["a|s1"]);
+        await db.ScriptEvaluateAsync(open, sessions, ["b|s2"]);
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "a|s1|1"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "a|s1|1", "honest"]);
+        await db.ScriptEvaluateAsync(kill, sessions, ["a|s1"]);
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "b|s2|2"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "a|s1|1", "honest"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.WritesRefused == 1, TimeSpan.FromSeconds(10), "the refused write is seen");
+        var clean = monitor.Exclusivity;
+        Assert.Multiple(() =>
+        {
+            Assert.That(clean.OverlappingGrants, Is.Empty, "a's session was dead when b was granted");
+            Assert.That(clean.StaleWritesAccepted, Is.Empty);
+            Assert.That(clean.CheckedWritesAccepted, Is.EqualTo(1));
+            Assert.That(clean.StaleWritesRefused, Is.EqualTo(1));
+            Assert.That(monitor.GrantsOf("1-1").Select(g => g.Token), Is.EqualTo(new[] { 1L, 2L }));
+        });
+
+        // Broken: c is granted while b's session is live, and b's stale write is accepted.
+        await db.ScriptEvaluateAsync(grant, owners, ["1-1", "c|s3|3"]);
+        await db.ScriptEvaluateAsync(checkedWrite, checkpoint, ["1-1", "b|s2|2", "broken"]);
+        await Eventually.AssertAsync(() => monitor.Exclusivity.StaleWritesAccepted.Count == 1, TimeSpan.FromSeconds(10), "the stale write accepted is reported");
+        Assert.That(monitor.Exclusivity.OverlappingGrants, Has.Count.EqualTo(1).And.Some.Contains("token 3"));
     }
 
     [Test]

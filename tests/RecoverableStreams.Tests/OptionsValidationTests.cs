@@ -24,6 +24,7 @@ public sealed class OptionsValidationTests
         Assert.That(options.MaxConcurrentStreams, Is.EqualTo(100));
         Assert.That(options.KeyspaceNotifications, Is.EqualTo(KeyspaceNotificationsMode.Merge));
         Assert.That(options.PollInterval, Is.EqualTo(TimeSpan.FromSeconds(1)));
+        Assert.That(options.DataSafetyPollInterval, Is.EqualTo(TimeSpan.FromSeconds(30)));
         Assert.That(options.MaxDeliveryAttempts, Is.EqualTo(5));
         Assert.That(options.AutoClaim, Is.False);
         Assert.That(options.Database, Is.EqualTo(-1));
@@ -34,6 +35,7 @@ public sealed class OptionsValidationTests
         TestCaseData Case(string option, Action<RecoverableStreamOptions> breakIt) => new TestCaseData(option, breakIt).SetArgDisplayNames(option);
 
         yield return Case("ServiceName", o => o.ServiceName = "");
+        yield return Case("DataSafetyPollInterval", o => o.DataSafetyPollInterval = TimeSpan.Zero);
         yield return Case("ServiceName", o => o.ServiceName = "a{b}");
         yield return Case("LbsStreamKey", o => o.LbsStreamKey = "");
         yield return Case("LbsStreamKey", o => o.LbsStreamKey = "a}b");

@@ -74,7 +74,9 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             deps.Metrics.LeaseHeadroom.Record(Math.Max(0, (lease.ExpiresAt - deps.Time.GetUtcNow()).TotalSeconds));
 
             // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
-            if (token.IsCancellationRequested)
+            // OwnershipLost itself is read too: its callbacks (this linked token among them) run on the thread pool,
+            // so a handler may see the loss (a refused checkpoint) before the linked token fires.
+            if (token.IsCancellationRequested || lease.OwnershipLost.IsCancellationRequested)
             {
                 return await OnCancelledAsync().ConfigureAwait(false);
             }

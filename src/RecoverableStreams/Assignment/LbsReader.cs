@@ -1,16 +1,17 @@
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Assignment;
 
 /// <summary>
-/// Reads new LBS entries and grants them to this consumer's session in the same script, only as many as there are free slots. StackExchange.Redis
+/// Reads new LBS entries of one partition and grants them to this consumer's session in the same script, only as many as there are free slots. StackExchange.Redis
 /// cannot block on XREADGROUP, so the reader sleeps until a wake-up (keyspace <c>xadd</c>, the publisher's <c>added</c>
 /// event, a freed slot) or <see cref="RecoverableStreamOptions.PollInterval"/>.
 /// </summary>
-internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
+internal sealed class LbsReader(ClientContext context, Partition partition, LeaseOperations leases)
 {
     private const int MaxBatch = 100;
 
@@ -35,8 +36,8 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
             }
             catch (RedisServerException ex) when (ex.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal))
             {
-                Log.LbsKeyWrongType(context.Logger, context.Keys.Lbs, ex);
-                context.Notifications.Terminate($"the LBS key '{context.Keys.Lbs}' holds a value that is not a stream");
+                Log.LbsKeyWrongType(context.Logger, partition.Keys.Lbs, ex);
+                context.Notifications.Terminate($"the LBS key '{partition.Keys.Lbs}' holds a value that is not a stream");
                 return;
             }
             // A background loop never dies: Redis failures and anything unexpected are logged and retried.
@@ -62,7 +63,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
                 }
 
                 var wait = failures > 0 ? Backoff.For(failures, context.Options.PollInterval) : context.Options.PollInterval;
-                await context.ReaderWake.WaitAsync(wait, context.Time, stopping).ConfigureAwait(false);
+                await partition.ReaderWake.WaitAsync(wait, context.Time, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -93,7 +94,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
             return ReadOutcome.Idle;
         }
 
-        var reply = await context.Scripts.ReadAndAcquireAsync(context.ConsumerId, session.Id, free, context.Options.MaxLbsPayloadBytes, context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+        var reply = await partition.Scripts.ReadAndAcquireAsync(context.ConsumerId, session.Id, free, context.Options.MaxLbsPayloadBytes, context.Options.DeadLetterMaxLength).ConfigureAwait(false);
         if (!reply.SessionLive)
         {
             leases.EndSession(session, "the session expired in Redis");
@@ -107,7 +108,7 @@ internal sealed class LbsReader(ClientContext context, LeaseOperations leases)
 
         foreach (var entry in reply.Entries)
         {
-            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session).ConfigureAwait(false);
+            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session, partition).ConfigureAwait(false);
             if (lease is not null)
             {
                 context.Notifications.Post(Notify.Added(lease));

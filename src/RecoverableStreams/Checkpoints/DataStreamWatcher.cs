@@ -13,25 +13,22 @@ namespace RecoverableStreams.Checkpoints;
 /// background loop that tells sleeping readers' leases they are alive (no Redis call) and runs the batched safety poll
 /// for lost pub/sub messages (<c>streams_after.lua</c>, up to 500 streams per call) every
 /// <see cref="RecoverableStreamOptions.DataSafetyPollInterval"/>, or every <see cref="RecoverableStreamOptions.PollInterval"/>
-/// while <c>xadd</c> events are not known to arrive. A reconnect runs a safety pass at once and one more a
-/// <see cref="RecoverableStreamOptions.PollInterval"/> later (the resubscription may land after the first).
-/// Nothing is subscribed or started before the first reader.
+/// while <c>xadd</c> events are not known to arrive. After a reconnect, once the subscription is renewed
+/// (<see cref="XAddSubscription"/>), a safety pass runs at once. Nothing is subscribed or started before the first reader.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose; StopAsync ends the watcher.")]
-internal sealed class DataStreamWatcher
+internal sealed class DataStreamWatcher : IXAddListener
 {
     private const int BatchesInFlight = 4;
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabaseAsync _database;
-    private readonly RedisChannel _channel;
+    private readonly XAddSubscription _subscription;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TimeSpan _pollInterval;
     private readonly TimeSpan _safetyInterval;
     private readonly TimeSpan _heartbeatInterval;
     private readonly XAddRouter _router = new();
-    private readonly Action<RedisChannel, RedisValue> _onMessage;
-    private readonly EventHandler<ConnectionFailedEventArgs> _onRestored;
     private readonly WakeUpSignal _loopWake = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lifecycle = new();
@@ -41,7 +38,6 @@ internal sealed class DataStreamWatcher
     private volatile bool _eventsConfirmed;
     private volatile bool _eventsSeen;
     private int _passRequested;
-    private long _followUpPassAt = long.MaxValue;
     private long _passes;
     private long _eventWakeUps;
     private long _safetyWakeUps;
@@ -50,15 +46,13 @@ internal sealed class DataStreamWatcher
     {
         _redis = redis;
         _database = database;
-        _channel = RedisChannel.KeyEvent(KeyNotificationType.XAdd, database.Database);
+        _subscription = XAddSubscription.For(redis, database.Database);
         _logger = logger;
         _time = time;
         _pollInterval = options.PollInterval;
         _safetyInterval = options.DataSafetyPollInterval;
         // Often enough that a sleeping reader never looks stalled (HandlerStallTimeout), and never more than PollInterval.
         _heartbeatInterval = options.HandlerStallTimeout is { } stall && stall / 4 < options.PollInterval ? stall / 4 : options.PollInterval;
-        _onMessage = OnMessage;
-        _onRestored = OnConnectionRestored;
     }
 
     /// <summary>The interval of the safety poll now: long while <c>xadd</c> events are known to arrive, else PollInterval.</summary>
@@ -100,12 +94,34 @@ internal sealed class DataStreamWatcher
 
     public void Unregister(DataStreamWaiter waiter) => _router.Remove(waiter);
 
-    /// <summary>Runs a safety pass now and one more a PollInterval later.</summary>
+    /// <summary>Runs a safety pass now.</summary>
     public void RequestSafetyPass()
     {
-        Interlocked.Exchange(ref _followUpPassAt, _time.GetTimestamp() + (long)(_pollInterval.TotalSeconds * _time.TimestampFrequency));
         Interlocked.Exchange(ref _passRequested, 1);
         _loopWake.Set();
+    }
+
+    void IXAddListener.OnXAdd(RedisChannel channel, RedisValue message)
+    {
+        _eventsSeen = true;
+        var woken = _router.OnMessage(channel, message);
+        if (woken > 0)
+        {
+            Interlocked.Add(ref _eventWakeUps, woken);
+        }
+    }
+
+    void IXAddListener.Resubscribed(bool subscribed)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // Events may have been lost while disconnected, and a restarted server may have lost its flags.
+        _subscribed = subscribed;
+        _eventsSeen = false;
+        RequestSafetyPass();
     }
 
     public async Task StopAsync()
@@ -126,17 +142,13 @@ internal sealed class DataStreamWatcher
 
         await started.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _redis.ConnectionRestored -= _onRestored;
-        if (_subscribed)
+        try
         {
-            try
-            {
-                await _redis.GetSubscriber().UnsubscribeAsync(_channel, _onMessage).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-            {
-                Log.UnsubscribeFailed(_logger, ex);
-            }
+            await _subscription.RemoveAsync(this).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            Log.UnsubscribeFailed(_logger, ex);
         }
     }
 
@@ -175,16 +187,14 @@ internal sealed class DataStreamWatcher
             return;
         }
 
-        _redis.ConnectionRestored += _onRestored;
         try
         {
-            await _redis.GetSubscriber().SubscribeAsync(_channel, _onMessage).ConfigureAwait(false);
-            _subscribed = true;
+            _subscribed = await _subscription.AddAsync(this).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             // Without the subscription nothing is missed, only found later: the safety poll runs every PollInterval.
-            Log.DataStreamSubscribeFailed(_logger, _channel.ToString(), _pollInterval, ex);
+            Log.DataStreamSubscribeFailed(_logger, _subscription.Channel.ToString(), _pollInterval, ex);
         }
 
         _loop = Task.Run(RunAsync);
@@ -198,11 +208,6 @@ internal sealed class DataStreamWatcher
         {
             var now = _time.GetTimestamp();
             var wait = Min(_heartbeatInterval, SafetyPassInterval - _time.GetElapsedTime(lastPass, now));
-            var followUpAt = Interlocked.Read(ref _followUpPassAt);
-            if (followUpAt != long.MaxValue)
-            {
-                wait = Min(wait, _time.GetElapsedTime(now, followUpAt));
-            }
 
             try
             {
@@ -218,16 +223,10 @@ internal sealed class DataStreamWatcher
 
             HeartbeatSleepingReaders();
             now = _time.GetTimestamp();
-            var followUpDue = now >= Interlocked.Read(ref _followUpPassAt);
             var requested = Interlocked.Exchange(ref _passRequested, 0) == 1;
-            if (!requested && !followUpDue && _time.GetElapsedTime(lastPass, now) < SafetyPassInterval)
+            if (!requested && _time.GetElapsedTime(lastPass, now) < SafetyPassInterval)
             {
                 continue;
-            }
-
-            if (followUpDue)
-            {
-                Interlocked.Exchange(ref _followUpPassAt, long.MaxValue);
             }
 
             lastPass = now;
@@ -268,28 +267,6 @@ internal sealed class DataStreamWatcher
         }
 
         return moved.Length;
-    }
-
-    private void OnMessage(RedisChannel channel, RedisValue message)
-    {
-        _eventsSeen = true;
-        var woken = _router.OnMessage(channel, message);
-        if (woken > 0)
-        {
-            Interlocked.Add(ref _eventWakeUps, woken);
-        }
-    }
-
-    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e)
-    {
-        if (_stopping.IsCancellationRequested)
-        {
-            return;
-        }
-
-        // Events may have been lost while disconnected, and a restarted server may have lost its flags.
-        _eventsSeen = false;
-        RequestSafetyPass();
     }
 
     private bool IsCluster()

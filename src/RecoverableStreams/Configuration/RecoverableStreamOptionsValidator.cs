@@ -24,6 +24,15 @@ internal static class RecoverableStreamOptionsValidator
             errors.Add("LbsStreamKey must be non-empty and either contain a non-empty {hash tag} or no '}' at all.");
         }
 
+        if (options.Partitions is < 1 or > PartitionLayout.MaxPartitions)
+        {
+            errors.Add($"Partitions must be between 1 and {PartitionLayout.MaxPartitions}.");
+        }
+        else if (options.Partitions > 1 && options.LbsStreamKey is not null && !PartitionLayout.IsUsablePartitionedBase(options.LbsStreamKey))
+        {
+            errors.Add("LbsStreamKey must not contain '{' or '}' when Partitions is more than 1: each partition gets its own hash tag, derived from the key.");
+        }
+
         if (options.ConsumerGroup is not null && string.IsNullOrWhiteSpace(options.ConsumerGroup))
         {
             errors.Add("ConsumerGroup must not be empty when set.");

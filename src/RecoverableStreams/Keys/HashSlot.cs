@@ -45,18 +45,35 @@ internal static class HashSlot
         return true;
     }
 
-    private static int Crc16(ReadOnlySpan<byte> data)
+    /// <summary>CRC16/XMODEM (polynomial 0x1021, initial value 0), the checksum Redis Cluster hashes keys with.</summary>
+    public static int Crc16(ReadOnlySpan<byte> data)
     {
         var crc = 0;
         foreach (var b in data)
         {
-            crc ^= b << 8;
-            for (var i = 0; i < 8; i++)
+            crc = ((crc << 8) ^ Table[((crc >> 8) ^ b) & 0xFF]) & 0xFFFF;
+        }
+
+        return crc;
+    }
+
+    /// <summary>The CRC of each byte value: one lookup per byte instead of eight shifts (partition tags hash many candidates).</summary>
+    private static readonly int[] Table = BuildTable();
+
+    private static int[] BuildTable()
+    {
+        var table = new int[256];
+        for (var value = 0; value < 256; value++)
+        {
+            var crc = value << 8;
+            for (var bit = 0; bit < 8; bit++)
             {
                 crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1;
             }
+
+            table[value] = crc & 0xFFFF;
         }
 
-        return crc & 0xFFFF;
+        return table;
     }
 }

@@ -1,8 +1,9 @@
 namespace RecoverableStreams.Keys;
 
 /// <summary>
-/// The Redis keys of one service (docs/ARCHITECTURE.md, "Data model"). Every control key shares the LBS key's cluster hash slot, so
-/// each state change is one Lua script on one node.
+/// The Redis keys of one service, or of one partition of it (<see cref="PartitionLayout"/>; docs/ARCHITECTURE.md,
+/// "Data model"). Every control key shares the LBS key's cluster hash slot, so each state change is one Lua script on
+/// one node.
 /// </summary>
 internal sealed class StreamKeys
 {
@@ -23,6 +24,12 @@ internal sealed class StreamKeys
     public static StreamKeys For(RecoverableStreamOptions options)
     {
         var service = options.ServiceName ?? throw new ArgumentException("ServiceName is required.", nameof(options));
+        if (options.Partitions != 1)
+        {
+            // A caller that is not partition-aware would silently use keys no partitioned producer writes to.
+            throw new ArgumentException("The service has several partitions: take each partition's keys from PartitionLayout.", nameof(options));
+        }
+
         return new StreamKeys(options.LbsStreamKey ?? service + "-input", options.ConsumerGroup ?? service + "-group");
     }
 
@@ -52,6 +59,9 @@ internal sealed class StreamKeys
 
     /// <summary>Hash: data stream name -> LBS entry id of its live announcement.</summary>
     public string Names => Prefix + ":names";
+
+    /// <summary>Hash: session id -> its MaxConcurrentStreams, advisory, for capacity-aware fair shares (partition 0 only).</summary>
+    public string Capacities => Prefix + ":capacities";
 
     public string Fence => Prefix + ":fence";
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Notifications;
+using RecoverableStreams.Partitioning;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -30,14 +31,14 @@ internal sealed class LeaseOperations : ILeaseOperations
     /// dead-letters it when it is malformed. Returns the lease, or <see langword="null"/> when the entry was
     /// dead-lettered or the session ended while the grant was on its way (its streams go to peers).
     /// </summary>
-    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session)
+    public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session, Partition partition)
     {
         var recordValue = session.RecordValue(entry.FencingToken);
         var parsed = _context.Parser.Parse(entry.Fields);
         if (!parsed.IsValid)
         {
             Log.MalformedEntry(_context.Logger, entry.Id, parsed.Error!);
-            var (outcome, _) = await _context.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+            var (outcome, _) = await partition.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
             if (outcome != WriteOutcome.Done)
             {
                 Log.DeadLetterRefused(_context.Logger, entry.Id);
@@ -48,12 +49,14 @@ internal sealed class LeaseOperations : ILeaseOperations
 
         var lease = new StreamLease(
             this,
-            new LbsInfo(parsed.DataStreamName!, entry.Id),
+            new LbsInfo(parsed.DataStreamName!, _context.Layout.IdOf(partition.Index, entry.Id)),
             _context.ConsumerId,
             session,
             entry.FencingToken,
             origin,
-            parsed.Info);
+            parsed.Info,
+            partition,
+            entry.Id);
         if (session.IsEnded)
         {
             // Granted to a session this process has given up: the grant dies with it.
@@ -61,7 +64,13 @@ internal sealed class LeaseOperations : ILeaseOperations
             return null;
         }
 
-        _context.Registry.TryAdd(lease);
+        if (_context.Registry.AddOrReplace(lease) is { } stale)
+        {
+            // The same stream granted again while an older lease of it was still registered (its record was lost or
+            // repaired): the old lease is over, and only the new one is renewed, acted on and lost with its session.
+            Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
+        }
+
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
@@ -73,7 +82,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task CompleteAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var outcome = await Send(_context.Scripts.CompleteAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
+        var outcome = await Send(lease.Partition.Scripts.CompleteAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "before completion");
         Finish(lease);
         Log.StreamCompleted(_context.Logger, lease.DataStreamName, lease.IdInLbs);
@@ -82,16 +91,15 @@ internal sealed class LeaseOperations : ILeaseOperations
     /// <summary>Releases streams for peers, in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per session.</summary>
     public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases)
     {
-        foreach (var bySession in leases.GroupBy(l => l.Session))
+        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
         {
-            foreach (var page in bySession.Chunk(StreamScripts.MaxItemsPerCall))
+            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
             {
-                var released = await Send(_context.Scripts.ReleaseAsync(bySession.Key.Id, page.Select(l => (l.IdInLbs, l.LeaseValue)).ToArray())).ConfigureAwait(false);
-                var releasedIds = released.ToHashSet(StringComparer.Ordinal);
+                var released = await Send(ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page)).ConfigureAwait(false);
                 foreach (var lease in page)
                 {
                     Finish(lease);
-                    if (releasedIds.Contains(lease.IdInLbs))
+                    if (released.Contains(lease.EntryId))
                     {
                         Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
                     }
@@ -104,10 +112,10 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var released = await Send(_context.Scripts.ReleaseAsync(lease.Session.Id, [(lease.IdInLbs, lease.LeaseValue)])).ConfigureAwait(false);
+        var released = await Send(lease.Partition.Scripts.ReleaseAsync(lease.Session.Id, [(lease.EntryId, lease.LeaseValue)])).ConfigureAwait(false);
         if (released.Count == 0)
         {
-            const string reason = "its ownership record names another owner, or its session expired, before the release";
+            const string reason = "its ownership record names another owner or its session expired; it was not released";
             Lose(lease, reason);
             throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
         }
@@ -116,10 +124,59 @@ internal sealed class LeaseOperations : ILeaseOperations
         Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
     }
 
+    /// <summary>
+    /// Hands streams over to peers (rebalancing): each lease ends here first (<see cref="StreamLease.OwnershipLost"/>
+    /// fires, the application is told), then its record is released in Redis, so a peer can claim it only after this
+    /// consumer has stopped. Returns the leases whose release did not reach Redis: still recorded for this session,
+    /// the caller releases them again (the release is ownership-checked, so a late retry is harmless).
+    /// </summary>
+    public async Task<IReadOnlyList<StreamLease>> HandOverAsync(IReadOnlyCollection<StreamLease> leases, string reason)
+    {
+        foreach (var lease in leases)
+        {
+            Lose(lease, reason);
+        }
+
+        return await ReleaseEndedAsync(leases).ConfigureAwait(false);
+    }
+
+    /// <summary>Releases in Redis leases that have already ended here; returns those whose call failed.</summary>
+    public async Task<IReadOnlyList<StreamLease>> ReleaseEndedAsync(IReadOnlyCollection<StreamLease> leases)
+    {
+        var failed = new List<StreamLease>();
+        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
+        {
+            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
+            {
+                try
+                {
+                    var released = await ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page).ConfigureAwait(false);
+                    foreach (var lease in page.Where(l => released.Contains(l.EntryId)))
+                    {
+                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+                    }
+                }
+                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+                {
+                    Log.HandOverReleaseFailed(_context.Logger, page.Length, ex);
+                    failed.AddRange(page);
+                }
+            }
+        }
+
+        return failed;
+    }
+
+    private static async Task<HashSet<string>> ReleaseInRedisAsync(LeaseSession session, Partition partition, StreamLease[] page)
+    {
+        var released = await partition.Scripts.ReleaseAsync(session.Id, page.Select(l => (l.EntryId, l.LeaseValue)).ToArray()).ConfigureAwait(false);
+        return released.ToHashSet(StringComparer.Ordinal);
+    }
+
     public async Task<StreamCheckpoint?> GetCheckpointAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var fields = await Send(_context.Database.HashGetAsync(_context.Keys.Checkpoint(lease.IdInLbs), ["pos", "state", "token"])).ConfigureAwait(false);
+        var fields = await Send(_context.Database.HashGetAsync(lease.Partition.Keys.Checkpoint(lease.EntryId), ["pos", "state", "token"])).ConfigureAwait(false);
         if (fields[0].IsNull)
         {
             return null;
@@ -131,14 +188,14 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task CheckpointAsync(StreamLease lease, string position, ReadOnlyMemory<byte> state, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var outcome = await Send(_context.Scripts.CheckpointAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
+        var outcome = await Send(lease.Partition.Scripts.CheckpointAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, position, state, lease.FencingToken)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "the checkpoint was refused");
     }
 
     public async Task<long> RecordFailedAttemptAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var (outcome, attempts) = await Send(_context.Scripts.RecordAttemptAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue)).ConfigureAwait(false);
+        var (outcome, attempts) = await Send(lease.Partition.Scripts.RecordAttemptAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "the attempt was not counted");
         return attempts;
     }
@@ -146,14 +203,14 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task<long> GetFailedAttemptsAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var attempts = await Send(_context.Database.HashGetAsync(_context.Keys.Attempts, lease.IdInLbs)).ConfigureAwait(false);
+        var attempts = await Send(_context.Database.HashGetAsync(lease.Partition.Keys.Attempts, lease.EntryId)).ConfigureAwait(false);
         return attempts.IsNull ? 0 : (long)attempts;
     }
 
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
-        var (outcome, _) = await Send(_context.Scripts.DeadLetterAsync(lease.IdInLbs, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
+        var (outcome, _) = await Send(lease.Partition.Scripts.DeadLetterAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "it was not dead-lettered");
         Finish(lease);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);

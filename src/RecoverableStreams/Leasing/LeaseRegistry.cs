@@ -41,7 +41,20 @@ internal sealed class LeaseRegistry
         return new Releaser(_acquisitionGate);
     }
 
-    public bool TryAdd(StreamLease lease) => _byId.TryAdd(lease.IdInLbs, lease);
+    /// <summary>
+    /// Registers a freshly granted lease. Returns the lease it replaced, when one for the same id was still registered:
+    /// a stale lease, since Redis granted the stream again.
+    /// </summary>
+    public StreamLease? AddOrReplace(StreamLease lease)
+    {
+        StreamLease? replaced = null;
+        _byId.AddOrUpdate(lease.IdInLbs, lease, (_, old) =>
+        {
+            replaced = ReferenceEquals(old, lease) ? null : old;
+            return lease;
+        });
+        return replaced;
+    }
 
     public bool TryGet(string idInLbs, out StreamLease lease) => _byId.TryGetValue(idInLbs, out lease!);
 

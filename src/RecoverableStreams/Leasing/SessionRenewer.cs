@@ -73,7 +73,7 @@ internal sealed class SessionRenewer(ClientContext context, LeaseOperations leas
         }
 
         var sentAt = context.Time.GetTimestamp();
-        var reply = await context.Scripts.RenewAsync(session.Id, context.LeaseDuration).ConfigureAwait(false);
+        var reply = Combine(await Task.WhenAll(context.Partitions.Select(p => p.Scripts.RenewAsync(session.Id, context.LeaseDuration))).ConfigureAwait(false));
         if (!reply.Accepted)
         {
             leases.EndSession(session, "the session expired in Redis before it was renewed");
@@ -89,7 +89,7 @@ internal sealed class SessionRenewer(ClientContext context, LeaseOperations leas
     {
         var id = context.NewSessionId();
         var sentAt = context.Time.GetTimestamp();
-        var reply = await context.Scripts.OpenSessionAsync(id, context.LeaseDuration).ConfigureAwait(false);
+        var reply = Combine(await Task.WhenAll(context.Partitions.Select(p => p.Scripts.OpenSessionAsync(id, context.LeaseDuration))).ConfigureAwait(false));
         if (!reply.Accepted)
         {
             // A random id that exists already: never revive it; the next step draws another.
@@ -109,7 +109,7 @@ internal sealed class SessionRenewer(ClientContext context, LeaseOperations leas
     {
         try
         {
-            await context.Scripts.CloseSessionAsync(session.Id).ConfigureAwait(false);
+            await Task.WhenAll(context.Partitions.Select(p => p.Scripts.CloseSessionAsync(session.Id))).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is StackExchange.Redis.RedisException or StackExchange.Redis.RedisTimeoutException)
         {
@@ -131,10 +131,17 @@ internal sealed class SessionRenewer(ClientContext context, LeaseOperations leas
         foreach (var lease in stalled)
         {
             Log.LeaseStalled(context.Logger, lease.DataStreamName, lease.IdInLbs, limit);
-            await context.Scripts.ReleaseAsync(lease.Session.Id, [(lease.IdInLbs, lease.LeaseValue)]).ConfigureAwait(false);
+            await lease.Partition.Scripts.ReleaseAsync(lease.Session.Id, [(lease.EntryId, lease.LeaseValue)]).ConfigureAwait(false);
             leases.Lose(lease, $"its handler made no progress for longer than HandlerStallTimeout ({limit})");
         }
     }
+
+    /// <summary>
+    /// One session spans every partition (one member in each partition's sessions set, sent in one pipelined batch):
+    /// it is accepted only where every partition accepted it, and its deadline is the earliest of theirs.
+    /// </summary>
+    private static SessionReply Combine(SessionReply[] replies) =>
+        replies.Length == 1 ? replies[0] : replies.Any(r => !r.Accepted) ? replies.First(r => !r.Accepted) : replies.MinBy(r => r.DeadlineMs)!;
 
     private TimeSpan UntilLocalDeadline()
     {

@@ -31,7 +31,7 @@ internal sealed class DataStreamWaiter(string key, Action? waiting)
     /// <summary>Sleeps after <paramref name="position"/> until woken; throws only on cancellation.</summary>
     public async Task WaitAsync(string position, TimeProvider time, CancellationToken cancellationToken)
     {
-        Volatile.Write(ref _waitingAfter, StreamPosition.Canonical(position));
+        Volatile.Write(ref _waitingAfter, StreamIds.Canonical(position));
         try
         {
             waiting?.Invoke();

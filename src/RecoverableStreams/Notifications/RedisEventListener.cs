@@ -1,4 +1,5 @@
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Notifications;
@@ -14,11 +15,14 @@ internal sealed class RedisEventListener(ClientContext context)
 
     public async Task StartAsync()
     {
-        var events = RedisChannel.Literal(context.Keys.Events);
-        var lbsAdded = RedisChannel.KeySpaceSingleKey(context.Keys.Lbs, context.DatabaseNumber);
-
-        await SubscribeAsync(events, OnEvent).ConfigureAwait(false);
-        await SubscribeAsync(lbsAdded, OnLbsKeyEvent).ConfigureAwait(false);
+        // One events channel and one LBS key per partition; each wakes only its own partition's loops.
+        foreach (var partition in context.Partitions)
+        {
+            var events = RedisChannel.Literal(partition.Keys.Events);
+            var lbsAdded = RedisChannel.KeySpaceSingleKey(partition.Keys.Lbs, context.DatabaseNumber);
+            await SubscribeAsync(events, (channel, message) => OnEvent(partition, message)).ConfigureAwait(false);
+            await SubscribeAsync(lbsAdded, (channel, message) => OnLbsKeyEvent(partition, channel, message)).ConfigureAwait(false);
+        }
     }
 
     public async Task StopAsync()
@@ -45,34 +49,34 @@ internal sealed class RedisEventListener(ClientContext context)
         _subscriptions.Add((channel, handler));
     }
 
-    private void OnEvent(RedisChannel channel, RedisValue message)
+    private static void OnEvent(Partition partition, RedisValue message)
     {
         var text = (string?)message ?? "";
         if (text.StartsWith("released ", StringComparison.Ordinal))
         {
             foreach (var id in text["released ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
             {
-                context.RecentlyReleased.Add(id);
+                partition.RecentlyReleased.Add(id);
             }
 
-            context.SchedulerWake.Set();
+            partition.SchedulerWake.Set();
         }
         else if (text == "added")
         {
-            context.ReaderWake.Set();
+            partition.ReaderWake.Set();
         }
         else
         {
-            context.SchedulerWake.Set();
+            partition.SchedulerWake.Set();
         }
     }
 
-    private void OnLbsKeyEvent(RedisChannel channel, RedisValue message)
+    private static void OnLbsKeyEvent(Partition partition, RedisChannel channel, RedisValue message)
     {
         // Only a new entry matters; this library's own XACK/XDEL/XCLAIM on the LBS raise events too.
         if (IsEvent(channel, message, KeyNotificationType.XAdd))
         {
-            context.ReaderWake.Set();
+            partition.ReaderWake.Set();
         }
     }
 

@@ -1,6 +1,8 @@
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
+using RecoverableStreams.Partitioning;
+using RecoverableStreams.Rebalancing;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -14,7 +16,7 @@ namespace RecoverableStreams.Recovery;
 /// announces again every SweepInterval until someone claims them. Less loaded consumers go first: each waits a short
 /// stagger proportional to its load. Never relies on keyspace <c>expired</c> events.
 /// </summary>
-internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations leases)
+internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare)
 {
     /// <summary>When orphans remain after this consumer took its share, look again this soon.</summary>
     private static readonly TimeSpan RemainingWorkDelay = TimeSpan.FromMilliseconds(20);
@@ -36,7 +38,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
         {
             try
             {
-                await context.SchedulerWake.WaitAsync(delay, context.Time, stopping).ConfigureAwait(false);
+                await partition.SchedulerWake.WaitAsync(delay, context.Time, stopping).ConfigureAwait(false);
                 await Task.Delay(Stagger(), context.Time, stopping).ConfigureAwait(false);
                 delay = context.Options.AutoClaim ? await ClaimOnceAsync().ConfigureAwait(false) : await AnnounceOnceAsync().ConfigureAwait(false);
                 failures = 0;
@@ -61,6 +63,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
     {
         ClaimReply reply;
         var claimed = new List<StreamLease>();
+        var limit = 0;
         using (await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false))
         {
             var free = context.Registry.FreeSlots;
@@ -70,7 +73,15 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
                 return context.Options.SweepInterval;
             }
 
-            reply = await context.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, free).ConfigureAwait(false);
+            if (fairShare is not null)
+            {
+                // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
+                // never takes back what it just handed over. A limit of 0 still asks when to look again.
+                free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
+            }
+
+            limit = free;
+            reply = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, free).ConfigureAwait(false);
             if (!reply.SessionLive)
             {
                 leases.EndSession(session, "the session expired in Redis");
@@ -85,7 +96,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
                 }
 
                 var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-                var lease = await leases.AcceptAsync(result.Entry, origin, session).ConfigureAwait(false);
+                var lease = await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false);
                 if (lease is not null)
                 {
                     claimed.Add(lease);
@@ -103,18 +114,18 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
             await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
         }
 
-        return reply.OrphansLeft > 0 && context.Registry.FreeSlots > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
+        return reply.OrphansLeft > 0 && limit > 0 && context.Registry.FreeSlots > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
     }
 
     private async Task<TimeSpan> AnnounceOnceAsync()
     {
         var session = context.Session.Current;
-        var reply = await context.Scripts.FindOrphansAsync(session?.Id, _offset, AnnounceBatch).ConfigureAwait(false);
+        var reply = await partition.Scripts.FindOrphansAsync(session?.Id, _offset, AnnounceBatch).ConfigureAwait(false);
         _offset = reply.NextOffset;
         var now = context.Time.GetTimestamp();
         foreach (var entry in reply.Entries)
         {
-            var type = context.RecentlyReleased.Remove(entry.Id) ? StreamNotificationType.StreamReleased : StreamNotificationType.StreamExpired;
+            var type = partition.RecentlyReleased.Remove(entry.Id) ? StreamNotificationType.StreamReleased : StreamNotificationType.StreamExpired;
             if (_announced.TryGetValue(entry.Id, out var last))
             {
                 if (context.Time.GetElapsedTime(last.At, now) < context.Options.SweepInterval)
@@ -137,7 +148,7 @@ internal sealed class DeadlineScheduler(ClientContext context, LeaseOperations l
             await context.Notifications.WriteAsync(new StreamNotification
             {
                 Type = type,
-                Payload = new LbsInfo(parsed.DataStreamName ?? "", entry.Id),
+                Payload = new LbsInfo(parsed.DataStreamName ?? "", context.Layout.IdOf(partition.Index, entry.Id)),
                 AdditionalInfo = parsed.Info,
             }).ConfigureAwait(false);
         }

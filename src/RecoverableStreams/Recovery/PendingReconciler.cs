@@ -1,4 +1,5 @@
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Recovery;
@@ -10,7 +11,7 @@ namespace RecoverableStreams.Recovery;
 /// into the free-now index. The
 /// scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
 /// </summary>
-internal sealed class PendingReconciler(ClientContext context)
+internal sealed class PendingReconciler(ClientContext context, Partition partition)
 {
     private const int PageSize = 500;
 
@@ -49,7 +50,7 @@ internal sealed class PendingReconciler(ClientContext context)
     /// <summary>Runs one full pass when this consumer wins the guard; returns the entries repaired, or -1 when another consumer has the turn.</summary>
     public async Task<int> ReconcileOnceAsync()
     {
-        var won = await context.Database.StringSetAsync(context.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
+        var won = await context.Database.StringSetAsync(partition.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
         if (!won)
         {
             return -1;
@@ -60,14 +61,14 @@ internal sealed class PendingReconciler(ClientContext context)
         var pages = 0;
         while (!context.Stopping.IsCancellationRequested)
         {
-            var page = await context.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
+            var page = await partition.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
             pages++;
             repaired += page.Repaired;
             if (page.Repaired > 0)
             {
                 // Let this consumer and its peers start handing out the repaired entries while the pass goes on.
-                context.SchedulerWake.Set();
-                await context.Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(context.Keys.Events), "repaired").ConfigureAwait(false);
+                partition.SchedulerWake.Set();
+                await context.Redis.GetSubscriber().PublishAsync(RedisChannel.Literal(partition.Keys.Events), "repaired").ConfigureAwait(false);
             }
 
             if (page.Seen < PageSize)

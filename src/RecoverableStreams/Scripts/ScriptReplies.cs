@@ -63,3 +63,6 @@ internal enum CloseOutcome
     MarkedDead,
     Missing,
 }
+
+/// <summary>What <c>loads.lua</c> returned: streams that need an owner in the partition, and each live session's count there (and capacity, -1 when unknown or not asked).</summary>
+internal sealed record PartitionLoadReply(long ServerNowMs, long Total, IReadOnlyList<(string Session, int Owned, int Capacity)> Sessions);

@@ -172,6 +172,26 @@ internal sealed class StreamScripts
         return ((string)items[0]!, (long)items[1] == 1);
     }
 
+    /// <summary>
+    /// Reads this partition's load for the rebalancer (<c>loads.lua</c>); with <paramref name="capacity"/>, also
+    /// publishes the caller's capacity and returns every live session's (partition 0 keeps the capacities).
+    /// </summary>
+    public async Task<PartitionLoadReply> ReadLoadAsync(string session, int? capacity)
+    {
+        RedisKey[] keys = capacity is null
+            ? [_keys.Sessions, _keys.Counts, _keys.Owners, _keys.Free]
+            : [_keys.Sessions, _keys.Counts, _keys.Owners, _keys.Free, _keys.Capacities];
+        RedisValue[] args = capacity is { } value ? [session, value] : [];
+        var items = (RedisResult[])(await RunAsync("loads", keys, args).ConfigureAwait(false))!;
+        var sessions = new List<(string Session, int Owned, int Capacity)>((items.Length - 2) / 3);
+        for (var i = 2; i + 2 < items.Length; i += 3)
+        {
+            sessions.Add(((string)items[i]!, (int)items[i + 1], (int)items[i + 2]));
+        }
+
+        return new PartitionLoadReply((long)items[0], (long)items[1], sessions);
+    }
+
     private async Task<ClaimReply> ClaimAsync(IReadOnlyList<RedisValue> args)
     {
         var items = (RedisResult[])(await RunAsync("claim",

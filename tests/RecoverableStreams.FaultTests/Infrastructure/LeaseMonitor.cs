@@ -20,6 +20,12 @@ namespace RecoverableStreams.FaultTests.Infrastructure;
 /// refused by fencing. This is the one place that knows the lease scripts' MONITOR shapes and key names: when the
 /// scripts change, only this class changes.
 /// </para>
+/// <para>
+/// It reads both lease models: per-stream lease keys (<c>SET/GET/PEXPIRE/DEL {L}:lease:&lt;id&gt;</c>, a lease live until
+/// its time to live ends) and session leases (docs/ARCHITECTURE.md: <c>HSET/HGET/HDEL {L}:owners &lt;id&gt;
+/// &lt;session&gt;|&lt;token&gt;</c>, a record live while its session's deadline in <c>ZADD {L}:sessions</c> has not
+/// passed). A lease value is <c>&lt;consumer&gt;|&lt;instance or session suffix&gt;|&lt;token&gt;</c> in both.
+/// </para>
 /// </summary>
 internal sealed partial class LeaseMonitor : IAsyncDisposable
 {
@@ -27,6 +33,8 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private readonly int _port;
     private readonly string _leasePrefix;
     private readonly string _checkpointPrefix;
+    private readonly string _ownersKey;
+    private readonly string _sessionsKey;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Grant>> _grants = new(StringComparer.Ordinal);
     private readonly List<(long After, long Before)> _gaps = [];
     private readonly Lock _gate = new();
@@ -40,6 +48,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     /// <summary>Leases whose state spans a monitor disconnection are not judged: what happened meanwhile is unknown.</summary>
     private int _epoch;
     private readonly Dictionary<string, LeaseState> _leases = new(StringComparer.Ordinal);
+
+    /// <summary>Session model: each session's deadline (ms, Redis clock) from its latest ZADD; 0 once removed.</summary>
+    private readonly Dictionary<string, long> _sessionDeadlines = new(StringComparer.Ordinal);
     private readonly List<string> _overlaps = [];
     private readonly List<string> _staleAccepted = [];
     private int _acceptedWrites;
@@ -47,13 +58,15 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private int _staleRefused;
     private ScriptCall? _call;
 
-    public LeaseMonitor(string host, int port, string leasePrefix)
+    /// <param name="controlPrefix">The prefix of the service's control keys, <c>{L}:</c>.</param>
+    public LeaseMonitor(string host, int port, string controlPrefix)
     {
         _host = host;
         _port = port;
-        _leasePrefix = leasePrefix;
-        // "{L}:lease:" -> "{L}:ckpt:": the checkpoint keys sit beside the lease keys.
-        _checkpointPrefix = leasePrefix[..^"lease:".Length] + "ckpt:";
+        _leasePrefix = controlPrefix + "lease:";
+        _checkpointPrefix = controlPrefix + "ckpt:";
+        _ownersKey = controlPrefix + "owners";
+        _sessionsKey = controlPrefix + "sessions";
         _loop = Task.Run(RunAsync);
     }
 
@@ -211,7 +224,45 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         switch (command)
         {
             case "SET" when leaseId is not null && args.Count >= 5 && args[3].Equals("PX", StringComparison.OrdinalIgnoreCase):
-                OnGrant(leaseId, args[2], long.Parse(args[4], CultureInfo.InvariantCulture), micros);
+                OnGrant(leaseId, args[2], micros, ttlMs: long.Parse(args[4], CultureInfo.InvariantCulture));
+                break;
+            case "HSET" when key == _ownersKey && args.Count >= 4:
+                OnGrant(args[2], args[3], micros, ttlMs: null);
+                break;
+            case "HGET" when key == _ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
+                _call.Checks[args[2]] = recordChecked;
+                break;
+            case "HDEL" when key == _ownersKey:
+                foreach (var id in args.Skip(2))
+                {
+                    OnWrite(id);
+                    if (_leases.TryGetValue(id, out var removed))
+                    {
+                        removed.Ended = true;
+                    }
+                }
+
+                break;
+            case "ZADD" when key == _sessionsKey:
+                // ZADD key [NX|XX|GT|LT|CH]... score member [score member ...]
+                var first = 2;
+                while (first < args.Count && !double.TryParse(args[first], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                {
+                    first++;
+                }
+
+                for (var i = first; i + 1 < args.Count; i += 2)
+                {
+                    _sessionDeadlines[args[i + 1]] = (long)double.Parse(args[i], NumberStyles.Float, CultureInfo.InvariantCulture);
+                }
+
+                break;
+            case "ZREM" when key == _sessionsKey:
+                foreach (var session in args.Skip(2))
+                {
+                    _sessionDeadlines[session] = 0;
+                }
+
                 break;
             case "GET" when leaseId is not null && _call?.ValueFor(leaseId) is { } checkedValue:
                 _call.Checks[leaseId] = checkedValue;
@@ -245,7 +296,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         }
     }
 
-    private void OnGrant(string id, string value, long ttlMs, long micros)
+    private void OnGrant(string id, string value, long micros, long? ttlMs)
     {
         var parts = value.Split('|');
         if (parts.Length < 3 || !long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var token))
@@ -260,12 +311,15 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             _gapOpen = false;
         }
 
-        if (_leases.TryGetValue(id, out var previous) && previous.Epoch == _epoch && !previous.Ended && previous.LiveUntil > micros + OverlapToleranceMicros)
+        if (_leases.TryGetValue(id, out var previous) && previous.Epoch == _epoch && !previous.Ended && LiveUntil(previous) > micros + OverlapToleranceMicros)
         {
-            _overlaps.Add($"{id}: token {token} ({parts[0]}) granted while token {previous.Token} ({previous.Value.Split('|')[0]}) was live for {(previous.LiveUntil - micros) / 1000} ms more");
+            _overlaps.Add($"{id}: token {token} ({parts[0]}) granted while token {previous.Token} ({previous.Value.Split('|')[0]}) was live for {(LiveUntil(previous) - micros) / 1000} ms more");
         }
 
-        _leases[id] = new LeaseState(value, token, _epoch) { LiveUntil = micros + ttlMs * 1000 };
+        // A lease key lives for its time to live; an ownership record as long as its session (the value minus the token).
+        _leases[id] = ttlMs is { } ttl
+            ? new LeaseState(value, token, _epoch) { LiveUntil = micros + ttl * 1000 }
+            : new LeaseState(value, token, _epoch) { Session = value[..value.LastIndexOf('|')] };
         _lastToken = token;
         GrantsSeen++;
         _grants.GetOrAdd(id, _ => new ConcurrentQueue<Grant>()).Enqueue(new Grant(token, parts[0], parts[1]));
@@ -305,6 +359,10 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
         _call = null;
     }
+
+    /// <summary>Until when (µs, Redis clock) a lease was live: its own time to live, or its session's deadline.</summary>
+    private long LiveUntil(LeaseState lease) =>
+        lease.Session is null ? lease.LiveUntil : _sessionDeadlines.GetValueOrDefault(lease.Session) * 1000;
 
     private static long TokenOf(string leaseValue) =>
         long.TryParse(leaseValue[(leaseValue.LastIndexOf('|') + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token : long.MaxValue;
@@ -373,6 +431,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         public int Epoch { get; } = epoch;
 
         public long LiveUntil { get; set; }
+
+        /// <summary>Session model: the owning session, whose deadline bounds the record.</summary>
+        public string? Session { get; init; }
 
         public bool Ended { get; set; }
     }

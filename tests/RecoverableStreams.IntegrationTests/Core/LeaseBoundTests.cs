@@ -21,9 +21,9 @@ public sealed class LeaseBoundTests : SharedRedisTest
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the consumer owns the stream");
         var stale = consumer.Owned.Single(l => l.IdInLbs == id);
 
-        // Take the lease away: the renewal reports it lost, and the same consumer takes the stream back once its
-        // deadline passes, under a new lease with a higher token.
-        Assert.That(await db.KeyDeleteAsync(keys.Lease(id)), Is.True);
+        // Kill the session behind the owner's back: the renewal is refused, the stream is lost, and the same consumer
+        // takes it back under a new session, with a higher token.
+        await Ownership.KillSessionAsync(db, keys, stale.Session.Id);
         await Eventually.AssertAsync(() => !stale.IsOwned, TimeSpan.FromSeconds(15), "the first lease is lost");
         StreamLease? successor = null;
         await Eventually.AssertAsync(
@@ -36,7 +36,7 @@ public sealed class LeaseBoundTests : SharedRedisTest
         Assert.Multiple(async () =>
         {
             Assert.That(successor!.IsOwned, Is.True, "the successor keeps its lease");
-            Assert.That((string?)await db.StringGetAsync(keys.Lease(id)), Is.EqualTo(successor.LeaseValue), "Redis still holds the successor's lease");
+            Assert.That(await Ownership.RecordAsync(db, keys, id), Is.EqualTo(successor.LeaseValue), "Redis still holds the successor's ownership record");
             Assert.That(await db.StreamLengthAsync(keys.Lbs), Is.EqualTo(1), "the stale lease completed nothing");
         });
 
@@ -54,7 +54,7 @@ public sealed class LeaseBoundTests : SharedRedisTest
     }
 
     [Test]
-    public async Task A_blocking_OwnershipLost_callback_delays_neither_the_renewal_nor_the_loss_of_other_streams()
+    public async Task A_blocking_OwnershipLost_callback_delays_neither_the_loss_of_other_streams_nor_the_next_session()
     {
         var options = TestOptions.For(autoClaim: true);
         var keys = StreamKeys.For(options);
@@ -76,15 +76,18 @@ public sealed class LeaseBoundTests : SharedRedisTest
         });
         try
         {
-            Assert.That(await db.KeyDeleteAsync(keys.Lease(blockedId)), Is.True);
+            // The session dies in Redis: the renewal loop ends every lease of it. The application's callback on one
+            // lease blocks; the renewal loop must still end the other lease and open the next session.
+            await Ownership.KillSessionAsync(db, keys, blocked.Session.Id);
             await Eventually.AssertAsync(() => Volatile.Read(ref entered) == 1, TimeSpan.FromSeconds(15), "the application's callback runs (and blocks)");
             Assert.That(blocked.IsOwned, Is.False, "IsOwned turned false before the callbacks ran");
-
-            var renewedFrom = other.ExpiresAt;
-            await Eventually.AssertAsync(() => other.ExpiresAt > renewedFrom, TimeSpan.FromSeconds(10), "the other stream is still renewed while the callback blocks");
-
-            Assert.That(await db.KeyDeleteAsync(keys.Lease(otherId)), Is.True);
-            await Eventually.AssertAsync(() => !other.IsOwned, TimeSpan.FromSeconds(10), "the other stream's loss is still detected while the callback blocks");
+            await Eventually.AssertAsync(() => !other.IsOwned, TimeSpan.FromSeconds(10), "the other stream's loss is detected while the callback blocks");
+            await Eventually.AssertAsync(
+                () => consumer.Owned.Count(l => l.Session.Id != blocked.Session.Id && (l.IdInLbs == blockedId || l.IdInLbs == otherId)) == 2,
+                TimeSpan.FromSeconds(20),
+                "the consumer takes both streams back under its next session while the callback still blocks");
+            Assert.That(Volatile.Read(ref entered), Is.EqualTo(1));
+            Assert.That(gate.IsSet, Is.False, "the callback was still blocked throughout");
         }
         finally
         {

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Hosting;
 using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Keys;
 
 namespace RecoverableStreams.IntegrationTests.Hosting;
 
@@ -33,9 +34,9 @@ public sealed class RetakenStreamTests
             await Eventually.AssertAsync(() => log.Visits.Count == 1, TimeSpan.FromSeconds(20), "the first handler starts");
             var first = log.Visits.First();
 
-            // Take the lease away behind the owner's back: its handler is cancelled but ignores it; the same process
-            // takes the stream back when the deadline passes.
-            Assert.That(await redis.GetDatabase().KeyDeleteAsync(TestHosts.LeaseKey(service, id)), Is.True);
+            // Kill the owner's session behind its back: its handler is cancelled but ignores it; the same process
+            // opens a new session and takes the stream back.
+            await Ownership.KillSessionAsync(redis.GetDatabase(), StreamKeys.For(new RecoverableStreamOptions { ServiceName = service }), first.Lease.Session.Id);
             await Eventually.AssertAsync(() => !first.Lease.IsOwned, TimeSpan.FromSeconds(15), "the first lease is lost");
 
             await Eventually.AssertAsync(() => log.Visits.Count >= 2, TimeSpan.FromSeconds(30), "the stream is handled again while the first handler still runs");

@@ -9,7 +9,8 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 /// A local Redis Cluster: 3 primaries + 3 replicas (<c>redis-server --cluster-enabled yes</c>, joined with
 /// <c>redis-cli --cluster create --cluster-replicas 1</c>) on free loopback ports, each node in its own folder with its
 /// own <c>nodes.conf</c>, so a node killed by its PID can be started again on the same ports and rejoin. Node timeout
-/// 1 s, so a killed primary's replica is promoted within a few seconds. Started once per fixture: about 2-4 s.
+/// 1 s, so a killed primary's replica is promoted within a few seconds. Started once per fixture: 9-13 s on the shared
+/// 2-core machine (<c>redis-cli --cluster create</c>, then the wait for cluster_state:ok on every node).
 /// </summary>
 internal sealed class RedisCluster : IAsyncDisposable
 {

@@ -12,7 +12,7 @@ namespace RecoverableStreams.IntegrationTests.Topologies;
 /// streams spread over the primaries. Each fault proves it happened (the slot moved, the replica was promoted) and ends
 /// with the cluster healthy again for the next test.
 /// </summary>
-[NonParallelizable]
+[Parallelizable(ParallelScope.Self)]
 public sealed class ClusterTests
 {
     private RedisCluster? _cluster;
@@ -77,7 +77,7 @@ public sealed class ClusterTests
         RedisCluster.Node? source = null;
         RedisCluster.Node? target = null;
         var slot = -1;
-        await TopologyScenarios.FlowThroughFaultAsync(Redis, async workload =>
+        await TopologyScenarios.FlowThroughFaultAsync(Redis, losesWrites: false, async workload =>
         {
             slot = HashSlot.Of(workload.Keys.Lbs);
             source = await Cluster.PrimaryOfAsync(slot);
@@ -114,7 +114,7 @@ public sealed class ClusterTests
         RedisCluster.Node? promoted = null;
         try
         {
-            await TopologyScenarios.FlowThroughFaultAsync(Redis, async workload =>
+            await TopologyScenarios.FlowThroughFaultAsync(Redis, losesWrites: true, async workload =>
             {
                 var slot = HashSlot.Of(workload.Keys.Lbs);
                 var topology = await Cluster.TopologyAsync();

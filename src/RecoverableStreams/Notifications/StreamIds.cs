@@ -3,7 +3,7 @@ using System.Globalization;
 namespace RecoverableStreams.Notifications;
 
 /// <summary>Stream entry ids in the one spelling the safety-poll script compares: <c>ms-seq</c>, no leading zeros.</summary>
-internal static class StreamPosition
+internal static class StreamIds
 {
     /// <summary>
     /// The canonical form of a position a reader may start after: <c>ms-seq</c> or <c>ms</c> (sequence 0, as XRANGE

@@ -1,0 +1,76 @@
+using RecoverableStreams.Leasing;
+
+namespace RecoverableStreams.Rebalancing;
+
+/// <summary>
+/// The load of the whole service as one consumer sees it: every live session with what it owns over all partitions
+/// and its capacity, and every stream that needs an owner. Read with one pipelined <c>loads.lua</c> call per
+/// partition (partition 0 also keeps the advisory capacities), and shared for a moment by the partitions' schedulers.
+/// </summary>
+internal sealed class ServiceLoad(ClientContext context)
+{
+    /// <summary>How long a read serves the schedulers of every partition before it is read again.</summary>
+    private static readonly TimeSpan FreshFor = TimeSpan.FromMilliseconds(50);
+
+    private readonly Lock _lock = new();
+    private Snapshot? _last;
+
+    /// <summary>One reading: the live sessions (this consumer's with its local, current count) and the total.</summary>
+    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt);
+
+    /// <summary>Reads the load now (and publishes this consumer's capacity).</summary>
+    public async Task<Snapshot> ReadAsync(LeaseSession session)
+    {
+        var replies = await Task.WhenAll(context.Partitions.Select(p =>
+            p.Scripts.ReadLoadAsync(session.Id, p.Index == 0 ? context.Registry.Capacity : null))).ConfigureAwait(false);
+
+        var owned = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var reply in replies)
+        {
+            foreach (var (id, count, _) in reply.Sessions)
+            {
+                owned[id] = owned.GetValueOrDefault(id) + Math.Max(0, count);
+            }
+        }
+
+        // Partition 0 lists the live sessions with their capacities; a session opens in every partition at once.
+        var live = new List<SessionLoad>(replies[0].Sessions.Count);
+        foreach (var (id, _, capacity) in replies[0].Sessions)
+        {
+            var count = string.Equals(id, session.Id, StringComparison.Ordinal) ? context.Registry.Count : owned.GetValueOrDefault(id);
+            // Unknown capacity (a consumer without rebalancing, or announce mode): never given more than it owns.
+            live.Add(new SessionLoad(id, count, capacity >= 0 ? capacity : count));
+        }
+
+        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp());
+        lock (_lock)
+        {
+            _last = snapshot;
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>
+    /// How many streams that need an owner this consumer may claim now: up to its fair share and its free slots
+    /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old.
+    /// </summary>
+    public async Task<int> ClaimLimitAsync(LeaseSession session, int freeSlots)
+    {
+        Snapshot? last;
+        lock (_lock)
+        {
+            last = _last;
+        }
+
+        if (last is null || context.Time.GetElapsedTime(last.ReadAt) > FreshFor)
+        {
+            last = await ReadAsync(session).ConfigureAwait(false);
+        }
+
+        var live = last.Live
+            .Select(l => string.Equals(l.Session, session.Id, StringComparison.Ordinal) ? l with { Owned = context.Registry.Count } : l)
+            .ToArray();
+        return FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots);
+    }
+}
