@@ -27,11 +27,20 @@ public sealed class RecoverableStreamsAdmin
     /// The same options the consumers use (service name, key overrides, database; the lease duration dates the last
     /// heartbeat).
     /// </param>
-    /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
+    /// <exception cref="ArgumentException">
+    /// The options are invalid (the message names each problem), or <see cref="RecoverableStreamOptions.Partitions"/> is
+    /// more than 1 (not supported yet).
+    /// </exception>
     public RecoverableStreamsAdmin(IConnectionMultiplexer redis, RecoverableStreamOptions options)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
+        if (options.Partitions != 1)
+        {
+            // Refused rather than half answered: with P > 1 every partition has its own LBS and control keys.
+            throw new ArgumentException($"The operator API reads one partition; this service has Partitions = {options.Partitions}, which it does not support yet.", nameof(options));
+        }
+
         _serviceName = options.ServiceName!;
         _leaseDuration = options.LeaseDuration;
         _queries = new ControlPlaneQueries(redis.GetDatabase(options.Database), StreamKeys.For(options), new LbsEntryParser(options));

@@ -198,6 +198,17 @@ public sealed class AdminTests : SharedRedisTest
     }
 
     [Test]
+    public void A_partitioned_service_is_refused_with_a_message_rather_than_half_reported()
+    {
+        var options = TestOptions.For();
+        options.Partitions = 4;
+
+        var error = Assert.Throws<ArgumentException>(() => _ = new RecoverableStreamsAdmin(Redis, options));
+
+        Assert.That(error!.Message, Does.Contain("Partitions = 4"));
+    }
+
+    [Test]
     public async Task Force_release_takes_a_stream_from_its_owner_whose_writes_are_then_refused_and_a_peer_takes_it_over()
     {
         var service = TestOptions.NewServiceName();
