@@ -130,8 +130,23 @@ internal sealed class SuiteReport
         : _reasons.ContainsKey((metric, library)) ? Cell.Note("n/a")
         : Cell.Note("-");
 
-    private static string RatioText(Cell ours, Cell peer) =>
-        ours.Value is { } a && peer.Value is { } b && b > 0 ? (a / b).ToString(a / b >= 10 ? "0" : "0.##", CultureInfo.InvariantCulture) : "-";
+    private static string RatioText(Cell ours, Cell peer)
+    {
+        if (ours.Value is not { } a || peer.Value is not { } b || b <= 0)
+        {
+            return "-";
+        }
+
+        // Small ratios as "1/667", so a thousandfold difference does not print as 0.
+        var ratio = a / b;
+        return ratio switch
+        {
+            0 => "0",
+            < 0.01 => "1/" + (1 / ratio).ToString("N0", CultureInfo.InvariantCulture),
+            >= 10 => ratio.ToString("N0", CultureInfo.InvariantCulture),
+            _ => ratio.ToString("0.##", CultureInfo.InvariantCulture),
+        };
+    }
 
     private sealed record Metric(string Id, string Section, string Title, string Explanation, string? Chart);
 }
