@@ -4,10 +4,10 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Samples.Api;
 
 /// <summary>
-/// Who owns what, read from Redis as DESIGN.md section 4 lays it out: the lease keys <c>{L}:lease:&lt;lbsId&gt;</c>
-/// (value <c>consumer|instance|token</c>, found with SCAN MATCH on the lease prefix), the LBS entry of each lease for
-/// its data stream name, and the consumers registry <c>{L}:consumers</c> (member <c>consumer|instance</c>, score =
-/// last heartbeat in ms).
+/// Who owns what, read from Redis as docs/ARCHITECTURE.md ("Data model") lays it out: the ownership records hash
+/// <c>{L}:owners</c> (field = LBS entry id, value <c>consumer|session|token</c>), the LBS entry of each record for its
+/// data stream name, and the sessions sorted set <c>{L}:sessions</c> (member <c>consumer|session</c>, score = the
+/// session's deadline in ms, Redis clock).
 /// </summary>
 public sealed class OwnershipQuery(IConnectionMultiplexer redis, RecoverableStreamOptions options)
 {
@@ -18,38 +18,32 @@ public sealed class OwnershipQuery(IConnectionMultiplexer redis, RecoverableStre
     public async Task<OwnershipView> ReadAsync(CancellationToken cancellationToken)
     {
         var db = redis.GetDatabase(options.Database);
-        var leasePrefix = Prefix + ":lease:";
-        var keys = new List<RedisKey>();
-        foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        var sessions = await db.SortedSetRangeByRankWithScoresAsync(Prefix + ":sessions");
+        var deadlines = sessions.ToDictionary(s => (string)s.Element!, s => (long)s.Score, StringComparer.Ordinal);
+        var time = (RedisResult[])(await db.ExecuteAsync("TIME"))!;
+        var nowMs = ((long)time[0] * 1000) + ((long)time[1] / 1000);
+
+        var records = new List<(string IdInLbs, string Value)>();
+        await foreach (var field in db.HashScanAsync(Prefix + ":owners", pageSize: 500).WithCancellation(cancellationToken))
         {
-            await foreach (var key in server.KeysAsync(db.Database, leasePrefix + "*", pageSize: 500).WithCancellation(cancellationToken))
-            {
-                keys.Add(key);
-            }
+            records.Add(((string)field.Name!, (string)field.Value!));
         }
 
-        var leases = await Task.WhenAll(keys.Select(async key =>
+        var leases = await Task.WhenAll(records.Select(async record =>
         {
-            var idInLbs = ((string)key!)[leasePrefix.Length..];
-            var value = db.StringGetAsync(key);
-            var ttl = db.KeyTimeToLiveAsync(key);
-            var entry = db.StreamRangeAsync(_lbs, idInLbs, idInLbs, 1);
-            await Task.WhenAll(value, ttl, entry);
-            if (!value.Result.HasValue)
-            {
-                return null; // Completed or released between SCAN and GET.
-            }
-
-            var parts = ((string)value.Result!).Split('|');
+            var entry = await db.StreamRangeAsync(_lbs, record.IdInLbs, record.IdInLbs, 1);
+            var tokenBar = record.Value.LastIndexOf('|');
+            var session = tokenBar > 0 ? record.Value[..tokenBar] : record.Value;
+            deadlines.TryGetValue(session, out var deadline);
             return new LeaseView(
-                idInLbs,
-                DataStreamName(entry.Result),
-                parts[0],
-                parts.Length > 2 && long.TryParse(parts[^1], out var token) ? token : 0,
-                (long?)ttl.Result?.TotalMilliseconds);
+                record.IdInLbs,
+                DataStreamName(entry),
+                session.Split('|')[0],
+                long.TryParse(record.Value[(tokenBar + 1)..], out var token) ? token : 0,
+                deadline > 0 ? deadline - nowMs : null);
         }));
 
-        var consumers = (await db.SortedSetRangeByRankWithScoresAsync(Prefix + ":consumers"))
+        var consumers = sessions
             .Select(c =>
             {
                 var member = ((string)c.Element!).Split('|');
@@ -57,7 +51,7 @@ public sealed class OwnershipQuery(IConnectionMultiplexer redis, RecoverableStre
             })
             .ToList();
 
-        var owned = leases.OfType<LeaseView>().OrderBy(l => l.DataStreamName, StringComparer.Ordinal).ToList();
+        var owned = leases.OrderBy(l => l.DataStreamName, StringComparer.Ordinal).ToList();
         var byConsumer = owned.GroupBy(l => l.Consumer).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var inLbs = await db.StreamLengthAsync(_lbs);
         return new OwnershipView(options.ServiceName!, _lbs, inLbs, consumers, byConsumer, owned);
@@ -97,8 +91,8 @@ public sealed record OwnershipView(
     IReadOnlyDictionary<string, int> StreamsPerConsumer,
     IReadOnlyList<LeaseView> Leases);
 
-/// <summary>One live consumer and its last heartbeat (Redis server clock).</summary>
-public sealed record ConsumerView(string Consumer, string Instance, DateTimeOffset LastHeartbeat);
+/// <summary>One consumer session and its deadline (Redis server clock; a deadline in the past means the session is dead).</summary>
+public sealed record ConsumerView(string Consumer, string Session, DateTimeOffset Deadline);
 
-/// <summary>One held lease.</summary>
+/// <summary>One held stream: its record, and how long its session has left (negative: dead, not yet taken over).</summary>
 public sealed record LeaseView(string IdInLbs, string? DataStreamName, string Consumer, long FencingToken, long? ExpiresInMs);

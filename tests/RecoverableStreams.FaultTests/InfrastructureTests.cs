@@ -94,7 +94,7 @@ public sealed class InfrastructureTests
     {
         await using var redis = await FaultRedis.StartAsync(appendOnly: false);
         var service = "mon-" + Guid.NewGuid().ToString("N")[..8];
-        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:owners");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
         var options = new RecoverableStreamOptions { ServiceName = service, LeaseDuration = TimeSpan.FromSeconds(2), PollInterval = TimeSpan.FromMilliseconds(200) };

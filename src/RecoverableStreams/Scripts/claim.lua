@@ -135,7 +135,7 @@ else
             detach(s, id)
             results[#results + 1] = claim(id)
         end
-        if #members < room then
+        if #redis.call('ZRANGEBYLEX', KEYS[4], '[' .. s .. '\0', '(' .. s .. '\1', 'LIMIT', 0, 1) == 0 then
             redis.call('ZREM', KEYS[2], s)
             redis.call('HDEL', KEYS[5], s)
         end

@@ -31,7 +31,7 @@ for i = 1, #dead, 2 do
         end
     end
     room = room - #members
-    if room > 0 then
+    if #redis.call('ZRANGEBYLEX', KEYS[4], '[' .. s .. '\0', '(' .. s .. '\1', 'LIMIT', 0, 1) == 0 then
         redis.call('ZREM', KEYS[2], s)
         redis.call('HDEL', KEYS[5], s)
     end

@@ -73,7 +73,7 @@ internal sealed class FaultRun : IAsyncDisposable
         Directory.CreateDirectory(logDirectory);
         var redis = await FaultRedis.StartAsync(settings.AppendOnly);
         var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000,connectTimeout=2000");
-        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:lease:");
+        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:owners");
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         var proxy = settings.PartitionedWorker is null ? null : TcpProxy.Start(redis.Port);
         var run = new FaultRun(settings, service, redis, admin, monitor, proxy, logDirectory);
@@ -324,13 +324,14 @@ internal sealed class FaultRun : IAsyncDisposable
 
     private async Task WaitForLiveConsumersAsync(int count, TimeSpan timeout)
     {
-        var consumers = "{" + Service + "-input}:consumers";
+        var sessions = "{" + Service + "-input}:sessions";
         var live = await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () =>
         {
-            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(consumers);
+            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(sessions);
             var time = (RedisResult[])(await Admin.GetDatabase().ExecuteAsync("TIME"))!;
             var nowMs = (long)time[0] * 1000 + (long)time[1] / 1000;
-            return members.Count(m => m.Score >= nowMs - Settings.LeaseDuration.TotalMilliseconds * 2) >= count;
+            // A session's score is its deadline: live while it is in the future.
+            return members.Count(m => m.Score > nowMs) >= count;
         }, timeout);
         if (!live)
         {
@@ -353,13 +354,11 @@ internal sealed class FaultRun : IAsyncDisposable
     private async Task<int> OwnedByAsync(string podName)
     {
         var count = 0;
-        var server = Admin.GetServer(Admin.GetEndPoints()[0]);
         try
         {
-            await foreach (var key in server.KeysAsync(pattern: "{" + Service + "-input}:lease:*"))
+            foreach (var record in await Admin.GetDatabase().HashGetAllAsync("{" + Service + "-input}:owners"))
             {
-                var value = (string?)await Admin.GetDatabase().StringGetAsync(key);
-                if (value is not null && value.Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
+                if (((string)record.Value!).Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
                 {
                     count++;
                 }

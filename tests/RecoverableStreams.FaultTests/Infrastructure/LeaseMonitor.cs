@@ -7,17 +7,17 @@ using System.Text.RegularExpressions;
 namespace RecoverableStreams.FaultTests.Infrastructure;
 
 /// <summary>
-/// Records every lease Redis grants, with its fencing token, by reading <c>MONITOR</c> (which shows the commands run
-/// inside Lua scripts as <c>[0 lua] "SET" "{L}:lease:&lt;lbsId&gt;" "&lt;consumer&gt;|&lt;instance&gt;|&lt;token&gt;" "PX" ...</c>).
-/// The fence counter is global and only increases (while Redis keeps its data), so when the monitor was disconnected
-/// (a Redis restart) the tokens granted meanwhile are exactly those between the last one seen before and the first one
-/// seen after: <see cref="Gaps"/>.
+/// Records every grant Redis makes, with its fencing token, by reading <c>MONITOR</c> (which shows the commands run
+/// inside Lua scripts as <c>[0 lua] "HSET" "{L}:owners" "&lt;lbsId&gt;" "&lt;consumer&gt;|&lt;session&gt;|&lt;token&gt;"</c>,
+/// docs/ARCHITECTURE.md). Tokens only increase (never below the Redis clock in microseconds), so when the monitor was
+/// disconnected (a Redis restart) the tokens granted meanwhile are exactly those between the last one seen before and
+/// the first one seen after: <see cref="Gaps"/>.
 /// </summary>
 internal sealed partial class LeaseMonitor : IAsyncDisposable
 {
     private readonly string _host;
     private readonly int _port;
-    private readonly string _leasePrefix;
+    private readonly string _ownersKey;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Grant>> _grants = new(StringComparer.Ordinal);
     private readonly List<(long After, long Before)> _gaps = [];
     private readonly Lock _gate = new();
@@ -28,11 +28,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private bool _gapOpen;
     private long _gapAfter;
 
-    public LeaseMonitor(string host, int port, string leasePrefix)
+    /// <param name="ownersKey">The ownership records hash of the service, <c>{L}:owners</c>.</param>
+    public LeaseMonitor(string host, int port, string ownersKey)
     {
         _host = host;
         _port = port;
-        _leasePrefix = leasePrefix;
+        _ownersKey = ownersKey;
         _loop = Task.Run(RunAsync);
     }
 
@@ -134,12 +135,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private void OnLine(string line)
     {
         var match = LeaseSet().Match(line);
-        if (!match.Success || !match.Groups["key"].Value.StartsWith(_leasePrefix, StringComparison.Ordinal))
+        if (!match.Success || !string.Equals(match.Groups["key"].Value, _ownersKey, StringComparison.Ordinal))
         {
             return;
         }
 
-        var id = match.Groups["key"].Value[_leasePrefix.Length..];
+        var id = match.Groups["id"].Value;
         var value = match.Groups["value"].Value;
         var parts = value.Split('|');
         if (parts.Length < 3 || !long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var token))
@@ -151,7 +152,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         {
             if (_gapOpen)
             {
-                // A restart without persistence starts the fence again from 1: the gap then covers 0..token.
+                // Tokens never go backwards (issue 8): the lower bound guards against a fence that did.
                 _gaps.Add((token > _gapAfter ? _gapAfter : 0, token));
                 _gapOpen = false;
             }
@@ -163,7 +164,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         _grants.GetOrAdd(id, _ => new ConcurrentQueue<Grant>()).Enqueue(new Grant(token, parts[0], parts[1]));
     }
 
-    [GeneratedRegex("\"SET\" \"(?<key>[^\"]+)\" \"(?<value>[^\"]+)\" \"PX\"", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    [GeneratedRegex("\"HSET\" \"(?<key>[^\"]+)\" \"(?<id>[^\"]+)\" \"(?<value>[^\"]+)\"$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex LeaseSet();
 
     public sealed record Grant(long Token, string ConsumerId, string Instance);
