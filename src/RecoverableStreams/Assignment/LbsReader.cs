@@ -36,9 +36,15 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             }
             catch (RedisServerException ex) when (ex.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal))
             {
-                Log.LbsKeyWrongType(context.Logger, partition.Keys.Lbs, ex);
-                context.Notifications.Terminate($"the LBS key '{partition.Keys.Lbs}' holds a value that is not a stream");
-                return;
+                if (await LbsIsNotAStreamAsync().ConfigureAwait(false))
+                {
+                    Log.LbsKeyWrongType(context.Logger, partition.Keys.Lbs, ex);
+                    context.Notifications.Terminate($"the LBS key '{partition.Keys.Lbs}' holds a value that is not a stream");
+                    return;
+                }
+
+                failures++;
+                Log.ReadFailed(context.Logger, ex);
             }
             // A background loop never dies: Redis failures and anything unexpected are logged and retried.
             #pragma warning disable CA1031
@@ -69,6 +75,23 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// A WRONGTYPE from the read script may come from any key it touches: only a wrong LBS key is fatal; the others
+    /// (a control key overwritten by hand) are retried like any Redis failure.
+    /// </summary>
+    private async Task<bool> LbsIsNotAStreamAsync()
+    {
+        try
+        {
+            var type = await context.Database.KeyTypeAsync(partition.Keys.Lbs).ConfigureAwait(false);
+            return type is not RedisType.Stream and not RedisType.None;
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            return false;
         }
     }
 

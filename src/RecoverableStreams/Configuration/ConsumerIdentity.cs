@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace RecoverableStreams.Configuration;
 
-/// <summary>Where a consumer's name comes from when the options do not give one (DESIGN.md section 8).</summary>
+/// <summary>Where a consumer's name comes from when the options do not give one (see <see cref="RecoverableStreamOptions.ConsumerId"/>).</summary>
 internal static class ConsumerIdentity
 {
     public const string Prefix = "redis-consumer-";

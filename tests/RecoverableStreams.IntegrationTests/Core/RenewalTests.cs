@@ -58,6 +58,39 @@ public sealed class RenewalTests : SharedRedisTest
     }
 
     [Test]
+    public async Task A_control_key_of_the_wrong_type_makes_reads_fail_and_retry_without_stopping_the_client()
+    {
+        const int ReadFailedEventId = 401;
+        var logs = new LogCapture();
+        var options = TestOptions.For(lease: TimeSpan.FromSeconds(10));
+        var keys = StreamKeys.For(options);
+        var db = Redis.GetDatabase();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options, logs.Factory);
+        var parked = keys.Prefix + ":parked";
+        var swap = db.CreateTransaction();
+        _ = swap.KeyRenameAsync(keys.Sessions, parked);
+        _ = swap.StringSetAsync(keys.Sessions, "not-a-sorted-set");
+        Assert.That(await swap.ExecuteAsync(), Is.True);
+        try
+        {
+            // The read script checks the session first: WRONGTYPE from a control key, not from the LBS.
+            await db.PublishAsync(RedisChannel.Literal(keys.Events), "added");
+            await Eventually.AssertAsync(() => logs.WithEventId(ReadFailedEventId).Count > 0, TimeSpan.FromSeconds(10), "a read fails");
+        }
+        finally
+        {
+            var restore = db.CreateTransaction();
+            _ = restore.KeyDeleteAsync(keys.Sessions);
+            _ = restore.KeyRenameAsync(parked, keys.Sessions);
+            await restore.ExecuteAsync();
+        }
+
+        var id = await new StreamPublisher(Redis, options).AddStreamAsync("after-wrongtype");
+        await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == id), TimeSpan.FromSeconds(15), "the client still reads");
+        Assert.That(consumer.Client.IsRunning, Is.True);
+    }
+
+    [Test]
     public async Task A_lease_obtained_through_ClaimAsync_keeps_renewing_after_the_callers_token_is_cancelled()
     {
         var service = TestOptions.NewServiceName();

@@ -23,9 +23,9 @@ public sealed class TestConsumer : IAsyncDisposable
     /// <summary>Completes once the notification channel has completed.</summary>
     public Task ChannelCompleted => _reading;
 
-    public static async Task<TestConsumer> StartAsync(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, Func<StreamNotification, Task>? onNotification = null)
+    public static async Task<TestConsumer> StartAsync(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, Func<StreamNotification, Task>? onNotification = null, TimeProvider? timeProvider = null)
     {
-        var consumer = new TestConsumer(new RecoverableStreamClient(redis, options, loggerFactory));
+        var consumer = new TestConsumer(new RecoverableStreamClient(redis, options, loggerFactory, timeProvider));
         var reader = await consumer.Client.InitAsync();
         consumer._reading = Task.Run(async () =>
         {

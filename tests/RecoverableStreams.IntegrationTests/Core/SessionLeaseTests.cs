@@ -1,0 +1,249 @@
+using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Keys;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Core;
+
+/// <summary>
+/// The session model end to end (docs/ARCHITECTURE.md): renewal costs the same whatever a consumer owns, a dead session
+/// frees every stream at once and survivors take them in bounded batches, a dead session never comes back, a consumer
+/// stops writing at its local deadline, and a handover never has two owners.
+/// </summary>
+[Parallelizable(ParallelScope.Self)]
+public sealed class SessionLeaseTests : SharedRedisTest
+{
+    private const int ClaimedEventId = 301;
+    private const int ReconciledEventId = 302;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    /// <summary>Connection upkeep that is not the library's work.</summary>
+    private static readonly HashSet<string> Housekeeping = new(StringComparer.Ordinal) { "info", "ping", "echo", "client", "config", "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "cluster", "hello", "select" };
+
+    [TestCase(1)]
+    [TestCase(1_000)]
+    public async Task Renewal_is_one_script_call_with_four_commands_whatever_the_consumer_owns(int owned)
+    {
+        // A private server: its command statistics are this test's alone.
+        await using var server = await RedisServer.StartAsync("--loglevel", "warning");
+        await using var redis = await server.ConnectAsync();
+        var options = TestOptions.For(lease: TimeSpan.FromMilliseconds(1500), maxConcurrentStreams: owned);
+        options.ReconcileInterval = TimeSpan.FromHours(1);
+        var logs = new LogCapture();
+        await using var consumer = await TestConsumer.StartAsync(redis, options, logs.Factory);
+        var publisher = new StreamPublisher(redis, options);
+        for (var i = 0; i < owned; i++)
+        {
+            await publisher.AddStreamAsync("renewed-" + i);
+        }
+
+        // Full (no free slot): the reader and the scheduler stay idle, so only upkeep remains.
+        await Eventually.AssertAsync(() => consumer.Owned.Count == owned, Deadline, $"the consumer owns {owned} streams");
+        await Eventually.AssertAsync(() => logs.WithEventId(ReconciledEventId).Count > 0, Deadline, "the start-up reconciliation is over");
+        await redis.GetServers()[0].ExecuteAsync("CONFIG", "RESETSTAT");
+        await Eventually.AssertAsync(async () => (await CommandStatsAsync(redis)).GetValueOrDefault("zadd") >= 4, Deadline, "four renewals");
+
+        var stats = (await CommandStatsAsync(redis)).Where(s => !Housekeeping.Contains(s.Key)).ToDictionary();
+        var renewals = stats["zadd"];
+        await TestContext.Out.WriteLineAsync($"{owned} owned, {renewals} renewals: " + string.Join(", ", stats.Select(s => $"{s.Key}={s.Value}")));
+        Assert.Multiple(() =>
+        {
+            // Each renewal is EVALSHA renew.lua = TIME + ZSCORE + ZADD on the sessions key; the announce sweep (AutoClaim
+            // off, every SweepInterval) reads the sessions and free-now indexes (ZRANGEBYSCORE, ZRANGE). Nothing per stream.
+            Assert.That(stats.Keys, Is.SubsetOf(new[] { "evalsha", "eval", "time", "zscore", "zadd", "zrange", "zrangebyscore" }), "no command touches a stream's keys");
+            var sweeps = stats.GetValueOrDefault("zrange");
+            Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval") - sweeps, Is.InRange(renewals - 1, renewals + 1), "one script call per renewal");
+            Assert.That(stats.GetValueOrDefault("zscore"), Is.InRange(renewals - 1, renewals + 1));
+            Assert.That(stats.Values.Sum(), Is.LessThanOrEqualTo(5 * (renewals + sweeps) + 5), "a handful of commands per round, whatever is owned");
+            Assert.That(consumer.Owned, Has.Count.EqualTo(owned), "nothing was lost");
+        });
+    }
+
+    [Test]
+    public async Task A_dead_session_frees_every_stream_at_once_and_a_survivor_takes_them_in_batches_of_at_most_a_thousand()
+    {
+        const int Streams = 2_500;
+        var service = TestOptions.NewServiceName();
+        var keys = StreamKeys.For(TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        var ownerOptions = TestOptions.For(service, consumerId: "owner", lease: TimeSpan.FromSeconds(3), maxConcurrentStreams: Streams);
+        ownerOptions.ReconcileInterval = TimeSpan.FromHours(1);
+        var owner = await TestConsumer.StartAsync(Redis, ownerOptions);
+        var batch = db.CreateBatch();
+        var adds = Enumerable.Range(0, Streams).Select(i => batch.StreamAddAsync(keys.Lbs, "lbs-input", $$"""{"DataStreamName":"bulk-{{i}}"}""")).ToArray();
+        batch.Execute();
+        var ids = (await Task.WhenAll(adds)).Select(id => (string)id!).ToHashSet(StringComparer.Ordinal);
+        await Eventually.AssertAsync(() => owner.Owned.Count == Streams, Deadline, "the owner owns every stream");
+        var deadSession = owner.Owned[0].Session.Id;
+        Assert.That(await db.HashGetAsync(keys.Counts, deadSession), Is.EqualTo((RedisValue)Streams));
+
+        var logs = new LogCapture();
+        var survivorOptions = TestOptions.For(service, consumerId: "survivor", lease: TimeSpan.FromSeconds(3), autoClaim: true, maxConcurrentStreams: Streams);
+        survivorOptions.ReconcileInterval = TimeSpan.FromHours(1);
+        await using var survivor = await TestConsumer.StartAsync(Redis, survivorOptions, logs.Factory);
+        await owner.CrashAsync();
+
+        await Eventually.AssertAsync(() => survivor.Owned.Count == Streams, Deadline, "the survivor owns every stream");
+        var claimed = logs.WithEventId(ClaimedEventId).Select(r => Convert.ToInt32(r.Values["Count"], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var survivorSession = survivor.Owned[0].Session.Id;
+        Assert.Multiple(async () =>
+        {
+            Assert.That(survivor.Owned.Select(l => l.IdInLbs).ToHashSet().SetEquals(ids), Is.True, "exactly the dead session's streams");
+            Assert.That(claimed.Sum(), Is.EqualTo(Streams));
+            Assert.That(claimed, Has.All.LessThanOrEqualTo(1_000), "no claim call took more than 1,000");
+            Assert.That(claimed, Has.Length.GreaterThanOrEqualTo(3));
+            Assert.That(await db.SortedSetScoreAsync(keys.Sessions, deadSession), Is.Null, "the dead session is gone");
+            Assert.That(await db.HashExistsAsync(keys.Counts, deadSession), Is.False);
+            Assert.That(await Ownership.OwnedByAsync(db, keys, deadSession), Is.Empty, "its index members moved");
+            Assert.That((long)await db.HashGetAsync(keys.Counts, survivorSession), Is.EqualTo(Streams));
+            Assert.That(await db.SortedSetLengthAsync(keys.Owned), Is.EqualTo(Streams), "one index member per stream");
+            Assert.That(await db.HashLengthAsync(keys.Owners), Is.EqualTo(Streams), "one record per stream");
+            Assert.That(survivor.Owned.Select(l => l.Origin), Has.All.EqualTo(LeaseOrigin.Claimed));
+        });
+    }
+
+    [Test]
+    public async Task A_session_that_died_in_redis_stays_dead_its_consumer_loses_everything_opens_a_new_session_and_its_late_writes_are_refused()
+    {
+        var service = TestOptions.NewServiceName();
+        var keys = StreamKeys.For(TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        await using var frozen = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "frozen", lease: TimeSpan.FromSeconds(4)));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        var ids = new[] { await publisher.AddStreamAsync("f-1"), await publisher.AddStreamAsync("f-2"), await publisher.AddStreamAsync("f-3") };
+        await Eventually.AssertAsync(() => frozen.Owned.Count == 3, Deadline, "the consumer owns three streams");
+        var leases = frozen.Owned.ToArray();
+        var oldSession = leases[0].Session.Id;
+
+        // From Redis' side the consumer was frozen past its deadline: the session is dead.
+        await Ownership.KillSessionAsync(db, keys, oldSession);
+        await using var peer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "peer", lease: TimeSpan.FromSeconds(4), autoClaim: true));
+
+        await Eventually.AssertAsync(() => leases.All(l => l.OwnershipLost.IsCancellationRequested), Deadline, "every lease of the dead session is lost");
+        await Eventually.AssertAsync(() => peer.Owned.Count == 3, Deadline, "the peer takes every stream");
+        var late = Assert.ThrowsAsync<StreamOwnershipLostException>(() => leases[0].CheckpointAsync("9-9"));
+        Assert.Multiple(async () =>
+        {
+            Assert.That(late, Is.Not.Null, "a late write is refused");
+            Assert.That(frozen.Of(StreamNotificationType.StreamDisowned).Select(n => n.Payload.IdInLbs), Is.EquivalentTo(ids));
+            Assert.That(frozen.Client.OwnedStreams, Is.Empty);
+            Assert.That(await db.KeyExistsAsync(keys.Checkpoint(ids[0])), Is.False, "nothing was written");
+            Assert.That(await db.SortedSetScoreAsync(keys.Sessions, oldSession), Is.Null.Or.LessThanOrEqualTo(await Ownership.ServerNowMsAsync(db)), "the old session never came back");
+            foreach (var id in ids)
+            {
+                Assert.That(await Ownership.RecordAsync(db, keys, id), Does.StartWith("peer|"));
+            }
+        });
+
+        // The consumer carries on with a new session: it takes new work.
+        var fresh = await publisher.AddStreamAsync("f-4");
+        await Eventually.AssertAsync(() => frozen.Owned.Any(l => l.IdInLbs == fresh) || peer.Owned.Any(l => l.IdInLbs == fresh), Deadline, "new work is owned");
+        var newSessions = (await db.SortedSetRangeByRankAsync(keys.Sessions)).Select(s => (string)s!).Where(s => s.StartsWith("frozen|", StringComparison.Ordinal)).ToArray();
+        Assert.That(newSessions, Has.Length.EqualTo(1).And.None.EqualTo(oldSession), "a new session id");
+    }
+
+    [Test]
+    public async Task A_consumer_whose_clock_jumped_past_its_local_deadline_stops_writing_even_though_redis_still_holds_its_session()
+    {
+        var service = TestOptions.NewServiceName();
+        var keys = StreamKeys.For(TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        var clock = new JumpingClock();
+        var lease = TimeSpan.FromSeconds(20);
+        await using var consumer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "paused", lease: lease), timeProvider: clock);
+        var id = await new StreamPublisher(Redis, TestOptions.For(service)).AddStreamAsync("paused-stream");
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 1, Deadline, "the consumer owns the stream");
+        var owned = consumer.Owned[0];
+        var redisDeadline = await Ownership.DeadlineAsync(db, keys, owned.Session.Id);
+
+        // The process was paused longer than a lease (the monotonic clock jumped); Redis has not seen time pass.
+        clock.Jump(lease + TimeSpan.FromSeconds(1));
+
+        Assert.ThrowsAsync<StreamOwnershipLostException>(() => owned.CheckpointAsync("1-1"));
+        var serverNow = await Ownership.ServerNowMsAsync(db);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(owned.IsOwned, Is.False);
+            Assert.That(owned.OwnershipLost.IsCancellationRequested, Is.True);
+            Assert.That(await db.KeyExistsAsync(keys.Checkpoint(id)), Is.False, "the write never reached Redis");
+            Assert.That(redisDeadline, Is.GreaterThan(serverNow), "Redis still counted the session live: the client stopped on its own deadline");
+        });
+    }
+
+    [Test]
+    public async Task A_graceful_handover_releases_before_the_newcomer_is_granted_and_the_old_owners_late_writes_are_refused()
+    {
+        const int Streams = 50;
+        var service = TestOptions.NewServiceName();
+        var keys = StreamKeys.For(TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        var leaving = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "leaving", lease: TimeSpan.FromSeconds(30), maxConcurrentStreams: Streams));
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        for (var i = 0; i < Streams; i++)
+        {
+            await publisher.AddStreamAsync("h-" + i);
+        }
+
+        await Eventually.AssertAsync(() => leaving.Owned.Count == Streams, Deadline, "the leaving consumer owns every stream");
+        var old = leaving.Owned.ToDictionary(l => l.IdInLbs);
+        var leavingSession = old.Values.First().Session.Id;
+
+        // When the newcomer is granted a stream, the leaving owner's write must already be refused by Redis (the
+        // checkpoint script itself, not the leaving client's local state): never two owners that can both write.
+        var scripts = new RecoverableStreams.Scripts.StreamScripts(db, keys);
+        var overlaps = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var checkedGrants = 0;
+        await using var newcomer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "newcomer", lease: TimeSpan.FromSeconds(30), autoClaim: true, maxConcurrentStreams: Streams), onNotification: async n =>
+        {
+            if (n.Type == StreamNotificationType.StreamAdded && old.TryGetValue(n.Payload.IdInLbs, out var before))
+            {
+                var outcome = await scripts.CheckpointAsync(before.IdInLbs, before.Session.Id, before.LeaseValue, "0-1", default, before.FencingToken);
+                if (outcome == RecoverableStreams.Scripts.WriteOutcome.Done)
+                {
+                    overlaps.Add(n.Payload.IdInLbs);
+                }
+
+                Interlocked.Increment(ref checkedGrants);
+            }
+        });
+        await leaving.Client.DoneAsync();
+
+        await Eventually.AssertAsync(() => newcomer.Owned.Count == Streams, Deadline, "the newcomer owns every stream");
+        await Eventually.AssertAsync(() => Volatile.Read(ref checkedGrants) == Streams, Deadline, "every grant was checked");
+        var stale = old.Values.First();
+        Assert.ThrowsAsync<StreamOwnershipLostException>(() => stale.CheckpointAsync("1-1"));
+        Assert.Multiple(async () =>
+        {
+            Assert.That(overlaps, Is.Empty, "the leaving owner could not write once the newcomer was granted");
+            Assert.That(newcomer.Owned.All(l => l.FencingToken > old[l.IdInLbs].FencingToken), Is.True, "every new token is larger");
+            Assert.That(old.Values.All(l => !l.IsOwned), Is.True);
+            Assert.That(await db.SortedSetScoreAsync(keys.Sessions, leavingSession), Is.Null, "the leaving session closed");
+            Assert.That(await db.HashExistsAsync(keys.Counts, leavingSession), Is.False);
+            Assert.That(await db.SortedSetLengthAsync(keys.Free), Is.Zero);
+            Assert.That(await db.KeyExistsAsync(keys.Checkpoint(stale.IdInLbs)), Is.False, "the late checkpoint was refused");
+        });
+    }
+
+    private static async Task<Dictionary<string, long>> CommandStatsAsync(ConnectionMultiplexer redis)
+    {
+        var info = (string)(await redis.GetServers()[0].ExecuteAsync("INFO", "commandstats"))!;
+        var stats = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var line in info.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("cmdstat_", StringComparison.Ordinal)))
+        {
+            var name = line["cmdstat_".Length..line.IndexOf(':', StringComparison.Ordinal)];
+            var calls = line.Split(':', 2)[1].Split(',').First(p => p.StartsWith("calls=", StringComparison.Ordinal));
+            stats[name.Split('|')[0]] = stats.GetValueOrDefault(name.Split('|')[0]) + long.Parse(calls["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return stats;
+    }
+
+    /// <summary>The system clock, whose monotonic timestamp can jump forward (a paused process, seen from inside).</summary>
+    private sealed class JumpingClock : TimeProvider
+    {
+        private long _offset;
+
+        public void Jump(TimeSpan by) => Interlocked.Add(ref _offset, (long)(by.TotalSeconds * TimestampFrequency));
+
+        public override long GetTimestamp() => TimeProvider.System.GetTimestamp() + Interlocked.Read(ref _offset);
+    }
+}
