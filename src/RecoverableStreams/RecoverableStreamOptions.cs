@@ -30,7 +30,7 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is 10 seconds.</value>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often all of this consumer's leases are renewed, in one round trip.</summary>
+    /// <summary>How often this consumer's session, which holds all of its leases, is renewed: one small script call.</summary>
     /// <value>The default is <see langword="null"/>: a third of <see cref="LeaseDuration"/>.</value>
     public TimeSpan? RenewInterval { get; set; }
 
@@ -59,8 +59,8 @@ public sealed class RecoverableStreamOptions
     public int MaxDeliveryAttempts { get; set; } = 5;
 
     /// <summary>
-    /// When set, a lease whose holder has shown no progress (read, checkpoint or heartbeat) for this long is no
-    /// longer renewed, so a hung-but-alive worker loses the stream too.
+    /// When set, a stream whose holder has shown no progress (read, checkpoint or heartbeat) for this long is released
+    /// (that stream only; the consumer's other streams stay owned), so a hung-but-alive worker loses it to a peer.
     /// </summary>
     /// <value>The default is <see langword="null"/>: leases are renewed as long as the process runs.</value>
     public TimeSpan? HandlerStallTimeout { get; set; }
