@@ -36,7 +36,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             }
             catch (RedisServerException ex) when (ex.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal))
             {
-                if (await LbsIsNotAStreamAsync(partition).ConfigureAwait(false))
+                if (await LbsIsNotAStreamAsync().ConfigureAwait(false))
                 {
                     Log.LbsKeyWrongType(context.Logger, partition.Keys.Lbs, ex);
                     context.Notifications.Terminate($"the LBS key '{partition.Keys.Lbs}' holds a value that is not a stream");
@@ -82,7 +82,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
     /// A WRONGTYPE from the read script may come from any key it touches: only a wrong LBS key is fatal; the others
     /// (a control key overwritten by hand) are retried like any Redis failure.
     /// </summary>
-    private async Task<bool> LbsIsNotAStreamAsync(Partition partition)
+    private async Task<bool> LbsIsNotAStreamAsync()
     {
         try
         {
@@ -124,7 +124,6 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             return ReadOutcome.Idle;
         }
 
-        CoreMetrics.Lag(partition.Keys.Lbs, reply.Left);
         foreach (var duplicate in reply.Duplicates)
         {
             Log.DuplicateDeadLettered(context.Logger, duplicate.Id, duplicate.DataStreamName, duplicate.LiveId);

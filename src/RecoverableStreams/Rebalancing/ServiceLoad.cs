@@ -15,12 +15,16 @@ internal sealed class ServiceLoad(ClientContext context)
     private readonly Lock _lock = new();
     private Snapshot? _last;
 
-    /// <summary>One reading: the live sessions (this consumer's with its local, current count) and the total.</summary>
-    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt);
+    /// <summary>
+    /// One reading: the live sessions with the counts Redis keeps, the total, and this consumer's local count when it
+    /// was read (to add what this consumer acquired or gave up since).
+    /// </summary>
+    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt, int LocalCountAtRead);
 
     /// <summary>Reads the load now (and publishes this consumer's capacity).</summary>
     public async Task<Snapshot> ReadAsync(LeaseSession session)
     {
+        var localCount = context.Registry.Count;
         var replies = await Task.WhenAll(context.Partitions.Select(p =>
             p.Scripts.ReadLoadAsync(session.Id, p.Index == 0 ? context.Registry.Capacity : null))).ConfigureAwait(false);
 
@@ -37,12 +41,12 @@ internal sealed class ServiceLoad(ClientContext context)
         var live = new List<SessionLoad>(replies[0].Sessions.Count);
         foreach (var (id, _, capacity) in replies[0].Sessions)
         {
-            var count = string.Equals(id, session.Id, StringComparison.Ordinal) ? context.Registry.Count : owned.GetValueOrDefault(id);
+            var count = owned.GetValueOrDefault(id);
             // Unknown capacity (a consumer without rebalancing, or announce mode): never given more than it owns.
             live.Add(new SessionLoad(id, count, capacity >= 0 ? capacity : count));
         }
 
-        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp());
+        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp(), localCount);
         lock (_lock)
         {
             _last = snapshot;
@@ -68,8 +72,10 @@ internal sealed class ServiceLoad(ClientContext context)
             last = await ReadAsync(session).ConfigureAwait(false);
         }
 
+        // Redis's count for this session, plus what this consumer acquired (or gave up) since the reading.
+        var change = context.Registry.Count - last.LocalCountAtRead;
         var live = last.Live
-            .Select(l => string.Equals(l.Session, session.Id, StringComparison.Ordinal) ? l with { Owned = context.Registry.Count } : l)
+            .Select(l => string.Equals(l.Session, session.Id, StringComparison.Ordinal) ? l with { Owned = Math.Max(0, l.Owned + change) } : l)
             .ToArray();
         return FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots);
     }

@@ -128,6 +128,8 @@ public sealed class CapacityTests : SharedRedisTest
         options.ReconcileInterval = TimeSpan.FromMinutes(10);
         var renewInterval = TimeSpan.FromSeconds(1);
         options.RenewInterval = renewInterval;
+        // Renewal alone: rebalancing adds one loads.lua call per partition and renew interval (RebalancingTests).
+        options.Rebalance = false;
 
         await using var consumer = await TestConsumer.StartAsync(redis, options);
         var publisher = new StreamPublisher(redis, options);

@@ -79,6 +79,87 @@ public sealed class PartitionTests : SharedRedisTest
     }
 
     [Test]
+    public async Task Consumers_serve_every_partition_streams_are_owned_once_completed_and_failed_over()
+    {
+        var service = TestOptions.NewServiceName();
+        RecoverableStreamOptions Options()
+        {
+            var o = TestOptions.For(service, autoClaim: true, lease: TimeSpan.FromSeconds(3));
+            o.Partitions = 4;
+            // Partitions alone (RebalancingTests covers rebalancing over partitions): no stream moves between the checks.
+            o.Rebalance = false;
+            return o;
+        }
+
+        var layout = PartitionLayout.For(Options());
+        var db = Redis.GetDatabase();
+        var watch = new HandoverWatch();
+        var consumers = new List<TestConsumer>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                consumers.Add(await TestConsumer.StartAsync(Redis, Options(), onNotification: watch.OnNotification));
+            }
+
+            var publisher = new StreamPublisher(Redis, Options());
+            var ids = new Dictionary<string, string>();
+            for (var n = 0; n < 40; n++)
+            {
+                ids["stream-" + n] = await publisher.AddStreamAsync("stream-" + n);
+            }
+
+            Assert.That(ids.Values.Select(id => id.Split(':')[0]).Distinct().Count(), Is.EqualTo(4), "the 40 names spread over the 4 partitions");
+            await Eventually.AssertAsync(() => consumers.Sum(c => c.Owned.Count) == 40, TimeSpan.FromSeconds(30), "the consumers own every stream of every partition");
+            var owned = consumers.SelectMany(c => c.Owned).ToArray();
+            Assert.That(owned.Select(l => l.IdInLbs).Order(), Is.EqualTo(ids.Values.Order()), "each stream once, under its partition-qualified id");
+            foreach (var lease in owned)
+            {
+                Assert.That(lease.IdInLbs, Is.EqualTo(ids[lease.DataStreamName]));
+            }
+
+            // Redis agrees, partition by partition: one record per stream, naming a session of the consumer that owns it.
+            for (var i = 0; i < layout.Count; i++)
+            {
+                var records = await db.HashGetAllAsync(layout[i].Owners);
+                Assert.That(records.Select(r => i + ":" + r.Name).Order(), Is.EqualTo(ids.Values.Where(id => id.StartsWith(i + ":", StringComparison.Ordinal)).Order()), $"partition {i}'s records");
+            }
+
+            // Completing removes the entry from its partition's LBS.
+            var completed = owned.Take(10).ToArray();
+            foreach (var lease in completed)
+            {
+                await consumers.Single(c => c.Owned.Contains(lease)).Client.CompleteStreamAsync(lease.Info);
+            }
+
+            var lbsLength = 0L;
+            foreach (var keys in layout.Partitions)
+            {
+                lbsLength += await db.StreamLengthAsync(keys.Lbs);
+            }
+
+            Assert.That(lbsLength, Is.EqualTo(30), "each completed stream left its partition's LBS");
+
+            // A crash: the survivors take the crashed consumer's streams in every partition.
+            var crashed = consumers.OrderByDescending(c => c.Owned.Count).First();
+            Assert.That(crashed.Owned, Is.Not.Empty);
+            var survivors = consumers.Where(c => c != crashed).ToArray();
+            await crashed.CrashAsync();
+            await Eventually.AssertAsync(() => survivors.Sum(c => c.Owned.Count) == 30, TimeSpan.FromSeconds(30), "the survivors own the 30 unfinished streams");
+            Assert.That(survivors.SelectMany(c => c.Owned.Select(l => l.IdInLbs)).Distinct().Count(), Is.EqualTo(30));
+            await watch.CheckRedisAsync(db, layout);
+            Assert.That(watch.Violations, Is.Empty);
+        }
+        finally
+        {
+            foreach (var consumer in consumers)
+            {
+                await consumer.DisposeAsync();
+            }
+        }
+    }
+
+    [Test]
     public async Task On_a_three_primary_cluster_each_of_three_partitions_lives_on_its_own_primary()
     {
         await using var cluster = await RedisCluster.StartAsync();
