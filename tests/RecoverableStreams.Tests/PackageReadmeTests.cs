@@ -31,8 +31,18 @@ public sealed partial class PackageReadmeTests
         Assert.Multiple(() =>
         {
             Assert.That(readme, Does.StartWith($"# {package}\n"), "the title is the package id");
-            Assert.That(readme, Does.Contain($"dotnet add package {package}\n"), "the install line");
-            Assert.That(blocks.Where(b => b.Groups["lang"].Value == "csharp"), Is.Not.Empty, "a usage example");
+            if (IsTool(directory, package))
+            {
+                // A dotnet tool is installed and used from the shell: its example is a shell block.
+                Assert.That(readme, Does.Contain($"dotnet tool install --global {package}\n"), "the install line");
+                Assert.That(blocks.Where(b => b.Groups["lang"].Value == "bash"), Is.Not.Empty, "a usage example");
+            }
+            else
+            {
+                Assert.That(readme, Does.Contain($"dotnet add package {package}\n"), "the install line");
+                Assert.That(blocks.Where(b => b.Groups["lang"].Value == "csharp"), Is.Not.Empty, "a usage example");
+            }
+
             foreach (var block in blocks.Where(b => b.Groups["lang"].Value == "csharp"))
             {
                 Assert.That(snippets, Does.Contain(Normalize(block.Groups["code"].Value)), "This block is not a compiled snippet:\n" + block.Groups["code"].Value);
@@ -58,6 +68,9 @@ public sealed partial class PackageReadmeTests
             Assert.That(props, Does.Contain("<PackageLicenseExpression>MIT</PackageLicenseExpression>"));
         });
     }
+
+    private static bool IsTool(string directory, string package) =>
+        File.ReadAllText(Path.Combine(directory, package + ".csproj")).Contains("<PackAsTool>true</PackAsTool>", StringComparison.Ordinal);
 
     private static string Normalize(string code) =>
         string.Join("\n", code.Replace("\r", "", StringComparison.Ordinal).Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
