@@ -23,7 +23,7 @@ internal sealed partial class WorkerProcess : IAsyncDisposable
 
     public string PodName { get; }
 
-    /// <summary>The consumer id the core derives from <c>POD_NAME</c> (DESIGN.md section 8).</summary>
+    /// <summary>The consumer id the core derives from <c>POD_NAME</c>.</summary>
     public string ConsumerId => "redis-consumer-" + PodName;
 
     public int Pid => _process.Id;

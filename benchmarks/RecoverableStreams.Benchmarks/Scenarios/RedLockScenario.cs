@@ -9,7 +9,7 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Benchmarks.Scenarios;
 
 /// <summary>
-/// DESIGN.md section 7a: RedLock.net 2.3.2 holding L concurrent 2 s locks (auto-extended, one timer per lock) against
+/// Why RedLock.net was rejected for leases: RedLock.net 2.3.2 holding L concurrent 2 s locks (auto-extended, one timer per lock) against
 /// this library holding L leases of 2 s on one consumer (one batched renewal per interval), for the same time on the
 /// same Redis. Every 50 ms a sampler compares what each library reports (IsAcquired / lease owned) with the key in
 /// Redis (does it still hold our value?).

@@ -124,6 +124,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             return ReadOutcome.Idle;
         }
 
+        CoreMetrics.Lag(partition.Keys.Lbs, reply.Left);
         foreach (var duplicate in reply.Duplicates)
         {
             Log.DuplicateDeadLettered(context.Logger, duplicate.Id, duplicate.DataStreamName, duplicate.LiveId);

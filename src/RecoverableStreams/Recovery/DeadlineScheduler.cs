@@ -77,7 +77,16 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             {
                 // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
                 // never takes back what it just handed over. A limit of 0 still asks when to look again.
-                free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
+                try
+                {
+                    free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+                {
+                    // The load could not be read (an ACL without HLEN/HSCAN, a busy server): failover must not wait for
+                    // the rebalancer. The claim script's own fair share still bounds what this consumer takes.
+                    Log.RebalanceFailed(context.Logger, ex);
+                }
             }
 
             limit = free;

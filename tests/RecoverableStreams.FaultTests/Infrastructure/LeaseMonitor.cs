@@ -57,6 +57,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private int _acceptedWrites;
     private int _refusedWrites;
     private int _staleRefused;
+    private int _lateSessionCallsRefused;
     private ScriptCall? _call;
 
     /// <param name="controlPrefix">The prefix of the service's control keys, <c>{L}:</c>.</param>
@@ -102,7 +103,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         {
             lock (_gate)
             {
-                return new ExclusivityReport([.. _overlaps], [.. _staleAccepted], _acceptedWrites, _refusedWrites, _staleRefused);
+                return new ExclusivityReport([.. _overlaps], [.. _staleAccepted], _acceptedWrites, _refusedWrites, _staleRefused, _lateSessionCallsRefused);
             }
         }
     }
@@ -234,6 +235,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                 _call.Checks[args[2]] = recordChecked;
                 _call.CheckedRecord = true;
                 break;
+            case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: false, SessionCall: null }:
+                // Session model: a renewal, read or claim checks its own session first; one whose deadline has passed
+                // is refused and writes nothing.
+                _call.SessionCall = args[2];
+                _call.StartMicros = micros;
+                break;
             case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: true }:
                 // Session model: an ownership-checked script first checks that the caller's session is live.
                 _call.SessionChecked = args[2];
@@ -356,6 +363,11 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             return;
         }
 
+        if (_call is { SessionCall: { } caller } && _sessionDeadlines.TryGetValue(caller, out var callerDeadlineMs) && callerDeadlineMs * 1000 <= _call.StartMicros)
+        {
+            _lateSessionCallsRefused++;
+        }
+
         // Session model: refused at the session check (the script returned before reading any record): a late write
         // of a session whose deadline had passed.
         if (_call is { SessionChecked: { } session, CheckedRecord: false, Wrote: false })
@@ -436,7 +448,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     public sealed record Grant(long Token, string ConsumerId, string Instance);
 
     /// <summary>Overlapping grants and stale accepted writes must be empty; refusals prove fencing worked.</summary>
-    public sealed record ExclusivityReport(IReadOnlyList<string> OverlappingGrants, IReadOnlyList<string> StaleWritesAccepted, int CheckedWritesAccepted, int WritesRefused, int StaleWritesRefused);
+    /// <param name="LateSessionCallsRefused">Calls of a session whose deadline had passed (a renewal, a read or a claim
+    /// sent before the owner learned it was dead and delivered late) that Redis refused: a dead session stays dead.</param>
+    public sealed record ExclusivityReport(IReadOnlyList<string> OverlappingGrants, IReadOnlyList<string> StaleWritesAccepted, int CheckedWritesAccepted, int WritesRefused, int StaleWritesRefused, int LateSessionCallsRefused);
 
     /// <summary>A tolerance for the MONITOR timestamps of commands inside one script (a script sees its start time).</summary>
     private const long OverlapToleranceMicros = 250_000;
@@ -469,6 +483,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
         /// <summary>Session model: the session whose deadline the script checked first, and when.</summary>
         public string? SessionChecked { get; set; }
+
+        /// <summary>Session model: the session a renewal, read or claim (a call without lease values) checked.</summary>
+        public string? SessionCall { get; set; }
 
         public long StartMicros { get; set; }
 

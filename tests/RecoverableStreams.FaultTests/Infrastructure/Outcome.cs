@@ -16,7 +16,7 @@ internal sealed class Outcome
     public int Summaries { get; set; }
 
     /// <summary>What the lease monitor saw: overlapping owners and stale writes accepted (both must be none), refusals.</summary>
-    public LeaseMonitor.ExclusivityReport Exclusivity { get; private set; } = new([], [], 0, 0, 0);
+    public LeaseMonitor.ExclusivityReport Exclusivity { get; private set; } = new([], [], 0, 0, 0, 0);
 
     /// <summary>Leases granted for the checked streams (first assignments and takeovers).</summary>
     public int Grants { get; set; }

@@ -2,7 +2,7 @@ using RecoverableStreams.IntegrationTests.Infrastructure;
 
 namespace RecoverableStreams.IntegrationTests.Core;
 
-/// <summary>DESIGN.md section 6: a connection without allowAdmin cannot run CONFIG; that is a warning, never a failure.</summary>
+/// <summary>A connection without allowAdmin cannot run CONFIG; that is a warning, never a failure.</summary>
 public sealed class NoAdminConnectionTests
 {
     [Test]
