@@ -13,7 +13,8 @@ public sealed class RebalancingHandoverTests
         var lease = TimeSpan.FromSeconds(3);
         await using var redis = await SharedRedis.Server.ConnectAsync();
         var db = redis.GetDatabase();
-        var streams = new[] { "dev-1", "dev-2", "dev-3", "dev-4" };
+        // Data streams of this test alone: other tests on the shared server use names like "dev-1" too.
+        var streams = new[] { "dev-1", "dev-2", "dev-3", "dev-4" }.Select(name => service + ":" + name).ToArray();
         foreach (var stream in streams)
         {
             for (var i = 0; i < 5; i++)
