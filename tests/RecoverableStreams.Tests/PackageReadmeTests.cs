@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 
 namespace RecoverableStreams.Tests;
 
@@ -7,9 +6,9 @@ namespace RecoverableStreams.Tests;
 /// Every package under src/ has a README.md that stands on its own on the package's page: its name as the title, the
 /// install line, and C# that compiles (each block is a snippet region of samples/RecoverableStreams.Samples.Snippets).
 /// </summary>
-public sealed partial class PackageReadmeTests
+public sealed class PackageReadmeTests
 {
-    private static readonly string Root = FindRepositoryRoot();
+    private static readonly string Root = CompiledSnippets.Root;
 
     private static IEnumerable<TestCaseData> Packages() =>
         Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.csproj", SearchOption.AllDirectories)
@@ -22,11 +21,8 @@ public sealed partial class PackageReadmeTests
         var path = Path.Combine(directory, "README.md");
         Assert.That(File.Exists(path), Is.True, $"{package} needs a README.md: it is the package's page (PackageReadmeFile)");
         var readme = File.ReadAllText(path).Replace("\r", "", StringComparison.Ordinal);
-        var snippets = Directory.EnumerateFiles(Path.Combine(Root, "samples", "RecoverableStreams.Samples.Snippets"), "*.cs", SearchOption.AllDirectories)
-            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
-            .SelectMany(f => SnippetRegion().Matches(File.ReadAllText(f)).Select(m => Normalize(m.Groups["code"].Value)))
-            .ToHashSet();
-        var blocks = FencedBlock().Matches(readme).ToList();
+        var snippets = CompiledSnippets.Regions();
+        var blocks = CompiledSnippets.FencedBlock().Matches(readme).ToList();
 
         Assert.Multiple(() =>
         {
@@ -45,7 +41,7 @@ public sealed partial class PackageReadmeTests
 
             foreach (var block in blocks.Where(b => b.Groups["lang"].Value == "csharp"))
             {
-                Assert.That(snippets, Does.Contain(Normalize(block.Groups["code"].Value)), "This block is not a compiled snippet:\n" + block.Groups["code"].Value);
+                Assert.That(snippets, Does.Contain(CompiledSnippets.Normalize(block.Groups["code"].Value)), "This block is not a compiled snippet:\n" + block.Groups["code"].Value);
             }
 
             foreach (var block in blocks.Where(b => b.Groups["lang"].Value == "json"))
@@ -71,26 +67,4 @@ public sealed partial class PackageReadmeTests
 
     private static bool IsTool(string directory, string package) =>
         File.ReadAllText(Path.Combine(directory, package + ".csproj")).Contains("<PackAsTool>true</PackAsTool>", StringComparison.Ordinal);
-
-    private static string Normalize(string code) =>
-        string.Join("\n", code.Replace("\r", "", StringComparison.Ordinal).Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0));
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "RecoverableStreams.Hosting.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("RecoverableStreams.Hosting.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    [GeneratedRegex(@"```(?<lang>\w+)\n(?<code>.*?)```", RegexOptions.Singleline)]
-    private static partial Regex FencedBlock();
-
-    [GeneratedRegex(@"// snippet: [\w-]+\n(?<code>.*?)// end snippet", RegexOptions.Singleline)]
-    private static partial Regex SnippetRegion();
 }
