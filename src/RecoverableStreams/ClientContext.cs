@@ -27,7 +27,6 @@ internal sealed class ClientContext
         Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
-        Session = new SessionState(time);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
         DataStreams = new DataStreamWatcher(redis, Database, options, logger, time);
         LeaseDuration = options.LeaseDuration;
@@ -64,8 +63,11 @@ internal sealed class ClientContext
 
     public LeaseRegistry Registry { get; }
 
-    /// <summary>This consumer's current session (docs/ARCHITECTURE.md, "Sessions and their deadlines").</summary>
-    public SessionState Session { get; }
+    /// <summary>
+    /// The owner of this consumer's session (docs/ARCHITECTURE.md, "The consumer session"); set once by the client,
+    /// which creates it with the lease operations it ends leases through.
+    /// </summary>
+    public ConsumerSession Session { get; private set; } = null!;
 
     public NotificationChannel Notifications { get; }
 
@@ -76,8 +78,8 @@ internal sealed class ClientContext
 
     public TimeSpan RenewInterval { get; }
 
-    /// <summary>Wakes the session renewer: the session ended and a new one must be opened.</summary>
-    public WakeUpSignal RenewerWake { get; } = new();
+    /// <summary>Creates the session owner; called once, by the client's constructor.</summary>
+    public ConsumerSession CreateSession(LeaseOperations leases) => Session = new ConsumerSession(this, leases);
 
     /// <summary>A session id never used before: <c>consumerId|random</c>.</summary>
     public string NewSessionId() => ConsumerId + "|" + Guid.NewGuid().ToString("N")[..16];

@@ -26,6 +26,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 {
     private readonly ClientContext _context;
     private readonly LeaseOperations _leases;
+    private readonly ConsumerSession _session;
     private readonly RedisEventListener _listener;
     private readonly KeyspaceConfigurator _keyspace;
     private readonly CancellationTokenSource _stopping = new();
@@ -54,7 +55,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             ConsumerIdentity.NewInstanceId(),
             _stopping.Token);
         _leases = new LeaseOperations(_context);
-        _listener = new RedisEventListener(_context);
+        _session = _context.CreateSession(_leases);
+        _listener = new RedisEventListener(_context, _leases);
         _keyspace = new KeyspaceConfigurator(_context);
     }
 
@@ -119,7 +121,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            if (!_context.Session.TryGetLive(out var session))
+            if (!_session.TryGetLive(out var session))
             {
                 throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session ended and a new one is being opened; try again.");
             }
@@ -137,7 +139,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
             if (!reply.SessionLive)
             {
-                _leases.EndSession(session, "the session expired in Redis");
+                _session.End(session, "the session expired in Redis");
                 throw new RecoverableStreamsException($"Claiming '{info.DataStreamName}' ({info.IdInLbs}) failed: this consumer's session expired in Redis; a new one is being opened; try again.");
             }
 
@@ -174,14 +176,14 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     {
         ArgumentException.ThrowIfNullOrEmpty(dataStreamName);
         cancellationToken.ThrowIfCancellationRequested();
-        return _leases.ReleaseAsync([_context.Registry.FindByDataStream(dataStreamName)]);
+        return _leases.ReleaseAsync([_context.Registry.FindByDataStream(dataStreamName)], LeaseEndReason.Released);
     }
 
     /// <inheritdoc />
     public Task ReleaseStreamAsync(LbsInfo info, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return _leases.ReleaseAsync([Owned(info)]);
+        return _leases.ReleaseAsync([Owned(info)], LeaseEndReason.Released);
     }
 
     /// <summary>
@@ -233,7 +235,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             await _listener.StartAsync().ConfigureAwait(false);
             // Open the session first, so peers count this consumer in their fair shares from the start.
-            await new SessionRenewer(_context, _leases).StepAsync().ConfigureAwait(false);
+            await _session.StepAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
@@ -241,13 +243,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         }
 
         _context.Redis.ConnectionRestored += OnConnectionRestored;
-        var renewer = new SessionRenewer(_context, _leases);
         // Rebalancing needs AutoClaim: without it the application decides what to claim.
         var rebalancing = _context.Options.AutoClaim && _context.Options.Rebalance;
         var fairShare = rebalancing ? new ServiceLoad(_context) : null;
         // One reader, scheduler and reconciler per partition; the reconciler's first pass runs in the background:
         // InitAsync returns at once however large the backlog.
-        var loops = new List<Task> { Task.Run(renewer.RunAsync) };
+        var loops = new List<Task> { Task.Run(_session.RunAsync) };
         foreach (var partition in _context.Partitions)
         {
             loops.Add(Task.Run(new LbsReader(_context, partition, _leases).RunAsync));
@@ -275,8 +276,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         {
             try
             {
-                // In pages of at most 1,000 streams per script call.
-                await _leases.ReleaseAsync(owned).ConfigureAwait(false);
+                // Each lease ends here first, then is released in pages of at most 1,000 streams per script call.
+                await _leases.ReleaseAsync(owned, LeaseEndReason.Shutdown).ConfigureAwait(false);
             }
             catch (RecoverableStreamsException ex)
             {
@@ -286,19 +287,16 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
         foreach (var lease in _context.Registry.Snapshot())
         {
-            _leases.Finish(lease);
+            _leases.End(lease, LeaseEndReason.Shutdown);
         }
 
         if (_init is { IsCompletedSuccessfully: true })
         {
             try
             {
-                if (releaseOwned && _context.Session.Current is { } session)
+                if (releaseOwned)
                 {
-                    // Leave at once: fair shares no longer count this consumer, and what it could not release goes
-                    // to peers now rather than at the session's deadline.
-                    session.End();
-                    await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.CloseSessionAsync(session.Id))).ConfigureAwait(false);
+                    await _session.LeaveAsync().ConfigureAwait(false);
                 }
 
                 await _listener.StopAsync().ConfigureAwait(false);
@@ -310,6 +308,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         }
 
         await _context.DataStreams.StopAsync().ConfigureAwait(false);
+        _session.Dispose();
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
     }

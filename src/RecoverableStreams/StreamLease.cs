@@ -10,15 +10,16 @@ namespace RecoverableStreams;
 /// <summary>
 /// What an owner holds while it works on a stream. The client keeps it alive in the background by renewing its
 /// session (one small script call for all of a consumer's leases); <see cref="OwnershipLost"/> fires when this consumer stops owning the stream for any
-/// reason: lost to expiry or a peer, released, completed, or shut down.
+/// reason, once, and <see cref="EndReason"/> says which.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
 public sealed class StreamLease
 {
+    private const int NotEnded = -1;
     private readonly ILeaseOperations _operations;
     private readonly CancellationTokenSource _ownership = new();
     private long _lastProgress;
-    private int _ended;
+    private int _endReason = NotEnded;
 
     internal StreamLease(
         ILeaseOperations operations,
@@ -73,7 +74,10 @@ public sealed class StreamLease
     public CancellationToken OwnershipLost => _ownership.Token;
 
     /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
-    public bool IsOwned => Volatile.Read(ref _ended) == 0;
+    public bool IsOwned => Volatile.Read(ref _endReason) == NotEnded;
+
+    /// <summary>Why the lease ended; <see langword="null"/> while it is owned. Set once, before <see cref="OwnershipLost"/> fires.</summary>
+    public LeaseEndReason? EndReason => Volatile.Read(ref _endReason) is var reason and not NotEnded ? (LeaseEndReason)reason : null;
 
     /// <summary>
     /// The lease's current deadline (Redis server clock): the deadline of the consumer's session, which every lease of
@@ -191,14 +195,14 @@ public sealed class StreamLease
     public override string ToString() => $"{DataStreamName} ({IdInLbs}) token {FencingToken}";
 
     /// <summary>
-    /// Ends ownership once; returns <see langword="false"/> when it had already ended. <see cref="IsOwned"/> and
-    /// <see cref="OwnershipLost"/>'s <c>IsCancellationRequested</c> flip at once, but the callbacks registered on
-    /// <see cref="OwnershipLost"/> run on the thread pool: this is called on the renewal loop, and application code
-    /// that blocks there would stall the renewal of every other stream.
+    /// Ends ownership once, recording why; returns <see langword="false"/> when it had already ended (the first reason
+    /// stays). Only <see cref="LeaseOperations.End"/> calls it. <see cref="IsOwned"/> and <see cref="OwnershipLost"/>'s
+    /// <c>IsCancellationRequested</c> flip at once, but the callbacks registered on <see cref="OwnershipLost"/> run on
+    /// the thread pool: this is called on timers and loops, and application code that blocks there would stall them.
     /// </summary>
-    internal bool End()
+    internal bool End(LeaseEndReason reason)
     {
-        if (Interlocked.Exchange(ref _ended, 1) != 0)
+        if (Interlocked.CompareExchange(ref _endReason, (int)reason, NotEnded) != NotEnded)
         {
             return false;
         }

@@ -17,9 +17,12 @@ public sealed class StreamNotification
     /// <summary>The lease this consumer now holds (<see cref="StreamNotificationType.StreamAdded"/>) or lost (<see cref="StreamNotificationType.StreamDisowned"/>).</summary>
     public StreamLease? Lease { get; init; }
 
-    /// <summary>Why, for <see cref="StreamNotificationType.StreamDisowned"/> and <see cref="StreamNotificationType.StreamTerminated"/>.</summary>
-    public string? Reason { get; init; }
+    /// <summary>Why the lease ended, for <see cref="StreamNotificationType.StreamDisowned"/> (the lease's <see cref="StreamLease.EndReason"/>).</summary>
+    public LeaseEndReason? EndReason { get; init; }
+
+    /// <summary>Why the client stopped, for <see cref="StreamNotificationType.StreamTerminated"/>.</summary>
+    public ClientTerminationReason? TerminationReason { get; init; }
 
     /// <inheritdoc />
-    public override string ToString() => $"{Type} {Payload.DataStreamName} ({Payload.IdInLbs}){(Reason is null ? "" : ": " + Reason)}";
+    public override string ToString() => $"{Type} {Payload.DataStreamName} ({Payload.IdInLbs}){(EndReason is { } end ? ": " + end : TerminationReason is { } stop ? ": " + stop : "")}";
 }

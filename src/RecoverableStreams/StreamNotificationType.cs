@@ -12,10 +12,14 @@ public enum StreamNotificationType
     /// </summary>
     StreamExpired,
 
-    /// <summary>This consumer lost a stream it owned (its lease expired or a peer claimed it). Stop working on it.</summary>
+    /// <summary>
+    /// This consumer's lease of a stream ended without the application asking (its session ended, a peer or an operator
+    /// took it, rebalancing handed it over, its handler stalled): stop working on it. <see cref="StreamNotification.EndReason"/>
+    /// says why. Ends the application asked for (complete, release, dead letter, shutdown) are not notified.
+    /// </summary>
     StreamDisowned,
 
-    /// <summary>The client stopped because of an unrecoverable error; <see cref="StreamNotification.Reason"/> says which. Last notification.</summary>
+    /// <summary>The client stopped because of an unrecoverable error; <see cref="StreamNotification.TerminationReason"/> says which. Last notification.</summary>
     StreamTerminated,
 
     /// <summary>

@@ -60,10 +60,10 @@ await foreach (var notification in reader.ReadAllAsync())
             });
             break;
         case StreamNotificationType.StreamDisowned:
-            Report($"DISOWNED {id} {notification.Reason}");
+            Report($"DISOWNED {id} {notification.EndReason}");
             break;
         case StreamNotificationType.StreamTerminated:
-            Report($"TERMINATED {notification.Reason}");
+            Report($"TERMINATED {notification.TerminationReason}");
             break;
     }
 }

@@ -38,13 +38,13 @@ public sealed class NotificationChannelTests
         await channel.WriteAsync(Added("a"));
         channel.Post(Added("b"));
 
-        channel.Terminate("the LBS key is not a stream");
+        channel.Terminate(ClientTerminationReason.LbsKeyNotAStream);
         channel.Post(Added("late"));
-        channel.Terminate("again");
+        channel.Terminate(ClientTerminationReason.LbsKeyNotAStream);
 
         var all = await DrainAsync(channel);
         Assert.That(all.Select(n => n.Type), Is.EqualTo(new[] { StreamNotificationType.StreamAdded, StreamNotificationType.StreamAdded, StreamNotificationType.StreamTerminated }));
-        Assert.That(all[^1].Reason, Is.EqualTo("the LBS key is not a stream"));
+        Assert.That(all[^1].TerminationReason, Is.EqualTo(ClientTerminationReason.LbsKeyNotAStream));
         Assert.That(channel.Reader.Completion.IsCompleted, Is.True);
     }
 

@@ -9,7 +9,7 @@ namespace RecoverableStreams.Benchmarks.Scenarios;
 /// <summary>
 /// The cost of holding M leases on one consumer: script calls Redis sees per renew interval in steady state (INFO
 /// commandstats over a window; renewal plus the deadline scheduler's look-ups), and the duration of one renewal
-/// round trip (<see cref="SessionRenewer.StepAsync"/> timed on the running client's own state).
+/// round trip (<see cref="ConsumerSession.StepAsync"/> timed on the running client's own state).
 /// </summary>
 internal static class RenewalScenario
 {
@@ -75,14 +75,11 @@ internal static class RenewalScenario
         return [table];
     }
 
-    /// <summary>A renewer over the client's own state (internal fields; the benchmark is not part of the public contract).</summary>
-    private static SessionRenewer RenewerOf(RecoverableStreamClient client)
+    /// <summary>The client's own session owner (an internal field; the benchmark is not part of the public contract).</summary>
+    private static ConsumerSession RenewerOf(RecoverableStreamClient client)
     {
         const BindingFlags Flags = BindingFlags.Instance | BindingFlags.NonPublic;
-        var context = (ClientContext)(typeof(RecoverableStreamClient).GetField("_context", Flags)?.GetValue(client)
-            ?? throw new InvalidOperationException("RecoverableStreamClient._context not found; update RenewalScenario."));
-        var leases = (LeaseOperations)(typeof(RecoverableStreamClient).GetField("_leases", Flags)?.GetValue(client)
-            ?? throw new InvalidOperationException("RecoverableStreamClient._leases not found; update RenewalScenario."));
-        return new SessionRenewer(context, leases);
+        return (ConsumerSession)(typeof(RecoverableStreamClient).GetField("_session", Flags)?.GetValue(client)
+            ?? throw new InvalidOperationException("RecoverableStreamClient._session not found; update RenewalScenario."));
     }
 }

@@ -239,7 +239,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
                 return;
 
             case StreamNotificationType.StreamDisowned:
-                var reason = notification.Reason ?? "ownership lost";
+                var reason = notification.EndReason?.ToString() ?? "ownership lost";
                 Log.StreamDisowned(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, reason);
                 await _notifier.NotifyAsync(
                     new StreamLifecycleEvent
@@ -256,7 +256,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
                 return;
 
             case StreamNotificationType.StreamTerminated:
-                _runtime.Failed(notification.Reason ?? "the client terminated");
+                _runtime.Failed(notification.TerminationReason?.ToString() ?? "the client terminated");
                 return;
 
             default:

@@ -39,7 +39,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
                 if (await LbsIsNotAStreamAsync().ConfigureAwait(false))
                 {
                     Log.LbsKeyWrongType(context.Logger, partition.Keys.Lbs, ex);
-                    context.Notifications.Terminate($"the LBS key '{partition.Keys.Lbs}' holds a value that is not a stream");
+                    context.Notifications.Terminate(ClientTerminationReason.LbsKeyNotAStream);
                     return;
                 }
 

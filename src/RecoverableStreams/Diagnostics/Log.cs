@@ -50,8 +50,8 @@ internal static partial class Log
     [LoggerMessage(206, LogLevel.Warning, "LBS entry {IdInLbs} announces '{DataStreamName}', which entry {LiveId} already announces and is live: dead-lettered as duplicate.", EventName = "DuplicateDeadLettered")]
     public static partial void DuplicateDeadLettered(ILogger logger, string idInLbs, string dataStreamName, string liveId);
 
-    [LoggerMessage(300, LogLevel.Warning, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}.", EventName = "StreamDisowned")]
-    public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
+    [LoggerMessage(300, LogLevel.Warning, "The lease of '{DataStreamName}' ({IdInLbs}) ended: {EndReason} ({Detail}).", EventName = "LeaseEnded")]
+    public static partial void LeaseEnded(ILogger logger, string dataStreamName, string idInLbs, LeaseEndReason endReason, string detail);
 
     [LoggerMessage(301, LogLevel.Information, "Claimed {Count} expired or released stream(s); {Left} still waiting for an owner.", EventName = "StreamsClaimed")]
     public static partial void Claimed(ILogger logger, int count, long left);
@@ -65,8 +65,14 @@ internal static partial class Log
     [LoggerMessage(304, LogLevel.Information, "Opened session {SessionId} (deadline {DeadlineMs} on the Redis clock).", EventName = "SessionOpened")]
     public static partial void SessionOpened(ILogger logger, string sessionId, long deadlineMs);
 
-    [LoggerMessage(305, LogLevel.Warning, "Session {SessionId} ended: {Reason}; its {Count} stream(s) are lost.", EventName = "SessionEnded")]
+    [LoggerMessage(305, LogLevel.Warning, "Session {SessionId} ended: {Reason}; its {Count} lease(s) ended.", EventName = "SessionEnded")]
     public static partial void SessionEnded(ILogger logger, string sessionId, string reason, int count);
+
+    [LoggerMessage(360, LogLevel.Warning, "Session {SessionId}: released {Count} stream(s) Redis had granted it but whose grant never reached this process (a lost reply).", EventName = "UnknownGrantsReleased")]
+    public static partial void UnknownGrantsReleased(ILogger logger, string sessionId, int count);
+
+    [LoggerMessage(361, LogLevel.Warning, "The lease of '{DataStreamName}' ({IdInLbs}) was force-released by an operator.", EventName = "LeaseForceReleased")]
+    public static partial void LeaseForceReleased(ILogger logger, string dataStreamName, string idInLbs);
 
     [LoggerMessage(400, LogLevel.Warning, "Renewing the session ({Count} stream(s)) failed; retrying until its deadline.", EventName = "RenewalFailed")]
     public static partial void RenewalFailed(ILogger logger, int count, Exception exception);

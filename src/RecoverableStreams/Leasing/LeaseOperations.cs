@@ -10,8 +10,8 @@ namespace RecoverableStreams.Leasing;
 
 /// <summary>
 /// Everything done to one lease: taking it on (or dead-lettering a malformed entry), the ownership-checked writes
-/// (complete, release, checkpoint, attempts, dead letter), and losing it; and ending a session, which loses every
-/// lease granted to it.
+/// (checkpoint, attempts) and ending it. A lease ends through <see cref="End"/> alone, for every
+/// <see cref="LeaseEndReason"/> (docs/ARCHITECTURE.md, "How a lease ends"): locally first, then in Redis.
 /// </summary>
 internal sealed class LeaseOperations : ILeaseOperations
 {
@@ -61,18 +61,20 @@ internal sealed class LeaseOperations : ILeaseOperations
             parsed.Info,
             partition,
             entry.Id);
-        if (session.IsEnded)
-        {
-            // Granted to a session this process has given up: the grant dies with it.
-            lease.End();
-            return null;
-        }
-
+        // Registered first, then the session checked: a session that ends meanwhile either sees this lease in its
+        // snapshot or is seen ended here, so no lease of an ended session stays registered (a zombie holding a slot).
         if (_context.Registry.AddOrReplace(lease) is { } stale)
         {
             // The same stream granted again while an older lease of it was still registered (its record was lost or
-            // repaired): the old lease is over, and only the new one is renewed, acted on and lost with its session.
-            Lose(stale, "the stream was granted again to this consumer with a newer fencing token");
+            // repaired): the old lease is over, and only the new one is renewed, acted on and ended with its session.
+            End(stale, LeaseEndReason.Superseded, "the stream was granted again to this consumer with a newer fencing token");
+        }
+
+        if (session.IsEnded)
+        {
+            // Granted to a session this process has given up: the grant ends with it (its streams go to peers).
+            End(lease, LeaseEndReason.SessionEnded, "the session ended while the grant was on its way");
+            return null;
         }
 
         CoreMetrics.LeaseAcquired(partition.Keys.Lbs, origin);
@@ -80,66 +82,75 @@ internal sealed class LeaseOperations : ILeaseOperations
         return lease;
     }
 
-    /// <summary>The local deadline of a session opened or renewed by a request sent at <paramref name="sentAt"/>.</summary>
-    public long LocalDeadlineFrom(long sentAt) =>
-        sentAt + (long)(_context.LeaseDuration.TotalSeconds * _context.Time.TimestampFrequency);
-
+    /// <summary>
+    /// Completes the stream in Redis, then ends the lease (<see cref="LeaseEndReason.Completed"/>). The one end whose
+    /// Redis write comes first: it is the owner's decision, a completed stream is never granted to a peer (so there is
+    /// no overlap to prevent), and a write that failed in an outage leaves the lease owned, so the caller can retry it.
+    /// </summary>
     public async Task CompleteAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
         var outcome = await Send(lease.Partition.Scripts.CompleteAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "before completion");
-        Finish(lease);
+        End(lease, LeaseEndReason.Completed);
         Log.StreamCompleted(_context.Logger, lease.DataStreamName, lease.IdInLbs);
     }
 
-    /// <summary>Releases streams for peers, in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per session.</summary>
-    public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases)
+    /// <summary>
+    /// Ends leases here, then releases them in Redis for peers (<see cref="LeaseEndReason.Released"/>,
+    /// <see cref="LeaseEndReason.Shutdown"/>), in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per
+    /// session: a peer hears "released" only after this consumer stopped.
+    /// </summary>
+    public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases, LeaseEndReason reason)
     {
-        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
+        var ended = leases.Where(l => End(l, reason)).ToArray();
+        foreach (var group in ended.GroupBy(l => (l.Session, l.Partition)))
         {
             foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
             {
                 var released = await Send(ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page)).ConfigureAwait(false);
-                foreach (var lease in page)
+                foreach (var lease in page.Where(l => released.Contains(l.EntryId)))
                 {
-                    Finish(lease);
-                    if (released.Contains(lease.EntryId))
-                    {
-                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
-                    }
+                    Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
                 }
             }
         }
     }
 
-    /// <summary>Releases exactly this lease; refused (and the lease lost) when Redis holds another one for its entry.</summary>
+    /// <summary>
+    /// Releases exactly this lease: it ends here first (<see cref="LeaseEndReason.Released"/>), then its record is
+    /// released in Redis; refused when Redis holds another record for its entry. A release that failed in an outage
+    /// stays recorded for this session in Redis: the renewal's count finds it, and it is released then.
+    /// </summary>
     public async Task ReleaseAsync(StreamLease lease, CancellationToken cancellationToken)
     {
         EnsureStillOwned(lease, cancellationToken);
+        if (!End(lease, LeaseEndReason.Released))
+        {
+            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}).");
+        }
+
         var released = await Send(lease.Partition.Scripts.ReleaseAsync(lease.Session.Id, [(lease.EntryId, lease.LeaseValue)])).ConfigureAwait(false);
         if (released.Count == 0)
         {
-            const string reason = "its ownership record names another owner or its session expired; it was not released";
-            Lose(lease, reason);
-            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
+            throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): its ownership record names another owner or its session expired; it was not released.");
         }
 
-        Finish(lease);
         Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
     }
 
     /// <summary>
-    /// Hands streams over to peers (rebalancing): each lease ends here first (<see cref="StreamLease.OwnershipLost"/>
-    /// fires, the application is told), then its record is released in Redis, so a peer can claim it only after this
-    /// consumer has stopped. Returns the leases whose release did not reach Redis: still recorded for this session,
-    /// the caller releases them again (the release is ownership-checked, so a late retry is harmless).
+    /// Ends leases here for <paramref name="reason"/> (<see cref="LeaseEndReason.HandedOver"/>,
+    /// <see cref="LeaseEndReason.Stalled"/>; <see cref="StreamLease.OwnershipLost"/> fires, the application is told),
+    /// then releases their records in Redis, so a peer can claim them only after this consumer has stopped. Returns the
+    /// leases whose release did not reach Redis: still recorded for this session, the caller releases them again (the
+    /// release is ownership-checked, so a late retry is harmless).
     /// </summary>
-    public async Task<IReadOnlyList<StreamLease>> HandOverAsync(IReadOnlyCollection<StreamLease> leases, string reason)
+    public async Task<IReadOnlyList<StreamLease>> EndAndReleaseAsync(IReadOnlyCollection<StreamLease> leases, LeaseEndReason reason, string why)
     {
         foreach (var lease in leases)
         {
-            Lose(lease, reason);
+            End(lease, reason, why);
         }
 
         return await ReleaseEndedAsync(leases).ConfigureAwait(false);
@@ -214,10 +225,11 @@ internal sealed class LeaseOperations : ILeaseOperations
 
     public async Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken)
     {
+        // Like completion, the write comes first: a dead-lettered stream is never granted again (see CompleteAsync).
         EnsureStillOwned(lease, cancellationToken);
         var (outcome, _) = await Send(lease.Partition.Scripts.DeadLetterAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "it was not dead-lettered");
-        Finish(lease);
+        End(lease, LeaseEndReason.DeadLettered);
         CoreMetrics.DeadLettered(lease.Partition.Keys.Lbs, malformed: false);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
@@ -225,60 +237,49 @@ internal sealed class LeaseOperations : ILeaseOperations
     public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
         _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
 
-    /// <summary>Ownership ended elsewhere (a peer, the session's end): tell the application once.</summary>
-    public void Lose(StreamLease lease, string reason)
+    /// <summary>
+    /// The local half of the one way a lease ends, for every <see cref="LeaseEndReason"/>: records the reason once,
+    /// cancels <see cref="StreamLease.OwnershipLost"/> (<see cref="StreamLease.IsOwned"/> turns false), frees the slot
+    /// and, for ends the application did not ask for, posts one <see cref="StreamNotificationType.StreamDisowned"/>.
+    /// Callers do the Redis half after it (release, or nothing when Redis already moved on). Returns
+    /// <see langword="false"/> when the lease had already ended: nothing more happens.
+    /// </summary>
+    public bool End(StreamLease lease, LeaseEndReason reason, string? why = null)
     {
         _context.Registry.Remove(lease);
-        if (!lease.End())
+        if (!lease.End(reason))
         {
-            return;
+            return false;
         }
 
-        CoreMetrics.LeaseLost(lease.Partition.Keys.Lbs);
-        Log.StreamDisowned(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
-        _context.Notifications.Post(Notify.Disowned(lease, reason));
-        _context.CapacityFreed();
-    }
-
-    /// <summary>Ownership ended by this consumer's own choice (completed, released): no notification.</summary>
-    public void Finish(StreamLease lease)
-    {
-        _context.Registry.Remove(lease);
-        if (lease.End())
+        if (IsAskedFor(reason))
         {
             CoreMetrics.LeaseFinished(lease.Partition.Keys.Lbs);
         }
+        else
+        {
+            CoreMetrics.LeaseLost(lease.Partition.Keys.Lbs);
+            Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
+            _context.Notifications.Post(Notify.Ended(lease, reason));
+        }
 
         _context.CapacityFreed();
+        return true;
     }
 
-    /// <summary>
-    /// Ends a session once (its deadline passed locally, or Redis refused it): every lease granted to it is lost, and
-    /// the renewer opens a new session.
-    /// </summary>
-    public void EndSession(LeaseSession session, string reason)
-    {
-        if (!session.End())
-        {
-            return;
-        }
+    /// <summary>Ends a session (its deadline passed locally, or Redis refused it): see <see cref="ConsumerSession.End"/>.</summary>
+    public void EndSession(LeaseSession session, string reason) => _context.Session.End(session, reason);
 
-        var leases = _context.Registry.Snapshot().Where(l => ReferenceEquals(l.Session, session)).ToArray();
-        Log.SessionEnded(_context.Logger, session.Id, reason, leases.Length);
-        foreach (var lease in leases)
-        {
-            Lose(lease, reason);
-        }
-
-        _context.RenewerWake.Set();
-    }
+    /// <summary>Ends asked for by the application (or its host): it knows already, no notification.</summary>
+    private static bool IsAskedFor(LeaseEndReason reason) =>
+        reason is LeaseEndReason.Completed or LeaseEndReason.Released or LeaseEndReason.DeadLettered or LeaseEndReason.Shutdown;
 
     private void EnsureStillOwned(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (lease.IsOwned && lease.Session.IsPastLocalDeadline(_context.Time))
         {
-            EndSession(lease.Session, "the session's deadline passed without a successful renewal");
+            EndSession(lease.Session, "the session's local deadline passed without a successful renewal");
         }
 
         if (!lease.IsOwned)
@@ -299,7 +300,7 @@ internal sealed class LeaseOperations : ILeaseOperations
                 throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {sessionReason}; {what}.");
             default:
                 var reason = "its ownership record names another owner; " + what;
-                Lose(lease, reason);
+                End(lease, LeaseEndReason.Superseded, reason);
                 throw new StreamOwnershipLostException($"This consumer no longer owns '{lease.DataStreamName}' ({lease.IdInLbs}): {reason}.");
         }
     }

@@ -67,7 +67,7 @@ internal sealed class NotificationChannel
     }
 
     /// <summary>Writes the terminal notification (when there is room) and completes the channel.</summary>
-    public void Terminate(string reason)
+    public void Terminate(ClientTerminationReason reason)
     {
         if (IsCompleted)
         {
@@ -78,7 +78,7 @@ internal sealed class NotificationChannel
         {
             Type = StreamNotificationType.StreamTerminated,
             Payload = new LbsInfo("", ""),
-            Reason = reason,
+            TerminationReason = reason,
         });
         Complete();
     }

@@ -11,12 +11,12 @@ internal static class Notify
         Lease = lease,
     };
 
-    public static StreamNotification Disowned(StreamLease lease, string reason) => new()
+    public static StreamNotification Ended(StreamLease lease, LeaseEndReason reason) => new()
     {
         Type = StreamNotificationType.StreamDisowned,
         Payload = lease.Info,
         AdditionalInfo = lease.AdditionalInfo,
         Lease = lease,
-        Reason = reason,
+        EndReason = reason,
     };
 }

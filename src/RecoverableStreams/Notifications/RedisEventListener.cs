@@ -1,4 +1,5 @@
 using RecoverableStreams.Diagnostics;
+using RecoverableStreams.Leasing;
 using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
@@ -7,9 +8,11 @@ namespace RecoverableStreams.Notifications;
 /// <summary>
 /// The early triggers: <c>released</c>/<c>added</c>/<c>closed</c>/<c>repaired</c> on the events channel and the
 /// keyspace <c>xadd</c> event of the LBS. Each only wakes a loop early; losing one costs time, never work. Expiry is
-/// found by deadline (the scheduler's timer), never through keyspace <c>expired</c> events.
+/// found by deadline (the scheduler's timer), never through keyspace <c>expired</c> events. And <c>forced</c>, an
+/// operator's force-release: the lease it names ends here at once (<see cref="LeaseEndReason.ForceReleased"/>); lost,
+/// the lease's next write learns it.
 /// </summary>
-internal sealed class RedisEventListener(ClientContext context)
+internal sealed class RedisEventListener(ClientContext context, LeaseOperations leases)
 {
     private readonly List<(RedisChannel Channel, Action<RedisChannel, RedisValue> Handler)> _subscriptions = [];
 
@@ -49,10 +52,14 @@ internal sealed class RedisEventListener(ClientContext context)
         _subscriptions.Add((channel, handler));
     }
 
-    private static void OnEvent(Partition partition, RedisValue message)
+    private void OnEvent(Partition partition, RedisValue message)
     {
         var text = (string?)message ?? "";
-        if (text.StartsWith("released ", StringComparison.Ordinal))
+        if (text.StartsWith("forced\n", StringComparison.Ordinal))
+        {
+            OnForced(partition, text);
+        }
+        else if (text.StartsWith("released ", StringComparison.Ordinal))
         {
             foreach (var id in text["released ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
             {
@@ -68,6 +75,26 @@ internal sealed class RedisEventListener(ClientContext context)
         else
         {
             partition.SchedulerWake.Set();
+        }
+    }
+
+    /// <summary>Ends the leases an operator force-released: only the exact lease (session and token) the record named.</summary>
+    private void OnForced(Partition partition, string text)
+    {
+        foreach (var line in text.Split('\n').AsSpan(1))
+        {
+            var space = line.IndexOf(' ', StringComparison.Ordinal);
+            if (space <= 0)
+            {
+                continue;
+            }
+
+            var idInLbs = context.Layout.IdOf(partition.Index, line[..space]);
+            if (context.Registry.TryGet(idInLbs, out var lease) && string.Equals(lease.LeaseValue, line[(space + 1)..], StringComparison.Ordinal))
+            {
+                Log.LeaseForceReleased(context.Logger, lease.DataStreamName, lease.IdInLbs);
+                leases.End(lease, LeaseEndReason.ForceReleased, "an operator force-released it");
+            }
         }
     }
 

@@ -72,7 +72,7 @@ internal sealed class Rebalancer(ClientContext context, LeaseOperations leases, 
             .ToArray();
         var owned = context.Registry.Count;
         Log.StreamsHandedOver(context.Logger, chosen.Length, owned, owned - count);
-        var failed = await leases.HandOverAsync(chosen, HandOverReason).ConfigureAwait(false);
+        var failed = await leases.EndAndReleaseAsync(chosen, LeaseEndReason.HandedOver, HandOverReason).ConfigureAwait(false);
         _unreleased.AddRange(failed);
         return chosen.Length;
     }

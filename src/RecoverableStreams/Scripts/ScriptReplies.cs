@@ -34,8 +34,11 @@ internal sealed record OrphanEntry(string Id, IReadOnlyList<KeyValuePair<string,
 /// <summary>What <c>find_orphans.lua</c> returned; <see cref="NextOffset"/> is 0 when the listing reached the end.</summary>
 internal sealed record FindOrphansReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long NextOffset, IReadOnlyList<OrphanEntry> Entries);
 
-/// <summary>What <c>open_session.lua</c> and <c>renew.lua</c> returned: the session's deadline, or 0 when refused.</summary>
-internal sealed record SessionReply(long ServerNowMs, long DeadlineMs)
+/// <summary>
+/// What <c>open_session.lua</c> and <c>renew.lua</c> returned: the session's deadline, or 0 when refused, and (renewal
+/// only; 0 otherwise) how many streams Redis records for the session.
+/// </summary>
+internal sealed record SessionReply(long ServerNowMs, long DeadlineMs, long OwnedCount = 0)
 {
     public bool Accepted => DeadlineMs > 0;
 }

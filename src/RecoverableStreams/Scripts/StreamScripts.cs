@@ -28,7 +28,33 @@ internal sealed class StreamScripts
 
     /// <summary>Extends a live session; refused (<see cref="SessionReply.Accepted"/> false) when it is dead or gone.</summary>
     public async Task<SessionReply> RenewAsync(string session, TimeSpan lease) =>
-        SessionFrom(await RunAsync("renew", [_keys.Sessions], [session, Milliseconds(lease)]).ConfigureAwait(false));
+        SessionFrom(await RunAsync("renew", [_keys.Sessions, _keys.Counts], [session, Milliseconds(lease)]).ConfigureAwait(false));
+
+    /// <summary>
+    /// One page of the streams Redis records for a session, from its index (<c>{L}:owned</c>, members
+    /// <c>session\0id</c>), with each stream's record value; ids after <paramref name="afterId"/>, at most
+    /// <paramref name="count"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Id, string? Record)>> OwnedPageAsync(string session, string? afterId, int count)
+    {
+        var prefix = session + "\0";
+        var members = await _db.SortedSetRangeByValueAsync(
+            _keys.Owned,
+            afterId is null ? prefix : prefix + afterId,
+            session + "\u0001",
+            afterId is null ? Exclude.Stop : Exclude.Both,
+            Order.Ascending,
+            skip: 0,
+            take: count).ConfigureAwait(false);
+        if (members.Length == 0)
+        {
+            return [];
+        }
+
+        var ids = members.Select(m => ((string)m!)[prefix.Length..]).ToArray();
+        var records = await _db.HashGetAsync(_keys.Owners, ids.Select(id => (RedisValue)id).ToArray()).ConfigureAwait(false);
+        return ids.Select((id, i) => (id, (string?)records[i])).ToArray();
+    }
 
     public async Task<CloseOutcome> CloseSessionAsync(string session)
     {
@@ -222,7 +248,7 @@ internal sealed class StreamScripts
     private static SessionReply SessionFrom(RedisResult result)
     {
         var items = (RedisResult[])result!;
-        return new SessionReply((long)items[0], (long)items[1]);
+        return new SessionReply((long)items[0], (long)items[1], items.Length > 2 ? (long)items[2] : 0);
     }
 
     private static long Milliseconds(TimeSpan value) => (long)Math.Ceiling(value.TotalMilliseconds);

@@ -57,7 +57,7 @@ public sealed class RebalancingTests : SharedRedisTest
                 Assert.That(consumers[3].Owned.Count, Is.GreaterThanOrEqualTo(90 / 4 - 4), "the newcomer got its share");
                 Assert.That(consumers[3].Owned.Select(l => l.Origin), Is.All.EqualTo(LeaseOrigin.Claimed), "the newcomer claimed streams the others released");
                 Assert.That(disowned, Is.Not.Empty);
-                Assert.That(disowned.Select(n => n.Reason), Is.All.Contains("rebalancing"), "the old owners were told why they lost each stream");
+                Assert.That(disowned.Select(n => n.EndReason), Is.All.EqualTo(LeaseEndReason.HandedOver), "the old owners were told why they lost each stream");
                 Assert.That(consumers[3].Of(StreamNotificationType.StreamDisowned), Is.Empty, "the newcomer never hands a stream back");
             });
         }
