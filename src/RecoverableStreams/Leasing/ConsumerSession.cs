@@ -123,8 +123,9 @@ internal sealed class ConsumerSession : IDisposable
             // the local deadline the session is over here whatever the reply says.
             replies = await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.RenewAsync(session.Id, _context.LeaseDuration))).WaitAsync(left, _context.Time).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (TimeoutException ex) when (ex is not RedisTimeoutException)
         {
+            // The wait for the reply ran out (not the command timeout, which is an outage retried until the deadline).
             End(session, "no renewal reply before the session's local deadline");
             return TimeSpan.Zero;
         }

@@ -44,6 +44,29 @@ public sealed class SessionScriptTests : ScriptTest
     }
 
     [Test]
+    public async Task Renew_returns_how_many_streams_redis_records_for_the_session()
+    {
+        await OpenAsync("a|1", TimeSpan.FromSeconds(5));
+        await OpenAsync("b|1", TimeSpan.FromSeconds(5));
+        var empty = await Scripts.RenewAsync("a|1", Lease);
+        await AnnounceAsync("x", "y", "z");
+        await GrantAsync("a|1");
+
+        var renewed = await Scripts.RenewAsync("a|1", Lease);
+        var other = await Scripts.RenewAsync("b|1", Lease);
+        var refused = await Scripts.RenewAsync("ghost|1", Lease);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(empty.OwnedCount, Is.Zero, "nothing granted yet");
+            // Two live sessions: the grant takes its fair share (2 of 3).
+            Assert.That(renewed.OwnedCount, Is.EqualTo(2).And.EqualTo((await OwnedByAsync("a|1")).Length), "the session's count, as its index holds it");
+            Assert.That(other.OwnedCount, Is.Zero, "another session's streams are not counted");
+            Assert.That(refused.OwnedCount, Is.Zero);
+        });
+    }
+
+    [Test]
     public async Task Renew_refuses_a_missing_session_and_never_creates_it()
     {
         var reply = await Scripts.RenewAsync("ghost|1", Lease);
