@@ -56,7 +56,7 @@ public sealed class NotificationChannelTests
 
         channel.Complete();
         Assert.DoesNotThrow(channel.Complete);
-        Assert.DoesNotThrow(() => channel.Terminate("after complete"));
+        Assert.DoesNotThrow(() => channel.Terminate(ClientTerminationReason.LbsKeyNotAStream));
 
         var all = await DrainAsync(channel);
         Assert.That(all.Select(n => n.Type), Is.EqualTo(new[] { StreamNotificationType.StreamAdded }), "no StreamTerminated after a normal completion");
