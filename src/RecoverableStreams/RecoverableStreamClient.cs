@@ -273,14 +273,16 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         var owned = _context.Registry.Snapshot();
         if (releaseOwned && owned.Count > 0)
         {
-            try
+            // Every lease ends here first (its handler stops), then all are released in one pipelined flight (pages of
+            // at most 1,000 per script call, sent together) that wakes each partition's peers once.
+            foreach (var lease in owned)
             {
-                // In pages of at most 1,000 streams per script call.
-                await _leases.ReleaseAsync(owned).ConfigureAwait(false);
+                _leases.Finish(lease);
             }
-            catch (RecoverableStreamsException ex)
+
+            foreach (var (leases, error) in await _leases.ReleaseManyAsync(owned).ConfigureAwait(false))
             {
-                Log.ShutdownReleaseFailed(_context.Logger, owned.Count, ex);
+                Log.ShutdownReleaseFailed(_context.Logger, leases.Count, error);
             }
         }
 

@@ -13,14 +13,12 @@ namespace RecoverableStreams.Recovery;
 /// <see cref="RecoverableStreamOptions.SweepInterval"/>) or an early trigger (a release, a closed session, a repaired
 /// entry, a free slot), then hands out the streams that need an owner: the free-now index and the streams of dead
 /// sessions. With AutoClaim it claims them within its free capacity and fair share; without, it announces them, and
-/// announces again every SweepInterval until someone claims them. Less loaded consumers go first: each waits a short
-/// stagger proportional to its load. Never relies on keyspace <c>expired</c> events.
+/// announces again every SweepInterval until someone claims them. With AutoClaim a wake-up takes this consumer's whole
+/// fair share at once: one call, then the rest in one pipelined flight, with no pause or stagger. Never relies on
+/// keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare)
 {
-    /// <summary>When orphans remain after this consumer took its share, look again this soon.</summary>
-    private static readonly TimeSpan RemainingWorkDelay = TimeSpan.FromMilliseconds(20);
-
     private const int AnnounceBatch = 200;
 
     /// <summary>Where the next announce page starts (a rank in the free-now index).</summary>
@@ -39,7 +37,6 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             try
             {
                 await partition.SchedulerWake.WaitAsync(delay, context.Time, stopping).ConfigureAwait(false);
-                await Task.Delay(Stagger(), context.Time, stopping).ConfigureAwait(false);
                 delay = context.Options.AutoClaim ? await ClaimOnceAsync().ConfigureAwait(false) : await AnnounceOnceAsync().ConfigureAwait(false);
                 failures = 0;
             }
@@ -61,61 +58,91 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
     private async Task<TimeSpan> ClaimOnceAsync()
     {
-        ClaimReply reply;
-        var claimed = new List<StreamLease>();
-        var limit = 0;
-        using (await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false))
+        if (!context.Session.TryGetLive(out var session))
         {
-            var free = context.Registry.FreeSlots;
-            if (free == 0 || !context.Session.TryGetLive(out var session))
+            // No live session: a new session wakes the scheduler.
+            return context.Options.SweepInterval;
+        }
+
+        // The free slots are reserved inside the gate and the gate is let go at once: the pipelined claim calls and the
+        // acceptance run outside it, and nobody else can fill the reserved slots meanwhile.
+        using var reservation = await context.Registry.ReserveAsync(int.MaxValue, context.Stopping).ConfigureAwait(false);
+        var free = reservation.Count;
+        if (free == 0)
+        {
+            // Full (or stopping): a freed slot wakes the scheduler.
+            return context.Options.SweepInterval;
+        }
+
+        if (fairShare is not null)
+        {
+            // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
+            // never takes back what it just handed over. A limit of 0 still asks when to look again.
+            try
             {
-                // Full, or no live session: a freed slot or a new session wakes the scheduler.
-                return context.Options.SweepInterval;
+                free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
             }
-
-            if (fairShare is not null)
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
-                // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
-                // never takes back what it just handed over. A limit of 0 still asks when to look again.
-                try
-                {
-                    free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-                {
-                    // The load could not be read (an ACL without HLEN/HSCAN, a busy server): failover must not wait for
-                    // the rebalancer. The claim script's own fair share still bounds what this consumer takes.
-                    Log.RebalanceFailed(context.Logger, ex);
-                }
-            }
-
-            limit = free;
-            reply = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, free).ConfigureAwait(false);
-            if (!reply.SessionLive)
-            {
-                leases.EndSession(session, "the session expired in Redis");
-                return context.Options.SweepInterval;
-            }
-
-            foreach (var result in reply.Results)
-            {
-                if (result.Status != ClaimStatus.Claimed)
-                {
-                    continue;
-                }
-
-                var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-                var lease = await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false);
-                if (lease is not null)
-                {
-                    claimed.Add(lease);
-                }
+                // The load could not be read (an ACL without HLEN/HSCAN, a busy server): failover must not wait for
+                // the rebalancer. The claim script's own fair share still bounds what this consumer takes.
+                Log.RebalanceFailed(context.Logger, ex);
             }
         }
 
+        // The first call takes up to 1,000 and tells how many need an owner and among how many live sessions; the rest
+        // of this consumer's fair share is then claimed in one pipelined flight (each call still caps itself at the fair
+        // share of what is left when it runs, so concurrent survivors never take more than theirs).
+        var first = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall)).ConfigureAwait(false);
+        if (!first.SessionLive)
+        {
+            leases.EndSession(session, "the session expired in Redis");
+            return context.Options.SweepInterval;
+        }
+
+        var replies = new List<ClaimReply> { first };
+        var share = (int)Math.Min(int.MaxValue, (first.Results.Count + first.OrphansLeft + Math.Max(1, first.LiveSessions) - 1) / Math.Max(1, first.LiveSessions));
+        var rest = Math.Min(free, share) - first.Results.Count;
+        if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
+        {
+            var calls = new List<Task<ClaimReply>>();
+            for (var remaining = rest; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
+            {
+                calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
+            }
+
+            // Every call must be accounted for, even when one fails: a grant that reached Redis becomes a lease.
+            await ((Task)Task.WhenAll(calls)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            replies.AddRange(calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result));
+            if (calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) is { } failed)
+            {
+                Log.SweepFailed(context.Logger, failed.Exception?.GetBaseException() ?? new OperationCanceledException());
+            }
+        }
+
+        var claimed = new List<StreamLease>();
+        foreach (var result in replies.SelectMany(r => r.Results))
+        {
+            if (result.Status != ClaimStatus.Claimed)
+            {
+                continue;
+            }
+
+            var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
+            var lease = await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false);
+            if (lease is not null)
+            {
+                claimed.Add(lease);
+            }
+        }
+
+        var last = replies[^1];
+        var taken = replies.Sum(r => r.Results.Count);
+        // The slots are filled (or free again) before the notifications, which may wait for a slow reader.
+        reservation.Dispose();
         if (claimed.Count > 0)
         {
-            Log.Claimed(context.Logger, claimed.Count, reply.OrphansLeft);
+            Log.Claimed(context.Logger, claimed.Count, last.OrphansLeft);
         }
 
         foreach (var lease in claimed)
@@ -123,7 +150,14 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
         }
 
-        return reply.OrphansLeft > 0 && limit > 0 && context.Registry.FreeSlots > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
+        // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
+        // consumer still has room: look again at once; the scripts' fair shares stop it at its share.
+        if (replies.Any(r => r.DeadSessionsLeft) || (last.OrphansLeft > 0 && taken > 0 && free > taken))
+        {
+            return TimeSpan.Zero;
+        }
+
+        return UntilNext(replies.Select(r => r.MillisecondsUntilNextDeadline).Where(ms => ms >= 0).DefaultIfEmpty(-1).Min());
     }
 
     private async Task<TimeSpan> AnnounceOnceAsync()
@@ -176,14 +210,6 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
         // Never later than SweepInterval: what is still unclaimed then is announced again.
         return UntilNext(reply.MillisecondsUntilNextDeadline);
-    }
-
-    /// <summary>A loaded consumer waits a little, so the least loaded take expired streams first.</summary>
-    private TimeSpan Stagger()
-    {
-        var load = (double)context.Registry.Count / context.Registry.Capacity;
-        var maxStagger = TimeSpan.FromMilliseconds(Math.Min(50, context.LeaseDuration.TotalMilliseconds / 20));
-        return maxStagger * load;
     }
 
     private TimeSpan UntilNext(long milliseconds)
