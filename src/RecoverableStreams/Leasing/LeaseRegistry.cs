@@ -56,23 +56,21 @@ internal sealed class LeaseRegistry
     }
 
     /// <summary>
-    /// Reserves up to <paramref name="max"/> free slots for an acquisition whose round trips run outside the gate (the
-    /// failover path claims in several pipelined calls): other acquirers see the slots as taken until the reservation is
-    /// disposed, so no slot is filled twice, and nobody waits on the gate for Redis.
+    /// Reserves up to <paramref name="max"/> free slots for the rest of an acquisition whose round trips run outside
+    /// the gate (the failover path claims its share in one pipelined flight): other acquirers see the slots as taken
+    /// until the reservation is disposed, so no slot is filled twice, and nobody waits on the gate for Redis. Call it
+    /// while holding the gate (<see cref="EnterAcquisitionAsync"/>).
     /// </summary>
-    public async Task<SlotReservation> ReserveAsync(int max, CancellationToken cancellationToken)
+    public SlotReservation Reserve(int max)
     {
-        using (await EnterAcquisitionAsync(cancellationToken).ConfigureAwait(false))
+        var count = Math.Max(0, Math.Min(max, FreeSlots));
+        lock (_reservations)
         {
-            var count = Math.Max(0, Math.Min(max, FreeSlots));
-            lock (_reservations)
-            {
-                _reserved += count;
-                _outstanding++;
-            }
-
-            return new SlotReservation(this, count);
+            _reserved += count;
+            _outstanding++;
         }
+
+        return new SlotReservation(this, count);
     }
 
     private void Return(int count)

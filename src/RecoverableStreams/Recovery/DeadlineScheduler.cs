@@ -58,91 +58,94 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
     private async Task<TimeSpan> ClaimOnceAsync()
     {
-        if (!context.Session.TryGetLive(out var session))
-        {
-            // No live session: a new session wakes the scheduler.
-            return context.Options.SweepInterval;
-        }
-
-        // The free slots are reserved inside the gate and the gate is let go at once: the pipelined claim calls and the
-        // acceptance run outside it, and nobody else can fill the reserved slots meanwhile.
-        using var reservation = await context.Registry.ReserveAsync(int.MaxValue, context.Stopping).ConfigureAwait(false);
-        var free = reservation.Count;
-        if (free == 0)
-        {
-            // Full (or stopping): a freed slot wakes the scheduler.
-            return context.Options.SweepInterval;
-        }
-
-        if (fairShare is not null)
-        {
-            // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
-            // never takes back what it just handed over. A limit of 0 still asks when to look again.
-            try
-            {
-                free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-            {
-                // The load could not be read (an ACL without HLEN/HSCAN, a busy server): failover must not wait for
-                // the rebalancer. The claim script's own fair share still bounds what this consumer takes.
-                Log.RebalanceFailed(context.Logger, ex);
-            }
-        }
-
-        // The first call takes up to 1,000 and tells how many need an owner and among how many live sessions; the rest
-        // of this consumer's fair share is then claimed in one pipelined flight (each call still caps itself at the fair
-        // share of what is left when it runs, so concurrent survivors never take more than theirs).
-        var first = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall)).ConfigureAwait(false);
-        if (!first.SessionLive)
-        {
-            leases.EndSession(session, "the session expired in Redis");
-            return context.Options.SweepInterval;
-        }
-
-        var replies = new List<ClaimReply> { first };
-        var share = (int)Math.Min(int.MaxValue, (first.Results.Count + first.OrphansLeft + Math.Max(1, first.LiveSessions) - 1) / Math.Max(1, first.LiveSessions));
-        var rest = Math.Min(free, share) - first.Results.Count;
-        if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
-        {
-            var calls = new List<Task<ClaimReply>>();
-            for (var remaining = rest; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
-            {
-                calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
-            }
-
-            // Every call must be accounted for, even when one fails: a grant that reached Redis becomes a lease.
-            await ((Task)Task.WhenAll(calls)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            replies.AddRange(calls.Where(c => c.IsCompletedSuccessfully).Select(c => c.Result));
-            if (calls.FirstOrDefault(c => !c.IsCompletedSuccessfully) is { } failed)
-            {
-                Log.SweepFailed(context.Logger, failed.Exception?.GetBaseException() ?? new OperationCanceledException());
-            }
-        }
-
         var claimed = new List<StreamLease>();
-        foreach (var result in replies.SelectMany(r => r.Results))
+        var replies = new List<ClaimReply>();
+        LeaseRegistry.SlotReservation? reservation = null;
+        int free;
+        LeaseSession? session;
+        using (await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false))
         {
-            if (result.Status != ClaimStatus.Claimed)
+            free = context.Registry.FreeSlots;
+            if (free == 0 || !context.Session.TryGetLive(out session))
             {
-                continue;
+                // Full, or no live session: a freed slot or a new session wakes the scheduler.
+                return context.Options.SweepInterval;
             }
 
-            var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-            var lease = await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false);
-            if (lease is not null)
+            if (fairShare is not null)
             {
-                claimed.Add(lease);
+                // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
+                // never takes back what it just handed over. A limit of 0 still asks when to look again.
+                try
+                {
+                    free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+                {
+                    // The load could not be read (an ACL without HLEN/HSCAN, a busy server): failover must not wait for
+                    // the rebalancer. The claim script's own fair share still bounds what this consumer takes.
+                    Log.RebalanceFailed(context.Logger, ex);
+                }
+            }
+
+            // The first call takes up to 1,000 and tells how many need an owner among how many live sessions.
+            var first = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall)).ConfigureAwait(false);
+            if (!first.SessionLive)
+            {
+                leases.EndSession(session, "the session expired in Redis");
+                return context.Options.SweepInterval;
+            }
+
+            replies.Add(first);
+            await AcceptAsync(first, session, claimed).ConfigureAwait(false);
+
+            // The rest of this consumer's fair share comes in one pipelined flight, outside the gate: its slots are
+            // reserved now (each call still caps itself at the fair share of what is left when it runs, so survivors
+            // claiming at the same time never take more than theirs).
+            var live = Math.Max(1, first.LiveSessions);
+            var share = (first.Results.Count + first.OrphansLeft + live - 1) / live;
+            var rest = (int)Math.Min(Math.Min(free, share) - first.Results.Count, int.MaxValue);
+            if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
+            {
+                reservation = context.Registry.Reserve(rest);
             }
         }
 
-        var last = replies[^1];
-        var taken = replies.Sum(r => r.Results.Count);
-        // The slots are filled (or free again) before the notifications, which may wait for a slow reader.
-        reservation.Dispose();
-        if (claimed.Count > 0)
+        if (reservation is { Count: > 0 })
         {
-            Log.Claimed(context.Logger, claimed.Count, last.OrphansLeft);
+            using (reservation)
+            {
+                var calls = new List<Task<ClaimReply>>();
+                for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
+                {
+                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
+                }
+
+                // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.
+                await ((Task)Task.WhenAll(calls)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                foreach (var call in calls)
+                {
+                    if (call.IsCompletedSuccessfully)
+                    {
+                        replies.Add(call.Result);
+                        await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
+                    }
+                }
+            }
+
+            if (replies.Skip(1).Sum(r => r.Results.Count) < reservation.Count)
+            {
+                // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
+                context.CapacityFreed();
+            }
+        }
+        else
+        {
+            reservation?.Dispose();
         }
 
         foreach (var lease in claimed)
@@ -152,12 +155,39 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
         // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
         // consumer still has room: look again at once; the scripts' fair shares stop it at its share.
-        if (replies.Any(r => r.DeadSessionsLeft) || (last.OrphansLeft > 0 && taken > 0 && free > taken))
+        var last = replies[^1];
+        var taken = replies.Sum(r => r.Results.Count);
+        if (replies.Exists(r => r.DeadSessionsLeft) || (last.OrphansLeft > 0 && taken > 0 && free > taken))
         {
             return TimeSpan.Zero;
         }
 
         return UntilNext(replies.Select(r => r.MillisecondsUntilNextDeadline).Where(ms => ms >= 0).DefaultIfEmpty(-1).Min());
+    }
+
+    /// <summary>Turns one claim call's grants into leases (one log line per call, so its bound shows).</summary>
+    private async Task AcceptAsync(ClaimReply reply, LeaseSession session, List<StreamLease> claimed)
+    {
+        var count = 0;
+        foreach (var result in reply.Results)
+        {
+            if (result.Status != ClaimStatus.Claimed)
+            {
+                continue;
+            }
+
+            var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
+            if (await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false) is { } lease)
+            {
+                claimed.Add(lease);
+                count++;
+            }
+        }
+
+        if (count > 0)
+        {
+            Log.Claimed(context.Logger, count, reply.OrphansLeft);
+        }
     }
 
     private async Task<TimeSpan> AnnounceOnceAsync()
