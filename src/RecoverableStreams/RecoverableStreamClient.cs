@@ -274,14 +274,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         var owned = _context.Registry.Snapshot();
         if (releaseOwned && owned.Count > 0)
         {
-            try
+            // Every lease ends here first (its handler stops), then all are released in one pipelined flight (pages of
+            // at most 1,000 per script call, sent together) that wakes each partition's peers once.
+            var ended = owned.Where(l => _leases.End(l, LeaseEndReason.Shutdown)).ToArray();
+            foreach (var (leases, error) in await _leases.ReleaseManyAsync(ended).ConfigureAwait(false))
             {
-                // Each lease ends here first, then is released in pages of at most 1,000 streams per script call.
-                await _leases.ReleaseAsync(owned, LeaseEndReason.Shutdown).ConfigureAwait(false);
-            }
-            catch (RecoverableStreamsException ex)
-            {
-                Log.ShutdownReleaseFailed(_context.Logger, owned.Count, ex);
+                Log.ShutdownReleaseFailed(_context.Logger, leases.Count, error);
             }
         }
 

@@ -98,22 +98,18 @@ internal sealed class LeaseOperations : ILeaseOperations
 
     /// <summary>
     /// Ends leases here, then releases them in Redis for peers (<see cref="LeaseEndReason.Released"/>,
-    /// <see cref="LeaseEndReason.Shutdown"/>), in pages of at most <see cref="StreamScripts.MaxItemsPerCall"/> per
-    /// session: a peer hears "released" only after this consumer stopped.
+    /// <see cref="LeaseEndReason.Shutdown"/>) in one pipelined flight (<see cref="ReleaseManyAsync"/>): a peer hears
+    /// "released" only after this consumer stopped.
     /// </summary>
     public async Task ReleaseAsync(IReadOnlyCollection<StreamLease> leases, LeaseEndReason reason)
     {
         var ended = leases.Where(l => End(l, reason)).ToArray();
-        foreach (var group in ended.GroupBy(l => (l.Session, l.Partition)))
+        var failed = await ReleaseManyAsync(ended).ConfigureAwait(false);
+        if (failed.Count > 0)
         {
-            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
-            {
-                var released = await Send(ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page)).ConfigureAwait(false);
-                foreach (var lease in page.Where(l => released.Contains(l.EntryId)))
-                {
-                    Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
-                }
-            }
+            // Still recorded for this session in Redis: the renewal's count finds them and they are released then.
+            var (page, error) = failed[0];
+            throw new RecoverableStreamsException($"Releasing {failed.Sum(f => f.Leases.Count)} stream(s) failed (first: '{page[0].DataStreamName}'): {error.Message}", error);
         }
     }
 
@@ -160,33 +156,47 @@ internal sealed class LeaseOperations : ILeaseOperations
     public async Task<IReadOnlyList<StreamLease>> ReleaseEndedAsync(IReadOnlyCollection<StreamLease> leases)
     {
         var failed = new List<StreamLease>();
-        foreach (var group in leases.GroupBy(l => (l.Session, l.Partition)))
+        foreach (var (page, error) in await ReleaseManyAsync(leases).ConfigureAwait(false))
         {
-            foreach (var page in group.Chunk(StreamScripts.MaxItemsPerCall))
-            {
-                try
-                {
-                    var released = await ReleaseInRedisAsync(group.Key.Session, group.Key.Partition, page).ConfigureAwait(false);
-                    foreach (var lease in page.Where(l => released.Contains(l.EntryId)))
-                    {
-                        Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
-                    }
-                }
-                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
-                {
-                    Log.HandOverReleaseFailed(_context.Logger, page.Length, ex);
-                    failed.AddRange(page);
-                }
-            }
+            Log.HandOverReleaseFailed(_context.Logger, page.Count, error);
+            failed.AddRange(page);
         }
 
         return failed;
     }
 
-    private static async Task<HashSet<string>> ReleaseInRedisAsync(LeaseSession session, Partition partition, StreamLease[] page)
+    /// <summary>
+    /// Releases in Redis, in one pipelined flight, leases that have already ended here: one
+    /// <see cref="StreamScripts.ReleaseManyAsync"/> per session and partition, all sent together, each waking that
+    /// partition's peers once. Returns the groups whose release failed, with the error (still recorded for their session
+    /// in Redis: the caller releases them again or leaves them to the session's end; a release is ownership-checked,
+    /// so a late retry is harmless).
+    /// </summary>
+    public async Task<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>> ReleaseManyAsync(IReadOnlyCollection<StreamLease> leases)
     {
-        var released = await partition.Scripts.ReleaseAsync(session.Id, page.Select(l => (l.EntryId, l.LeaseValue)).ToArray()).ConfigureAwait(false);
-        return released.ToHashSet(StringComparer.Ordinal);
+        var groups = leases.GroupBy(l => (l.Session, l.Partition)).Select(g => g.ToArray()).ToArray();
+        var outcomes = await Task.WhenAll(groups.Select(ReleaseGroupAsync)).ConfigureAwait(false);
+        return outcomes.Where(o => o.Error is not null).Select(o => ((IReadOnlyList<StreamLease>)o.Leases, o.Error!)).ToArray();
+    }
+
+    private async Task<(StreamLease[] Leases, Exception? Error)> ReleaseGroupAsync(StreamLease[] group)
+    {
+        var (session, partition) = (group[0].Session, group[0].Partition);
+        try
+        {
+            var released = (await partition.Scripts.ReleaseManyAsync(session.Id, group.Select(l => (l.EntryId, l.LeaseValue)).ToArray()).ConfigureAwait(false))
+                .ToHashSet(StringComparer.Ordinal);
+            foreach (var lease in group.Where(l => released.Contains(l.EntryId)))
+            {
+                Log.StreamReleased(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+            }
+
+            return (group, null);
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            return (group, ex);
+        }
     }
 
     public async Task<StreamCheckpoint?> GetCheckpointAsync(StreamLease lease, CancellationToken cancellationToken)

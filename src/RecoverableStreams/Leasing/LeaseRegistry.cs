@@ -12,7 +12,11 @@ internal sealed class LeaseRegistry
 {
     private readonly ConcurrentDictionary<string, StreamLease> _byId = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _acquisitionGate = new(1, 1);
+    private readonly Lock _reservations = new();
     private bool _acquisitionStopped;
+    private int _reserved;
+    private int _outstanding;
+    private TaskCompletionSource? _drained;
 
     public LeaseRegistry(int capacity) => Capacity = capacity;
 
@@ -21,17 +25,69 @@ internal sealed class LeaseRegistry
     public int Count => _byId.Count;
 
     /// <summary>No free slots once acquisition has stopped (graceful shutdown): the reader and the scheduler take nothing more.</summary>
-    public int FreeSlots => Volatile.Read(ref _acquisitionStopped) ? 0 : Math.Max(0, Capacity - _byId.Count);
+    public int FreeSlots => Volatile.Read(ref _acquisitionStopped) ? 0 : Math.Max(0, Capacity - _byId.Count - Volatile.Read(ref _reserved));
 
     public bool AcquisitionStopped => Volatile.Read(ref _acquisitionStopped);
 
-    /// <summary>Stops acquisitions; when this returns, none is in flight (each one runs inside the gate).</summary>
+    /// <summary>
+    /// Stops acquisitions; when this returns, none is in flight (each one runs inside the gate or holds a
+    /// <see cref="SlotReservation"/>, which this waits for).
+    /// </summary>
     public async Task StopAcquisitionAsync(CancellationToken cancellationToken)
     {
         Volatile.Write(ref _acquisitionStopped, true);
         using (await EnterAcquisitionAsync(cancellationToken).ConfigureAwait(false))
         {
         }
+
+        Task drained;
+        lock (_reservations)
+        {
+            if (_outstanding == 0)
+            {
+                return;
+            }
+
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            drained = _drained.Task;
+        }
+
+        await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reserves up to <paramref name="max"/> free slots for the rest of an acquisition whose round trips run outside
+    /// the gate (the failover path claims its share in one pipelined flight): other acquirers see the slots as taken
+    /// until the reservation is disposed, so no slot is filled twice, and nobody waits on the gate for Redis. Call it
+    /// while holding the gate (<see cref="EnterAcquisitionAsync"/>).
+    /// </summary>
+    public SlotReservation Reserve(int max)
+    {
+        var count = Math.Max(0, Math.Min(max, FreeSlots));
+        lock (_reservations)
+        {
+            _reserved += count;
+            _outstanding++;
+        }
+
+        return new SlotReservation(this, count);
+    }
+
+    private void Return(int count)
+    {
+        TaskCompletionSource? drained = null;
+        lock (_reservations)
+        {
+            _reserved -= count;
+            _outstanding--;
+            if (_outstanding == 0)
+            {
+                drained = _drained;
+                _drained = null;
+            }
+        }
+
+        drained?.TrySetResult();
     }
 
     /// <summary>Serializes acquisitions so that two acquirers never both fill the same free slot.</summary>
@@ -86,6 +142,23 @@ internal sealed class LeaseRegistry
         }
 
         return found ?? throw new StreamOwnershipLostException($"This consumer does not own data stream '{dataStreamName}' (never owned, completed, released or lost).");
+    }
+
+    /// <summary>Free slots held for one acquisition; disposing returns them (leases registered meanwhile fill them).</summary>
+    internal sealed class SlotReservation : IDisposable
+    {
+        private LeaseRegistry? _registry;
+
+        public SlotReservation(LeaseRegistry registry, int count)
+        {
+            _registry = registry;
+            Count = count;
+        }
+
+        /// <summary>How many slots were reserved.</summary>
+        public int Count { get; }
+
+        public void Dispose() => Interlocked.Exchange(ref _registry, null)?.Return(Count);
     }
 
     private sealed class Releaser(SemaphoreSlim gate) : IDisposable

@@ -13,14 +13,12 @@ namespace RecoverableStreams.Recovery;
 /// <see cref="RecoverableStreamOptions.SweepInterval"/>) or an early trigger (a release, a closed session, a repaired
 /// entry, a free slot), then hands out the streams that need an owner: the free-now index and the streams of dead
 /// sessions. With AutoClaim it claims them within its free capacity and fair share; without, it announces them, and
-/// announces again every SweepInterval until someone claims them. Less loaded consumers go first: each waits a short
-/// stagger proportional to its load. Never relies on keyspace <c>expired</c> events.
+/// announces again every SweepInterval until someone claims them. With AutoClaim a wake-up takes this consumer's whole
+/// fair share at once: one call, then the rest in one pipelined flight, with no pause or stagger. Never relies on
+/// keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare)
 {
-    /// <summary>When orphans remain after this consumer took its share, look again this soon.</summary>
-    private static readonly TimeSpan RemainingWorkDelay = TimeSpan.FromMilliseconds(20);
-
     private const int AnnounceBatch = 200;
 
     /// <summary>Where the next announce page starts (a rank in the free-now index).</summary>
@@ -39,7 +37,6 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             try
             {
                 await partition.SchedulerWake.WaitAsync(delay, context.Time, stopping).ConfigureAwait(false);
-                await Task.Delay(Stagger(), context.Time, stopping).ConfigureAwait(false);
                 delay = context.Options.AutoClaim ? await ClaimOnceAsync().ConfigureAwait(false) : await AnnounceOnceAsync().ConfigureAwait(false);
                 failures = 0;
             }
@@ -61,13 +58,15 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
     private async Task<TimeSpan> ClaimOnceAsync()
     {
-        ClaimReply reply;
         var claimed = new List<StreamLease>();
-        var limit = 0;
+        var replies = new List<ClaimReply>();
+        LeaseRegistry.SlotReservation? reservation = null;
+        int free;
+        LeaseSession? session;
         using (await context.Registry.EnterAcquisitionAsync(context.Stopping).ConfigureAwait(false))
         {
-            var free = context.Registry.FreeSlots;
-            if (free == 0 || !context.Session.TryGetLive(out var session))
+            free = context.Registry.FreeSlots;
+            if (free == 0 || !context.Session.TryGetLive(out session))
             {
                 // Full, or no live session: a freed slot or a new session wakes the scheduler.
                 return context.Options.SweepInterval;
@@ -89,33 +88,64 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 }
             }
 
-            limit = free;
-            reply = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, free).ConfigureAwait(false);
-            if (!reply.SessionLive)
+            // The first call takes up to 1,000 and tells how many need an owner among how many live sessions.
+            var first = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall)).ConfigureAwait(false);
+            if (!first.SessionLive)
             {
                 leases.EndSession(session, "the session expired in Redis");
                 return context.Options.SweepInterval;
             }
 
-            foreach (var result in reply.Results)
-            {
-                if (result.Status != ClaimStatus.Claimed)
-                {
-                    continue;
-                }
+            replies.Add(first);
+            await AcceptAsync(first, session, claimed).ConfigureAwait(false);
 
-                var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-                var lease = await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false);
-                if (lease is not null)
-                {
-                    claimed.Add(lease);
-                }
+            // The rest of this consumer's fair share comes in one pipelined flight, outside the gate: its slots are
+            // reserved now (each call still caps itself at the fair share of what is left when it runs, so survivors
+            // claiming at the same time never take more than theirs).
+            var live = Math.Max(1, first.LiveSessions);
+            var share = (first.Results.Count + first.OrphansLeft + live - 1) / live;
+            var rest = (int)Math.Min(Math.Min(free, share) - first.Results.Count, int.MaxValue);
+            if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
+            {
+                reservation = context.Registry.Reserve(rest);
             }
         }
 
-        if (claimed.Count > 0)
+        if (reservation is { Count: > 0 })
         {
-            Log.Claimed(context.Logger, claimed.Count, reply.OrphansLeft);
+            using (reservation)
+            {
+                var calls = new List<Task<ClaimReply>>();
+                for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
+                {
+                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
+                }
+
+                // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.
+                await ((Task)Task.WhenAll(calls)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                foreach (var call in calls)
+                {
+                    if (call.IsCompletedSuccessfully)
+                    {
+                        replies.Add(call.Result);
+                        await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
+                    }
+                }
+            }
+
+            if (replies.Skip(1).Sum(r => r.Results.Count) < reservation.Count)
+            {
+                // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
+                context.CapacityFreed();
+            }
+        }
+        else
+        {
+            reservation?.Dispose();
         }
 
         foreach (var lease in claimed)
@@ -123,7 +153,41 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
         }
 
-        return reply.OrphansLeft > 0 && limit > 0 && context.Registry.FreeSlots > 0 ? RemainingWorkDelay : UntilNext(reply.MillisecondsUntilNextDeadline);
+        // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
+        // consumer still has room: look again at once; the scripts' fair shares stop it at its share.
+        var last = replies[^1];
+        var taken = replies.Sum(r => r.Results.Count);
+        if (replies.Exists(r => r.DeadSessionsLeft) || (last.OrphansLeft > 0 && taken > 0 && free > taken))
+        {
+            return TimeSpan.Zero;
+        }
+
+        return UntilNext(replies.Select(r => r.MillisecondsUntilNextDeadline).Where(ms => ms >= 0).DefaultIfEmpty(-1).Min());
+    }
+
+    /// <summary>Turns one claim call's grants into leases (one log line per call, so its bound shows).</summary>
+    private async Task AcceptAsync(ClaimReply reply, LeaseSession session, List<StreamLease> claimed)
+    {
+        var count = 0;
+        foreach (var result in reply.Results)
+        {
+            if (result.Status != ClaimStatus.Claimed)
+            {
+                continue;
+            }
+
+            var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
+            if (await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false) is { } lease)
+            {
+                claimed.Add(lease);
+                count++;
+            }
+        }
+
+        if (count > 0)
+        {
+            Log.Claimed(context.Logger, count, reply.OrphansLeft);
+        }
     }
 
     private async Task<TimeSpan> AnnounceOnceAsync()
@@ -176,14 +240,6 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
         // Never later than SweepInterval: what is still unclaimed then is announced again.
         return UntilNext(reply.MillisecondsUntilNextDeadline);
-    }
-
-    /// <summary>A loaded consumer waits a little, so the least loaded take expired streams first.</summary>
-    private TimeSpan Stagger()
-    {
-        var load = (double)context.Registry.Count / context.Registry.Capacity;
-        var maxStagger = TimeSpan.FromMilliseconds(Math.Min(50, context.LeaseDuration.TotalMilliseconds / 20));
-        return maxStagger * load;
     }
 
     private TimeSpan UntilNext(long milliseconds)

@@ -58,7 +58,7 @@ internal sealed class StreamScripts
 
     public async Task<CloseOutcome> CloseSessionAsync(string session)
     {
-        var result = (long)await RunAsync("close_session", [_keys.Sessions, _keys.Counts, _keys.Events], [session]).ConfigureAwait(false);
+        var result = (long)await RunAsync("close_session", [_keys.Sessions, _keys.Counts, _keys.Events, _keys.Owned], [session]).ConfigureAwait(false);
         return result switch
         {
             1 => CloseOutcome.Removed,
@@ -143,7 +143,7 @@ internal sealed class StreamScripts
         return (WriteOutcome.Done, (string?)result);
     }
 
-    /// <summary>Releases up to <see cref="MaxItemsPerCall"/> streams of one session; returns the ids released.</summary>
+    /// <summary>Releases up to <see cref="MaxItemsPerCall"/> streams of one session and wakes peers; returns the ids released.</summary>
     public async Task<IReadOnlyList<string>> ReleaseAsync(string session, IReadOnlyCollection<(string Id, string Value)> leases)
     {
         if (leases.Count > MaxItemsPerCall)
@@ -151,13 +151,47 @@ internal sealed class StreamScripts
             throw new ArgumentOutOfRangeException(nameof(leases), leases.Count, $"At most {MaxItemsPerCall} streams per call.");
         }
 
-        var args = new List<RedisValue>(1 + (leases.Count * 2)) { session };
-        foreach (var (id, value) in leases)
+        return await ReleasePageAsync(session, leases, wake: true, alsoNamed: []).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Releases any number of streams of one session in one pipelined flight: pages of at most
+    /// <see cref="MaxItemsPerCall"/> sent together, of which only the last wakes peers, with one message that names
+    /// every stream released. The calls run in order on one connection, so the wake-up follows every release. Returns
+    /// the ids released; throws when any call failed (the others may have released theirs; a release is
+    /// ownership-checked, so sending the same leases again is harmless).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ReleaseManyAsync(string session, IReadOnlyList<(string Id, string Value)> leases)
+    {
+        if (leases.Count <= MaxItemsPerCall)
+        {
+            return await ReleasePageAsync(session, leases, wake: true, alsoNamed: []).ConfigureAwait(false);
+        }
+
+        var pages = leases.Chunk(MaxItemsPerCall).ToArray();
+        var calls = new Task<IReadOnlyList<string>>[pages.Length];
+        for (var i = 0; i < pages.Length; i++)
+        {
+            var last = i == pages.Length - 1;
+            // The last call names the earlier pages' ids too (those it did not release itself only wake peers early).
+            var earlier = last ? leases.Take(i * MaxItemsPerCall).Select(l => l.Id).ToArray() : [];
+            calls[i] = ReleasePageAsync(session, pages[i], wake: last, alsoNamed: earlier);
+        }
+
+        var released = await Task.WhenAll(calls).ConfigureAwait(false);
+        return released.SelectMany(r => r).ToArray();
+    }
+
+    private async Task<IReadOnlyList<string>> ReleasePageAsync(string session, IReadOnlyCollection<(string Id, string Value)> page, bool wake, string[] alsoNamed)
+    {
+        var args = new List<RedisValue>(3 + (page.Count * 2) + alsoNamed.Length) { session, wake ? 1 : 0, page.Count };
+        foreach (var (id, value) in page)
         {
             args.Add(id);
             args.Add(value);
         }
 
+        args.AddRange(alsoNamed.Select(id => (RedisValue)id));
         var items = (RedisResult[])(await RunAsync("release",
             [_keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Events], [.. args]).ConfigureAwait(false))!;
         return items.Select(r => (string)r!).ToArray();
@@ -223,8 +257,8 @@ internal sealed class StreamScripts
         var items = (RedisResult[])(await RunAsync("claim",
             [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Fence], [.. args]).ConfigureAwait(false))!;
 
-        var results = new List<ClaimResult>(Math.Max(0, items.Length - 4));
-        for (var i = 4; i < items.Length; i++)
+        var results = new List<ClaimResult>(Math.Max(0, items.Length - 6));
+        for (var i = 6; i < items.Length; i++)
         {
             var r = (RedisResult[])items[i]!;
             var id = (string)r[0]!;
@@ -236,7 +270,7 @@ internal sealed class StreamScripts
             });
         }
 
-        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, results);
+        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, (long)items[4] == 1, (int)items[5], results);
     }
 
     private Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] args) =>

@@ -1,14 +1,20 @@
--- Grants streams that need an owner to the caller's session, atomically: a stream whose record names a live session
--- is never taken, so two claimers can never both win. Mode "ids" claims the given ids. Mode "orphans" claims, up to the
--- caller's free capacity and capped at its fair share (ceil(orphans / live sessions)) and at 1,000, first from the
--- free-now index, then from dead sessions (deadline passed), oldest first; a dead session leaves the sessions set
--- once all its streams are taken.
+-- Grants streams that need an owner to the caller's session, atomically and in bulk: a stream whose record names a
+-- live session is never taken, so two claimers can never both win. Mode "ids" claims the given ids. Mode "orphans"
+-- reaps dead sessions (deadline passed) whatever they own, up to 1,000 per call, oldest first: each is sized by its
+-- own index members (ZLEXCOUNT, never {L}:counts, which may drift or be evicted) and removed once it owns nothing.
+-- Then it claims, up to the caller's free capacity, its fair share (ceil(orphans / live sessions)) and 1,000, first
+-- from the free-now index, then from those dead sessions.
+-- The hot path is a constant number of commands per call, whatever the number of streams: one HMGET of the records,
+-- one ZMSCORE of their holders, one variadic XCLAIM, HSET, ZADD and ZREM, and one fence update granting a range of
+-- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
+-- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
 -- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids")
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), orphans_left, session_live (1|0),
+--            dead_sessions_left (1: more dead sessions than one call visits; call again), live_sessions (orphans mode),
 --            { id, "claimed", token, {fields}, previous_consumer } | { id, "owned", record } | { id, "notfound" }, ... }
 local MAX_WORK = 1000
-local MAX_DEAD_SESSIONS = 100
+local MAX_DEAD_SESSIONS = 1000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -25,126 +31,213 @@ local function next_deadline_ms()
     return -1
 end
 
--- Streams free now plus the streams of (up to MAX_DEAD_SESSIONS) dead sessions; and those dead sessions.
-local function orphans()
-    local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, MAX_DEAD_SESSIONS)
-    local count = redis.call('ZCARD', KEYS[6])
-    for _, s in ipairs(dead) do
-        count = count + math.max(0, tonumber(redis.call('HGET', KEYS[5], s) or '0'))
-    end
-    return count, dead
+local function holder_of(record)
+    return string.match(record, '^(.*)|[^|]*$') or ''
+end
+
+local function range_of(s)
+    return '[' .. s .. '\0', '(' .. s .. '\1'
 end
 
 local mine = redis.call('ZSCORE', KEYS[2], session)
 if not mine or tonumber(mine) <= now then
-    local left = orphans()
-    return { now, next_deadline_ms(), left, 0 }
+    return { now, next_deadline_ms(), 0, 0, 0, 0 }
 end
 
-local function next_token()
-    local last = tonumber(redis.call('GET', KEYS[7]) or '0') or 0
-    local token = math.max(last + 1, now_us)
-    redis.call('SET', KEYS[7], string.format('%.0f', token))
-    return token
-end
-
-local session_live = {}
-local function is_live(s)
-    local cached = session_live[s]
-    if cached == nil then
-        local d = redis.call('ZSCORE', KEYS[2], s)
-        cached = d ~= false and d ~= nil and tonumber(d) > now
-        session_live[s] = cached
+-- The candidates, each at most once, and the index members to leave, per session.
+local ids = {}
+local seen = {}
+local from_dead = {}
+local detach = {}
+local detach_order = {}
+local function leave(s, member)
+    if not detach[s] then
+        detach[s] = {}
+        detach_order[#detach_order + 1] = s
     end
-    return cached
+    local list = detach[s]
+    list[#list + 1] = member
 end
-
-local function detach(holder, id)
-    if redis.call('ZREM', KEYS[4], holder .. '\0' .. id) == 1 then
-        redis.call('HINCRBY', KEYS[5], holder, -1)
+local function add(id)
+    if not seen[id] then
+        seen[id] = true
+        ids[#ids + 1] = id
     end
 end
 
-local function claim(id)
-    local record = redis.call('HGET', KEYS[3], id)
-    if record then
-        local holder = string.match(record, '^(.*)|[^|]*$') or ''
-        if is_live(holder) then
-            redis.call('ZREM', KEYS[6], id)
-            return { id, 'owned', record }
+local left = 0
+local dead_left = 0
+local live = 0
+local reap = {}
+if ARGV[4] == 'ids' then
+    for i = 6, math.min(#ARGV, 5 + MAX_WORK) do
+        add(ARGV[i])
+    end
+else
+    live = math.max(1, redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf'))
+    local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, MAX_DEAD_SESSIONS + 1)
+    if #dead > MAX_DEAD_SESSIONS then
+        dead[#dead] = nil
+        dead_left = 1
+    end
+    -- Every dead session visited is sized by its index: one that owns nothing is reaped now, whatever else happens.
+    local free_count = redis.call('ZCARD', KEYS[6])
+    local total = free_count
+    local sizes = {}
+    for i, s in ipairs(dead) do
+        sizes[i] = redis.call('ZLEXCOUNT', KEYS[4], range_of(s))
+        total = total + sizes[i]
+    end
+    local limit = math.max(0, math.min(tonumber(ARGV[5]) or 0, math.ceil(total / live), MAX_WORK))
+    if limit > 0 and free_count > 0 then
+        for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, limit - 1)) do
+            add(id)
         end
-        -- The holder's session is dead: its record no longer protects the stream.
-        detach(holder, id)
     end
-
-    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-    if #pending == 0 then
-        -- Completed (acked) or never delivered: nothing to own.
-        redis.call('HDEL', KEYS[3], id)
-        redis.call('ZREM', KEYS[6], id)
-        return { id, 'notfound' }
+    local taken = #ids
+    for i, s in ipairs(dead) do
+        local room = limit - taken
+        if sizes[i] > 0 and room > 0 then
+            local lo, hi = range_of(s)
+            local members = redis.call('ZRANGEBYLEX', KEYS[4], lo, hi, 'LIMIT', 0, room)
+            for _, m in ipairs(members) do
+                -- Leave the dead session's index first, whatever the record says, so no member is visited twice.
+                local id = string.sub(m, #s + 2)
+                leave(s, m)
+                from_dead[id] = s
+                add(id)
+            end
+            taken = taken + #members
+            sizes[i] = sizes[i] - #members
+        end
+        if sizes[i] == 0 then
+            reap[#reap + 1] = s
+        end
     end
-    local previous = pending[1][2]
-
-    local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id)
-    local entry = claimed[1]
-    if not entry or type(entry[2]) ~= 'table' then
-        -- Pending but deleted from the stream: drop it from the group and the indexes.
-        redis.call('XACK', KEYS[1], ARGV[1], id)
-        redis.call('HDEL', KEYS[3], id)
-        redis.call('ZREM', KEYS[6], id)
-        return { id, 'notfound' }
-    end
-
-    local token = next_token()
-    redis.call('HSET', KEYS[3], id, session .. '|' .. string.format('%.0f', token))
-    if redis.call('ZADD', KEYS[4], 0, session .. '\0' .. id) == 1 then
-        redis.call('HINCRBY', KEYS[5], session, 1)
-    end
-    redis.call('ZREM', KEYS[6], id)
-    return { id, 'claimed', token, entry[2], previous }
+    left = total - taken
 end
 
 local results = {}
-if ARGV[4] == 'ids' then
-    for i = 6, math.min(#ARGV, 5 + MAX_WORK) do
-        results[#results + 1] = claim(ARGV[i])
-    end
-else
-    local live = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
-    if live < 1 then
-        live = 1
-    end
-    local total, dead = orphans()
-    local limit = math.min(tonumber(ARGV[5]), math.ceil(total / live), MAX_WORK)
-    if limit > 0 then
-        for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, limit - 1)) do
-            results[#results + 1] = claim(id)
+if #ids > 0 then
+    local records = redis.call('HMGET', KEYS[3], unpack(ids))
+    -- Whose records are they, and which of those sessions are live (one ZMSCORE for all of them).
+    local holders = {}
+    local holder_list = {}
+    for i = 1, #ids do
+        if records[i] then
+            local h = holder_of(records[i])
+            if holders[h] == nil then
+                holders[h] = false
+                holder_list[#holder_list + 1] = h
+            end
         end
     end
-    -- Dead sessions, oldest deadline first, while this call has capacity left; each is removed once empty.
-    for _, s in ipairs(dead) do
-        local room = limit - #results
-        if room <= 0 then
-            break
-        end
-        local members = redis.call('ZRANGEBYLEX', KEYS[4], '[' .. s .. '\0', '(' .. s .. '\1', 'LIMIT', 0, room)
-        for _, m in ipairs(members) do
-            local id = string.sub(m, #s + 2)
-            -- Leave the dead session's index first, whatever the record says, so no member is visited twice.
-            detach(s, id)
-            results[#results + 1] = claim(id)
-        end
-        if #redis.call('ZRANGEBYLEX', KEYS[4], '[' .. s .. '\0', '(' .. s .. '\1', 'LIMIT', 0, 1) == 0 then
-            redis.call('ZREM', KEYS[2], s)
-            redis.call('HDEL', KEYS[5], s)
+    if #holder_list > 0 then
+        local scores = redis.call('ZMSCORE', KEYS[2], unpack(holder_list))
+        for i, h in ipairs(holder_list) do
+            holders[h] = scores[i] ~= false and scores[i] ~= nil and tonumber(scores[i]) > now
         end
     end
+
+    local to_claim = {}
+    local previous = {}
+    for i, id in ipairs(ids) do
+        local record = records[i]
+        if record and holders[holder_of(record)] then
+            results[i] = { id, 'owned', record }
+        else
+            if record then
+                local h = holder_of(record)
+                if h ~= from_dead[id] then
+                    leave(h, h .. '\0' .. id)
+                end
+                -- The holder's consumer: the session id is "<consumer>|<random>".
+                previous[id] = string.match(h, '^(.*)|[^|]*$') or h
+            end
+            to_claim[#to_claim + 1] = id
+        end
+    end
+    for _, id in ipairs(to_claim) do
+        if not previous[id] then
+            -- Freed without a record (released, or reaped in announce mode): the group still knows who had it.
+            local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+            previous[id] = pending[1] and pending[1][2] or false
+        end
+    end
+
+    for _, s in ipairs(detach_order) do
+        local removed = redis.call('ZREM', KEYS[4], unpack(detach[s]))
+        if removed > 0 then
+            redis.call('HINCRBY', KEYS[5], s, -removed)
+        end
+    end
+
+    local granted = {}
+    if #to_claim > 0 then
+        -- Pending entries move to the caller; completed, never delivered or deleted ones are not returned (Redis 7
+        -- also drops deleted ones from the pending list; 6.2 returns them without fields).
+        local fields = {}
+        for _, entry in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(to_claim))) do
+            if type(entry[2]) == 'table' then
+                fields[entry[1]] = entry[2]
+            end
+        end
+        local gone = {}
+        for _, id in ipairs(to_claim) do
+            if fields[id] then
+                granted[#granted + 1] = id
+            else
+                gone[#gone + 1] = id
+            end
+        end
+        if #gone > 0 then
+            -- Completed, never delivered, or pending but deleted: nothing to own, nothing to keep.
+            redis.call('XACK', KEYS[1], ARGV[1], unpack(gone))
+            redis.call('HDEL', KEYS[3], unpack(gone))
+        end
+
+        if #granted > 0 then
+            -- One fence update grants the whole range: max(fence + 1, Redis TIME in microseconds) upwards.
+            local first = math.max((tonumber(redis.call('GET', KEYS[7]) or '0') or 0) + 1, now_us)
+            redis.call('SET', KEYS[7], string.format('%.0f', first + #granted - 1))
+            local pairs_ = {}
+            local members = {}
+            local token_of = {}
+            for k, id in ipairs(granted) do
+                local token = first + k - 1
+                token_of[id] = token
+                pairs_[#pairs_ + 1] = id
+                pairs_[#pairs_ + 1] = session .. '|' .. string.format('%.0f', token)
+                members[#members + 1] = 0
+                members[#members + 1] = session .. '\0' .. id
+            end
+            redis.call('HSET', KEYS[3], unpack(pairs_))
+            local added = redis.call('ZADD', KEYS[4], unpack(members))
+            if added > 0 then
+                redis.call('HINCRBY', KEYS[5], session, added)
+            end
+            for i, id in ipairs(ids) do
+                if token_of[id] then
+                    results[i] = { id, 'claimed', token_of[id], fields[id], previous[id] }
+                end
+            end
+        end
+    end
+    for i, id in ipairs(ids) do
+        if not results[i] then
+            results[i] = { id, 'notfound' }
+        end
+    end
+    redis.call('ZREM', KEYS[6], unpack(ids))
 end
 
-local left = orphans()
-local out = { now, next_deadline_ms(), left, 1 }
-for _, r in ipairs(results) do
-    out[#out + 1] = r
+if #reap > 0 then
+    redis.call('ZREM', KEYS[2], unpack(reap))
+    redis.call('HDEL', KEYS[5], unpack(reap))
+end
+
+local out = { now, next_deadline_ms(), left, 1, dead_left, live }
+for i = 1, #ids do
+    out[#out + 1] = results[i]
 end
 return out

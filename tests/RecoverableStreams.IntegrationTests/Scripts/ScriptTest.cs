@@ -55,9 +55,15 @@ public abstract class ScriptTest : SharedRedisTest
         return (await Task.WhenAll(adds)).Select(id => (string)id!).ToArray();
     }
 
-    /// <summary>Reads and grants up to <paramref name="count"/> entries to <paramref name="session"/>.</summary>
+    /// <summary>
+    /// Reads and grants up to <paramref name="count"/> entries to <paramref name="session"/>, read by the group consumer
+    /// named as the client names it: the session id is <c>&lt;consumer id&gt;|&lt;random&gt;</c>.
+    /// </summary>
     internal async Task<ReadAcquireReply> GrantAsync(string session, int count = 1000) =>
-        await Scripts.ReadAndAcquireAsync("consumer-" + session, session, count, 65536, 1000);
+        await Scripts.ReadAndAcquireAsync(ConsumerOf(session), session, count, 65536, 1000);
+
+    /// <summary>The consumer id of a session id (<c>&lt;consumer id&gt;|&lt;random&gt;</c>).</summary>
+    protected static string ConsumerOf(string session) => session[..session.LastIndexOf('|')];
 
     protected Task KillAsync(string session) => Db.SortedSetAddAsync(Keys.Sessions, session, 0, SortedSetWhen.Exists);
 

@@ -1,0 +1,212 @@
+using System.Globalization;
+using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Keys;
+using RecoverableStreams.Scripts;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Scripts;
+
+/// <summary>
+/// The bulk scripts (issue 14, "Claims and releases in bulk"): one call moves up to 1,000 streams with a number of
+/// Redis commands that does not grow with the number of streams. Counted with Redis' own commandstats on a private
+/// server, reset right before the one script call and read right after it (the call is the only script run between).
+/// </summary>
+[NonParallelizable]
+public sealed class BulkScriptTests
+{
+    private RedisServer? _server;
+    private ConnectionMultiplexer? _redis;
+
+    private IDatabase Db => _redis!.GetDatabase();
+
+    private IServer Server => _redis!.GetServers()[0];
+
+    [OneTimeSetUp]
+    public async Task StartAsync()
+    {
+        _server = await RedisServer.StartAsync();
+        _redis = await _server.ConnectAsync();
+    }
+
+    [OneTimeTearDown]
+    public async Task StopAsync()
+    {
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Claiming_a_dead_sessions_streams_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams()
+    {
+        var few = await CountClaimAsync(10);
+        var many = await CountClaimAsync(1_000);
+
+        await TestContext.Out.WriteLineAsync($"claim.lua commands per call: 10 streams {few.Commands}, 1,000 streams {many.Commands}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(few.Claimed, Is.EqualTo(10));
+            Assert.That(many.Claimed, Is.EqualTo(1_000));
+            Assert.That(many.Commands, Is.EqualTo(few.Commands), "the hot path does not grow with the number of streams");
+            Assert.That(many.Commands, Is.LessThanOrEqualTo(25), "a small constant: one HMGET, one ZMSCORE, variadic XCLAIM/HSET/ZADD/ZREM, one fence update");
+        });
+    }
+
+    [Test]
+    public async Task Releasing_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams()
+    {
+        var few = await CountReleaseAsync(10);
+        var many = await CountReleaseAsync(1_000);
+
+        await TestContext.Out.WriteLineAsync($"release.lua commands per call: 10 streams {few.Commands}, 1,000 streams {many.Commands}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(few.Released, Is.EqualTo(10));
+            Assert.That(many.Released, Is.EqualTo(1_000));
+            Assert.That(many.Commands, Is.EqualTo(few.Commands), "the release does not grow with the number of streams");
+            Assert.That(many.Commands, Is.LessThanOrEqualTo(10));
+        });
+    }
+
+    [Test]
+    public async Task A_release_of_2500_streams_is_three_calls_in_one_flight_with_one_wake_up_naming_every_stream()
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        var granted = await GrantManyAsync(scripts, keys, "a|1", 2_500);
+        var messages = new List<string>();
+        var subscriber = _redis!.GetSubscriber();
+        var channel = RedisChannel.Literal(keys.Events);
+        await subscriber.SubscribeAsync(channel, (_, m) =>
+        {
+            lock (messages)
+            {
+                messages.Add((string)m!);
+            }
+        });
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var released = await scripts.ReleaseManyAsync("a|1", granted.Select(e => (e.Id, "a|1|" + e.FencingToken)).ToArray());
+        var stats = await StatsAsync();
+
+        await Eventually.AssertAsync(() => { lock (messages) { return messages.Count > 0; } }, TimeSpan.FromSeconds(5), "the wake-up arrives");
+        await subscriber.UnsubscribeAsync(channel);
+        Assert.Multiple(async () =>
+        {
+            Assert.That(released, Is.EquivalentTo(granted.Select(e => e.Id)));
+            Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(3), "three calls of at most 1,000");
+            Assert.That(stats.GetValueOrDefault("publish"), Is.EqualTo(1), "one wake-up for the whole flight");
+            Assert.That(messages, Has.Count.EqualTo(1));
+            Assert.That(messages[0].Split(' ').Skip(1), Is.EquivalentTo(granted.Select(e => e.Id)), "it names every released stream");
+            Assert.That(await Db.SortedSetLengthAsync(keys.Free), Is.EqualTo(2_500));
+            Assert.That(await Db.HashLengthAsync(keys.Owners), Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task A_release_refuses_other_tokens_and_dead_sessions_and_an_empty_release_wakes_nobody()
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        var granted = await GrantManyAsync(scripts, keys, "a|1", 3);
+
+        var wrongToken = await scripts.ReleaseManyAsync("a|1", [(granted[0].Id, "a|1|1"), (granted[1].Id, "a|1|" + granted[1].FencingToken)]);
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var nothing = await scripts.ReleaseManyAsync("a|1", [(granted[0].Id, "a|1|1")]);
+        var quiet = await StatsAsync();
+        await Db.SortedSetAddAsync(keys.Sessions, "a|1", 0, SortedSetWhen.Exists);
+        var dead = await scripts.ReleaseManyAsync("a|1", [(granted[2].Id, "a|1|" + granted[2].FencingToken)]);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(wrongToken, Is.EqualTo(new[] { granted[1].Id }), "only the record with the caller's token is released");
+            Assert.That(nothing, Is.Empty);
+            Assert.That(quiet.GetValueOrDefault("publish"), Is.Zero, "nothing released, nobody woken");
+            Assert.That(dead, Is.Empty, "a dead session releases nothing");
+            Assert.That((string?)await Db.HashGetAsync(keys.Owners, granted[0].Id), Is.EqualTo("a|1|" + granted[0].FencingToken));
+            Assert.That(await Db.HashExistsAsync(keys.Owners, granted[2].Id), Is.True);
+            Assert.That(await Db.SortedSetLengthAsync(keys.Free), Is.EqualTo(1));
+        });
+    }
+
+    private async Task<(long Commands, int Claimed)> CountClaimAsync(int streams)
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
+        await GrantManyAsync(scripts, keys, "dead|1", streams);
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        await Db.SortedSetAddAsync(keys.Sessions, "dead|1", 0, SortedSetWhen.Exists);
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var reply = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
+        var stats = await StatsAsync();
+
+        Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
+        return (Inner(stats), reply.Results.Count(r => r.Status == ClaimStatus.Claimed));
+    }
+
+    private async Task<(long Commands, int Released)> CountReleaseAsync(int streams)
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        var granted = await GrantManyAsync(scripts, keys, "a|1", streams);
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var released = await scripts.ReleaseManyAsync("a|1", granted.Select(e => (e.Id, "a|1|" + e.FencingToken)).ToArray());
+        var stats = await StatsAsync();
+
+        Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
+        return (Inner(stats), released.Count);
+    }
+
+    /// <summary>The commands run inside the script call: everything but the call itself and the client's own chatter.</summary>
+    private static long Inner(Dictionary<string, long> stats) =>
+        stats.Where(kv => kv.Key is not ("evalsha" or "eval" or "info" or "ping" or "echo" or "subscribe" or "unsubscribe")
+                && !kv.Key.StartsWith("config", StringComparison.Ordinal)
+                && !kv.Key.StartsWith("client", StringComparison.Ordinal)
+                && !kv.Key.StartsWith("cluster", StringComparison.Ordinal)
+                && !kv.Key.StartsWith("script", StringComparison.Ordinal))
+            .Sum(kv => kv.Value);
+
+    private async Task<Dictionary<string, long>> StatsAsync()
+    {
+        var stats = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (key, value) in (await Server.InfoAsync("commandstats")).SelectMany(g => g))
+        {
+            if (key.StartsWith("cmdstat_", StringComparison.Ordinal))
+            {
+                stats[key["cmdstat_".Length..]] = long.Parse(value.Split(',')[0]["calls=".Length..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return stats;
+    }
+
+    private (StreamScripts Scripts, StreamKeys Keys) NewService()
+    {
+        var keys = StreamKeys.For(TestOptions.For());
+        return (new StreamScripts(Db, keys), keys);
+    }
+
+    private async Task<List<AcquiredEntry>> GrantManyAsync(StreamScripts scripts, StreamKeys keys, string session, int count)
+    {
+        await Db.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true);
+        var batch = Db.CreateBatch();
+        var adds = Enumerable.Range(0, count).Select(i => batch.StreamAddAsync(keys.Lbs, "lbs-input", $$"""{"DataStreamName":"s-{{i}}"}""")).ToArray();
+        batch.Execute();
+        await Task.WhenAll(adds);
+        var granted = new List<AcquiredEntry>();
+        while (granted.Count < count)
+        {
+            granted.AddRange((await scripts.ReadAndAcquireAsync(session[..session.LastIndexOf('|')], session, 1_000, 65536, 1000)).Entries);
+        }
+
+        return granted;
+    }
+}

@@ -1,0 +1,170 @@
+using RecoverableStreams.Scripts;
+using StackExchange.Redis;
+
+namespace RecoverableStreams.IntegrationTests.Scripts;
+
+/// <summary>
+/// <c>claim.lua</c> beyond the basics of <see cref="GrantScriptTests"/>: dead sessions are reaped whatever their number
+/// and whether they own anything, claims never trust <c>{L}:counts</c>, and tokens of a bulk grant.
+/// </summary>
+[Parallelizable(ParallelScope.Self)]
+public sealed class ClaimScriptTests : ScriptTest
+{
+    [Test]
+    public async Task Claim_orphans_reaps_any_number_of_empty_dead_sessions_and_then_takes_a_later_dead_sessions_streams()
+    {
+        await OpenAsync("owner|1");
+        var ids = await AnnounceAsync("a", "b", "c", "d", "e");
+        await GrantAsync("owner|1");
+        await OpenAsync("survivor|1");
+        // 1,200 sessions that died owning nothing, all with deadlines older than the owner's.
+        await Db.SortedSetAddAsync(Keys.Sessions, Enumerable.Range(0, 1_200).Select(i => new SortedSetEntry($"idle-{i:D4}|x", i + 1)).ToArray());
+        await Db.SortedSetAddAsync(Keys.Sessions, "owner|1", 5_000, SortedSetWhen.Exists);
+
+        var claimed = new List<string>();
+        var calls = 0;
+        ClaimReply reply;
+        do
+        {
+            reply = await Scripts.ClaimOrphansAsync("survivor", "survivor|1", 100);
+            claimed.AddRange(reply.Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => r.Id));
+            calls++;
+        }
+        while ((reply.OrphansLeft > 0 || reply.DeadSessionsLeft) && calls < 10);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(claimed, Is.EquivalentTo(ids), "the owner's streams are found behind the empty dead sessions");
+            Assert.That(calls, Is.EqualTo(2), "at most 1,000 dead sessions are visited per call: 1,201 take two calls");
+            Assert.That(await Db.SortedSetLengthAsync(Keys.Sessions), Is.EqualTo(1), "every dead session was reaped; only the survivor is left");
+        });
+    }
+
+    [Test]
+    public async Task Claim_orphans_reaps_empty_dead_sessions_even_when_it_takes_nothing()
+    {
+        await OpenAsync("survivor|1");
+        await Db.SortedSetAddAsync(Keys.Sessions, Enumerable.Range(0, 150).Select(i => new SortedSetEntry($"idle-{i}|x", i + 1)).ToArray());
+
+        var reply = await Scripts.ClaimOrphansAsync("survivor", "survivor|1", 0);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(reply.Results, Is.Empty);
+            Assert.That(reply.DeadSessionsLeft, Is.False);
+            Assert.That(await Db.SortedSetLengthAsync(Keys.Sessions), Is.EqualTo(1), "no free capacity, yet the empty dead sessions are gone");
+        });
+    }
+
+    [TestCase("zero")]
+    [TestCase("evicted")]
+    [TestCase("negative")]
+    public async Task Claim_orphans_takes_a_dead_sessions_streams_whatever_its_count_says(string drift)
+    {
+        await OpenAsync("dead|1");
+        var ids = await AnnounceAsync("x", "y", "z");
+        await GrantAsync("dead|1");
+        await OpenAsync("a|1");
+        await KillAsync("dead|1");
+        switch (drift)
+        {
+            case "zero":
+                await Db.HashSetAsync(Keys.Counts, "dead|1", 0);
+                break;
+            case "evicted":
+                await Db.KeyDeleteAsync(Keys.Counts);
+                break;
+            default:
+                await Db.HashSetAsync(Keys.Counts, "dead|1", -7);
+                break;
+        }
+
+        var reply = await Scripts.ClaimOrphansAsync("a", "a|1", 100);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(reply.Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => r.Id), Is.EquivalentTo(ids));
+            Assert.That(await OwnedByAsync("a|1"), Is.EquivalentTo(ids));
+            Assert.That(await Db.SortedSetScoreAsync(Keys.Sessions, "dead|1"), Is.Null, "the emptied dead session is reaped");
+        });
+    }
+
+    [Test]
+    public async Task Close_session_marks_a_session_dead_rather_than_removing_it_while_it_owns_streams_whatever_its_count_says()
+    {
+        await OpenAsync("closing|1");
+        var ids = await AnnounceAsync("x", "y");
+        await GrantAsync("closing|1");
+        await OpenAsync("a|1");
+        await Db.HashSetAsync(Keys.Counts, "closing|1", 0);
+
+        var outcome = await Scripts.CloseSessionAsync("closing|1");
+        var reply = await Scripts.ClaimOrphansAsync("a", "a|1", 100);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(outcome, Is.EqualTo(CloseOutcome.MarkedDead), "it still owns two streams");
+            Assert.That(reply.Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => r.Id), Is.EquivalentTo(ids), "peers take them at once");
+        });
+    }
+
+    [Test]
+    public async Task A_bulk_claim_grants_strictly_increasing_tokens_above_the_fence_and_the_clock_and_stores_the_last()
+    {
+        await OpenAsync("dead|1");
+        await AnnounceManyAsync(600);
+        var granted = await GrantAsync("dead|1");
+        await OpenAsync("a|1");
+        await KillAsync("dead|1");
+        // A fence rolled back (a promoted replica that missed the last grants): the clock floor still holds.
+        await Db.StringSetAsync(Keys.Fence, "1");
+        var before = await ServerNowMsAsync();
+
+        var reply = await Scripts.ClaimOrphansAsync("a", "a|1", 1_000);
+
+        var tokens = reply.Results.Select(r => r.Entry!.FencingToken).ToArray();
+        Assert.Multiple(async () =>
+        {
+            Assert.That(tokens, Has.Length.EqualTo(600));
+            Assert.That(tokens, Is.Unique);
+            Assert.That(tokens.Min(), Is.GreaterThan(granted.Entries.Max(e => e.FencingToken)), "every new token is above every earlier one of these streams");
+            Assert.That(tokens.Min(), Is.GreaterThanOrEqualTo(before * 1000), "never below the Redis clock in microseconds");
+            Assert.That((long)await Db.StringGetAsync(Keys.Fence), Is.EqualTo(tokens.Max()), "the fence stores the highest token granted");
+            foreach (var r in reply.Results)
+            {
+                Assert.That((string?)await Db.HashGetAsync(Keys.Owners, r.Id), Is.EqualTo("a|1|" + r.Entry!.FencingToken));
+            }
+
+            Assert.That(await CountOfAsync("a|1"), Is.EqualTo(600));
+        });
+
+        // The next grant (any script) is above the whole range.
+        await AnnounceAsync("later");
+        var next = (await GrantAsync("a|1")).Entries.Single().FencingToken;
+        Assert.That(next, Is.GreaterThan(tokens.Max()));
+    }
+
+    [Test]
+    public async Task A_bulk_claim_reports_completed_and_deleted_entries_as_not_found_and_drops_them_from_every_index()
+    {
+        await OpenAsync("dead|1");
+        var ids = await AnnounceAsync("done", "deleted", "kept");
+        await GrantAsync("dead|1");
+        await OpenAsync("a|1");
+        await KillAsync("dead|1");
+        await Db.StreamAcknowledgeAsync(Keys.Lbs, Keys.Group, ids[0]);
+        await Db.StreamDeleteAsync(Keys.Lbs, [ids[1]]);
+
+        var reply = await Scripts.ClaimOrphansAsync("a", "a|1", 100);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(reply.Results.Single(r => r.Id == ids[0]).Status, Is.EqualTo(ClaimStatus.NotFound));
+            Assert.That(reply.Results.Single(r => r.Id == ids[1]).Status, Is.EqualTo(ClaimStatus.NotFound));
+            Assert.That(reply.Results.Single(r => r.Id == ids[2]).Status, Is.EqualTo(ClaimStatus.Claimed));
+            Assert.That(await Db.HashLengthAsync(Keys.Owners), Is.EqualTo(1), "records of finished entries are gone");
+            Assert.That((await Db.StreamPendingAsync(Keys.Lbs, Keys.Group)).PendingMessageCount, Is.EqualTo(1), "the deleted entry left the pending list");
+            Assert.That(await OwnedByAsync("a|1"), Is.EqualTo(new[] { ids[2] }));
+        });
+    }
+}
