@@ -57,7 +57,7 @@ public abstract class ScriptTest : SharedRedisTest
 
     /// <summary>Reads and grants up to <paramref name="count"/> entries to <paramref name="session"/>.</summary>
     internal async Task<ReadAcquireReply> GrantAsync(string session, int count = 1000) =>
-        await Scripts.ReadAndAcquireAsync("consumer-" + session, session, count, 65536, 1000);
+        await Scripts.ReadAndAcquireAsync("consumer-" + session, session, count, 1000);
 
     protected Task KillAsync(string session) => Db.SortedSetAddAsync(Keys.Sessions, session, 0, SortedSetWhen.Exists);
 
