@@ -77,6 +77,17 @@ public sealed class RecoverableStreamOptions
     public TimeSpan MaxOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
+    /// How long one worker keeps retrying a stream whose handler fails because Redis refuses for its configuration:
+    /// out of memory (<c>OOM</c>, <c>maxmemory</c> reached with <c>noeviction</c>), an ACL user without a needed
+    /// command, key or channel (<c>NOPERM</c>), an unauthenticated connection (<c>NOAUTH</c>), or failed persistence
+    /// (<c>MISCONF</c>), also when a script's error wraps them. Such a refusal lasts until an operator acts; it never
+    /// counts as a delivery attempt and its log line (event 258) says what to fix. Past this bound the stream is released
+    /// (never dead-lettered), as after <see cref="MaxOutageRetryDuration"/> (used by the hosting integration).
+    /// </summary>
+    /// <value>The default is 10 minutes.</value>
+    public TimeSpan MaxConfigurationOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// When set, a stream whose holder has shown no progress (read, checkpoint or heartbeat) for this long is released
     /// (that stream only; the consumer's other streams stay owned), so a hung-but-alive worker loses it to a peer.
     /// </summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using RecoverableStreams.Hosting.Processing;
 
 namespace RecoverableStreams.Hosting.Diagnostics;
 
@@ -38,8 +39,15 @@ internal static partial class Log
     [LoggerMessage(252, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}), failed attempt {Attempts} of {MaxAttempts}.", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, string dataStreamName, string idInLbs, long attempts, int maxAttempts, Exception exception);
 
-    [LoggerMessage(258, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}) because of a Redis outage (unreachable, too slow, or in a transient state); not counted as a failed attempt, retried after a back-off.", EventName = "HandlerFailedOnRedis")]
-    public static partial void HandlerFailedOnRedis(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+    /// <summary>Logs a handler failure that is a Redis outage (event 258), with its kind and what to fix.</summary>
+    public static void HandlerFailedOnRedis(ILogger logger, string dataStreamName, string idInLbs, Exception exception)
+    {
+        var kind = RedisOutage.Classify(exception) ?? RedisOutageKind.Transient;
+        HandlerFailedOnRedis(logger, dataStreamName, idInLbs, kind, RedisOutage.WhatToFix(kind), exception);
+    }
+
+    [LoggerMessage(258, LogLevel.Warning, "Handler failed on '{DataStreamName}' ({IdInLbs}) because of a Redis outage ({OutageKind}); not counted as a failed attempt, retried after a back-off. To fix: {WhatToFix}.", EventName = "HandlerFailedOnRedis")]
+    private static partial void HandlerFailedOnRedis(ILogger logger, string dataStreamName, string idInLbs, RedisOutageKind outageKind, string whatToFix, Exception exception);
 
     [LoggerMessage(253, LogLevel.Warning, "Lifecycle observer {Observer} threw on {Event}; ignored.", EventName = "ObserverFailed")]
     public static partial void ObserverFailed(ILogger logger, string observer, string @event, Exception exception);

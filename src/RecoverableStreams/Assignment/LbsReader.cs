@@ -95,6 +95,39 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
         }
     }
 
+    /// <summary>
+    /// Takes one granted entry on. Should taking it on throw (a Redis failure while dead-lettering a malformed entry,
+    /// or anything unexpected), the failure is logged and the grant is given back with <c>release.lua</c>, so a peer
+    /// (or this reader) takes it again; a release that fails too is left to the session's own repair of grants it
+    /// does not know.
+    /// </summary>
+    private async Task AcceptOneAsync(Scripts.AcquiredEntry entry, LeaseSession session)
+    {
+        try
+        {
+            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session, partition).ConfigureAwait(false);
+            if (lease is not null)
+            {
+                context.Notifications.Post(Notify.Added(lease));
+            }
+        }
+        // One entry's failure must never end the batch: it is logged and its grant handed back.
+        #pragma warning disable CA1031
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.Stopping.IsCancellationRequested)
+        #pragma warning restore CA1031
+        {
+            Log.AcceptFailed(context.Logger, context.Layout.IdOf(partition.Index, entry.Id), ex);
+            try
+            {
+                await partition.Scripts.ReleaseAsync(session.Id, [(entry.Id, session.RecordValue(entry.FencingToken))]).ConfigureAwait(false);
+            }
+            catch (Exception release) when (release is RedisException or RedisTimeoutException)
+            {
+                Log.ReadFailed(context.Logger, release);
+            }
+        }
+    }
+
     private enum ReadOutcome
     {
         /// <summary>Nothing more to read now, or no free slot: wait for a wake-up.</summary>
@@ -117,7 +150,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             return ReadOutcome.Idle;
         }
 
-        var reply = await partition.Scripts.ReadAndAcquireAsync(context.ConsumerId, session.Id, free, context.Options.MaxLbsPayloadBytes, context.Options.DeadLetterMaxLength).ConfigureAwait(false);
+        var reply = await partition.Scripts.ReadAndAcquireAsync(context.ConsumerId, session.Id, free, context.Options.DeadLetterMaxLength).ConfigureAwait(false);
         if (!reply.SessionLive)
         {
             leases.EndSession(session, "the session expired in Redis");
@@ -130,13 +163,17 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             Log.DuplicateDeadLettered(context.Logger, duplicate.Id, duplicate.DataStreamName, duplicate.LiveId);
         }
 
+        foreach (var refused in reply.Refused)
+        {
+            // Over a size or field limit: the script dead-lettered it, and its fields never left Redis.
+            Log.MalformedEntry(context.Logger, context.Layout.IdOf(partition.Index, refused.Id), refused.Reason);
+            CoreMetrics.DeadLettered(partition.Keys.Lbs, malformed: true);
+        }
+
         foreach (var entry in reply.Entries)
         {
-            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session, partition).ConfigureAwait(false);
-            if (lease is not null)
-            {
-                context.Notifications.Post(Notify.Added(lease));
-            }
+            // Each entry on its own: one that throws must not strand the rest of the batch, already granted in Redis.
+            await AcceptOneAsync(entry, session).ConfigureAwait(false);
         }
 
         if (context.Registry.FreeSlots == 0)
@@ -144,7 +181,7 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             return ReadOutcome.Idle;
         }
 
-        if (reply.Entries.Count + reply.Duplicates.Count == free)
+        if (reply.Entries.Count + reply.Duplicates.Count + reply.Refused.Count == free)
         {
             return ReadOutcome.MoreWaiting;
         }

@@ -62,6 +62,7 @@ internal static class RecoverableStreamOptionsValidator
         RequirePositive(errors, options.ReconcileInterval, nameof(options.ReconcileInterval));
         RequirePositive(errors, options.PollInterval, nameof(options.PollInterval));
         RequirePositive(errors, options.MaxOutageRetryDuration, nameof(options.MaxOutageRetryDuration));
+        RequirePositive(errors, options.MaxConfigurationOutageRetryDuration, nameof(options.MaxConfigurationOutageRetryDuration));
         RequirePositive(errors, options.DataSafetyPollInterval, nameof(options.DataSafetyPollInterval));
 
         if (options.HandlerStallTimeout is { } stall && stall <= TimeSpan.Zero)

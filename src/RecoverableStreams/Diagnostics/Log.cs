@@ -47,6 +47,9 @@ internal static partial class Log
     [LoggerMessage(205, LogLevel.Warning, "LBS entry {IdInLbs} could not be dead-lettered: its ownership record is gone; its next owner will.", EventName = "DeadLetterRefused")]
     public static partial void DeadLetterRefused(ILogger logger, string idInLbs);
 
+    [LoggerMessage(217, LogLevel.Error, "Taking on LBS entry {IdInLbs} failed; its grant is given back and the rest of its batch is taken on.", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, string idInLbs, Exception exception);
+
     [LoggerMessage(206, LogLevel.Warning, "LBS entry {IdInLbs} announces '{DataStreamName}', which entry {LiveId} already announces and is live: dead-lettered as duplicate.", EventName = "DuplicateDeadLettered")]
     public static partial void DuplicateDeadLettered(ILogger logger, string idInLbs, string dataStreamName, string liveId);
 

@@ -8,11 +8,14 @@ internal sealed record AcquiredEntry(string Id, long FencingToken, IReadOnlyList
 /// <summary>An LBS entry that announced a name whose announcement is still live: dead-lettered as <c>duplicate</c>.</summary>
 internal sealed record DuplicateEntry(string Id, string DataStreamName, string LiveId);
 
+/// <summary>An LBS entry over a size or field limit: dead-lettered by the script itself, its fields never returned.</summary>
+internal sealed record RefusedEntry(string Id, string Reason);
+
 /// <summary>
 /// What <c>read_acquire.lua</c> returned; <see cref="Left"/> is the undelivered backlog after the read (-1: unknown);
 /// <see cref="SessionLive"/> is <see langword="false"/> when the caller's session was dead (nothing was read).
 /// </summary>
-internal sealed record ReadAcquireReply(long ServerNowMs, long Left, bool SessionLive, IReadOnlyList<AcquiredEntry> Entries, IReadOnlyList<DuplicateEntry> Duplicates);
+internal sealed record ReadAcquireReply(long ServerNowMs, long Left, bool SessionLive, IReadOnlyList<AcquiredEntry> Entries, IReadOnlyList<DuplicateEntry> Duplicates, IReadOnlyList<RefusedEntry> Refused);
 
 /// <summary>The outcome for one id in <c>claim.lua</c>.</summary>
 internal enum ClaimStatus

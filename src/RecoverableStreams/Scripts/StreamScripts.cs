@@ -14,11 +14,19 @@ internal sealed class StreamScripts
 
     private readonly IDatabaseAsync _db;
     private readonly StreamKeys _keys;
+    private readonly EntryLimits _limits;
 
-    public StreamScripts(IDatabaseAsync db, StreamKeys keys)
+    /// <param name="db">Where the scripts run.</param>
+    /// <param name="keys">The LBS and control keys they work on.</param>
+    /// <param name="limits">
+    /// The entry limits the scripts enforce (read_acquire refuses entries over them; dead letters copy at most this
+    /// much); the defaults of <see cref="RecoverableStreamOptions"/> when not given.
+    /// </param>
+    public StreamScripts(IDatabaseAsync db, StreamKeys keys, EntryLimits? limits = null)
     {
         _db = db;
         _keys = keys;
+        _limits = limits ?? EntryLimits.Default;
     }
 
     public StreamKeys Keys => _keys;
@@ -67,11 +75,11 @@ internal sealed class StreamScripts
         };
     }
 
-    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, string session, int count, int maxPayloadBytes, int deadLetterMaxLength)
+    public async Task<ReadAcquireReply> ReadAndAcquireAsync(string consumer, string session, int count, int deadLetterMaxLength)
     {
         var reply = await RunAsync("read_acquire",
             [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Fence, _keys.Names, _keys.Dead],
-            [_keys.Group, consumer, Math.Min(count, MaxItemsPerCall), session, maxPayloadBytes, deadLetterMaxLength]).ConfigureAwait(false);
+            [_keys.Group, consumer, Math.Min(count, MaxItemsPerCall), session, _limits.MaxPayloadBytes, deadLetterMaxLength, _limits.MaxFields]).ConfigureAwait(false);
 
         var items = (RedisResult[])reply!;
         var granted = (RedisResult[])items[3]!;
@@ -88,7 +96,14 @@ internal sealed class StreamScripts
             duplicates.Add(new DuplicateEntry((string)dup[i]!, (string)dup[i + 1]!, (string)dup[i + 2]!));
         }
 
-        return new ReadAcquireReply((long)items[0], (long)items[1], (long)items[2] == 1, entries, duplicates);
+        var refusedItems = (RedisResult[])items[5]!;
+        var refused = new List<RefusedEntry>(refusedItems.Length / 2);
+        for (var i = 0; i + 1 < refusedItems.Length; i += 2)
+        {
+            refused.Add(new RefusedEntry((string)refusedItems[i]!, (string)refusedItems[i + 1]!));
+        }
+
+        return new ReadAcquireReply((long)items[0], (long)items[1], (long)items[2] == 1, entries, duplicates, refused);
     }
 
     public Task<ClaimReply> ClaimIdsAsync(string consumer, string session, IReadOnlyCollection<string> ids)
@@ -110,7 +125,7 @@ internal sealed class StreamScripts
     {
         var items = (RedisResult[])(await RunAsync("find_orphans",
             [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free],
-            [session ?? "", offset, Math.Min(max, MaxItemsPerCall)]).ConfigureAwait(false))!;
+            [session ?? "", offset, Math.Min(max, MaxItemsPerCall), _limits.MaxPayloadBytes, _limits.MaxFields]).ConfigureAwait(false))!;
         var entries = new List<OrphanEntry>();
         for (var i = 3; i < items.Length; i++)
         {
@@ -134,7 +149,7 @@ internal sealed class StreamScripts
     {
         var result = await RunAsync("dead_letter",
             [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names, _keys.Dead],
-            [_keys.Group, id, session, recordValue, dataStreamName ?? "", reason, consumer, maxLength]).ConfigureAwait(false);
+            [_keys.Group, id, session, recordValue, dataStreamName ?? "", reason, consumer, maxLength, _limits.MaxPayloadBytes, _limits.MaxFields]).ConfigureAwait(false);
         if (result.Resp2Type == ResultType.Integer)
         {
             return ((long)result == 0 ? WriteOutcome.NotOwner : WriteOutcome.SessionDead, null);

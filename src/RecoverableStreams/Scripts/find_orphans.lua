@@ -3,13 +3,36 @@
 -- then lists one page of the free-now index from a rank offset. The client announces what it lists and pages again,
 -- so a stream is announced again until someone claims it.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset
--- ARGV: 1 caller's session id ("" when none), 2 offset (rank in the free-now index), 3 max entries (<= 1,000)
+-- An entry over the entry limits (more than max entry fields, or an lbs-input payload or other fields together over max
+-- payload bytes) is listed without its fields: a producer's field list never travels unbounded, and whoever claims
+-- the entry dead-letters it.
+-- ARGV: 1 caller's session id ("" when none), 2 offset (rank in the free-now index), 3 max entries (<= 1,000),
+--       4 max payload bytes, 5 max entry fields
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), next_offset (0: the page reached the end),
 --            { id, {fields} }, ... }
 local MAX_DEAD_SESSIONS = 100
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local max = math.min(tonumber(ARGV[3]), 1000)
+local max_bytes = tonumber(ARGV[4])
+local max_fields = tonumber(ARGV[5])
+
+local function within_limits(fields)
+    if #fields / 2 > max_fields then
+        return false
+    end
+    local others = 0
+    for i = 1, #fields, 2 do
+        if fields[i] == 'lbs-input' then
+            if #fields[i + 1] > max_bytes then
+                return false
+            end
+        else
+            others = others + #fields[i] + #fields[i + 1]
+        end
+    end
+    return others <= max_bytes
+end
 
 -- Reap: streams of dead sessions become free, their records and index members go.
 local room = max
@@ -43,7 +66,11 @@ local entries = {}
 for _, id in ipairs(page) do
     local range = redis.call('XRANGE', KEYS[1], id, id)
     if range[1] then
-        entries[#entries + 1] = { id, range[1][2] }
+        local fields = range[1][2]
+        if not within_limits(fields) then
+            fields = {}
+        end
+        entries[#entries + 1] = { id, fields }
     else
         -- Completed or deleted: nothing to announce, ever.
         redis.call('ZREM', KEYS[6], id)

@@ -5,20 +5,24 @@
 -- the consumers instead of landing on whoever reads first; when the lag is unknown, up to count (at most ~1,000).
 -- At most one live owner per data stream name: an entry announcing a name whose announcement is still in the LBS is
 -- acknowledged and written to the dead-letter stream with reason "duplicate", never granted.
+-- An entry over a limit (more fields than MaxLbsEntryFields, an lbs-input payload over MaxLbsPayloadBytes, or other
+-- fields together over MaxLbsPayloadBytes) is dead-lettered here, with a truncated copy, and never granted: its
+-- fields never travel to a worker, and no field list a producer controls is unpacked or returned unbounded.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 fence, 7 names hash,
 --       8 dead-letter stream
--- ARGV: 1 group, 2 consumer, 3 count, 4 session id, 5 max payload bytes (names are read from payloads up to this
---       size), 6 dead-letter max length
+-- ARGV: 1 group, 2 consumer, 3 count, 4 session id, 5 max payload bytes, 6 dead-letter max length, 7 max entry fields
 -- Returns: { now_ms, left (undelivered after this read, -1 unknown), session_live (1|0),
---            { id, token, {field, value, ...}, ... }, { duplicate_id, name, live_id, ... } }
+--            { id, token, {field, value, ...}, ... }, { duplicate_id, name, live_id, ... }, { refused_id, reason, ... } }
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local session = ARGV[4]
+local max_bytes = tonumber(ARGV[5])
+local max_fields = tonumber(ARGV[7])
 
 local mine = redis.call('ZSCORE', KEYS[2], session)
 if not mine or tonumber(mine) <= now then
-    return { now, -1, 0, {}, {} }
+    return { now, -1, 0, {}, {}, {} }
 end
 
 -- Token rule: max(stored fence + 1, Redis TIME in microseconds), so tokens never go backwards, even when the fence
@@ -82,7 +86,7 @@ local function stream_name(fields)
     for i = 1, #fields, 2 do
         if fields[i] == 'lbs-input' then
             local payload = fields[i + 1]
-            if #payload > tonumber(ARGV[5]) then
+            if #payload > max_bytes then
                 return nil
             end
             local ok, doc = pcall(cjson.decode, payload)
@@ -98,6 +102,90 @@ local function stream_name(fields)
         end
     end
     return nil
+end
+
+-- Why an entry is refused before its fields travel anywhere, or nil when it is within the limits. Worded as the
+-- client's parser words the same limits (Parsing/LbsEntryParser.cs).
+local function over_limits(fields)
+    local count = #fields / 2
+    if count > max_fields then
+        return string.format('the entry has %d fields, more than MaxLbsEntryFields (%d)', count, max_fields)
+    end
+    local others = 0
+    for i = 1, #fields, 2 do
+        if fields[i] == 'lbs-input' then
+            if #fields[i + 1] > max_bytes then
+                return string.format('the payload has %d bytes, more than MaxLbsPayloadBytes (%d)', #fields[i + 1], max_bytes)
+            end
+        else
+            others = others + #fields[i] + #fields[i + 1]
+        end
+    end
+    if others > max_bytes then
+        return string.format("the fields besides 'lbs-input' have %d bytes, more than MaxLbsPayloadBytes (%d)", others,
+            max_bytes)
+    end
+    return nil
+end
+
+-- Appends the dead letter's copy of an entry's fields ("original.<name>"): whole when the entry is within the limits;
+-- otherwise its first max_fields fields, the payload cut to max_bytes, the other names and values cut to share
+-- another max_bytes, and a field "truncated" saying what the original was. Bounded either way (never more than 1,000
+-- fields, whatever the limits), so a dead letter never exceeds Lua's unpack limit (~8,000 values) nor copies a huge
+-- payload.
+local function copy_into(letter, fields)
+    local count = math.min(#fields / 2, max_fields, 1000)
+    local cut = count < #fields / 2
+    local budget = max_bytes
+    local total = 0
+    for i = 1, #fields do
+        total = total + #fields[i]
+    end
+    for i = 1, count * 2, 2 do
+        local name, value = fields[i], fields[i + 1]
+        if name == 'lbs-input' then
+            if #value > max_bytes then
+                value = string.sub(value, 1, max_bytes)
+                cut = true
+            end
+        else
+            if #name > budget then
+                name = string.sub(name, 1, budget)
+                cut = true
+            end
+            budget = budget - #name
+            if #value > budget then
+                value = string.sub(value, 1, budget)
+                cut = true
+            end
+            budget = budget - #value
+        end
+        letter[#letter + 1] = 'original.' .. name
+        letter[#letter + 1] = value
+    end
+    if cut then
+        letter[#letter + 1] = 'truncated'
+        letter[#letter + 1] = string.format('copied %d of %d fields; the original had %d bytes', count, #fields / 2, total)
+    end
+end
+
+-- A refused entry's name may have been registered when it was announced (add_stream.lua, a publisher configured with
+-- larger limits): it must not stay. The name is read from a bounded prefix of the payload when the payload is over the
+-- limit (every library writes DataStreamName first); it is removed only while it still names this very entry.
+local function forget_name(fields, id)
+    local name = stream_name(fields)
+    if not name then
+        for i = 1, #fields, 2 do
+            if fields[i] == 'lbs-input' then
+                name = string.match(string.sub(fields[i + 1], 1, max_bytes),
+                    '^%s*{%s*"[Dd][Aa][Tt][Aa][Ss][Tt][Rr][Ee][Aa][Mm][Nn][Aa][Mm][Ee]"%s*:%s*"([^"\\]+)"')
+                break
+            end
+        end
+    end
+    if name and redis.call('HGET', KEYS[7], name) == id then
+        redis.call('HDEL', KEYS[7], name)
+    end
 end
 
 local function read()
@@ -118,6 +206,7 @@ end
 
 local granted = {}
 local duplicates = {}
+local refused = {}
 if reply and reply[1] then
     for _, entry in ipairs(reply[1][2]) do
         local id = entry[1]
@@ -129,18 +218,26 @@ if reply and reply[1] then
             if holder and redis.call('ZREM', KEYS[4], holder .. '\0' .. id) == 1 then
                 redis.call('HINCRBY', KEYS[5], holder, -1)
             end
-            local name = stream_name(fields)
+            local refusal = over_limits(fields)
+            local name = not refusal and stream_name(fields)
             local live_id = name and redis.call('HGET', KEYS[7], name)
             if live_id and live_id ~= id and #redis.call('XRANGE', KEYS[1], live_id, live_id) == 0 then
                 live_id = nil
             end
-            if live_id and live_id ~= id then
+            if refusal then
+                local letter = { 'lbs-id', id, 'reason', refusal, 'consumer', ARGV[2], 'attempts', '0', 'time', now }
+                copy_into(letter, fields)
+                redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[6], '*', unpack(letter))
+                redis.call('XACK', KEYS[1], ARGV[1], id)
+                redis.call('XDEL', KEYS[1], id)
+                redis.call('HDEL', KEYS[3], id)
+                forget_name(fields, id)
+                refused[#refused + 1] = id
+                refused[#refused + 1] = refusal
+            elseif live_id and live_id ~= id then
                 local letter = { 'lbs-id', id, 'reason', 'duplicate', 'consumer', ARGV[2], 'attempts', '0', 'time', now,
                                  'live-id', live_id }
-                for i = 1, #fields, 2 do
-                    letter[#letter + 1] = 'original.' .. fields[i]
-                    letter[#letter + 1] = fields[i + 1]
-                end
+                copy_into(letter, fields)
                 redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[6], '*', unpack(letter))
                 redis.call('XACK', KEYS[1], ARGV[1], id)
                 redis.call('XDEL', KEYS[1], id)
@@ -164,4 +261,4 @@ if reply and reply[1] then
         end
     end
 end
-return { now, lag() or -1, 1, granted, duplicates }
+return { now, lag() or -1, 1, granted, duplicates, refused }

@@ -47,9 +47,13 @@ public sealed class DeadLetterTests : SharedRedisTest
             var letter = byLbsId[ids[i]];
             Assert.That((string?)letter["reason"], Does.Contain(malformed[i].Reason), malformed[i].What);
             Assert.That((string?)letter["consumer"], Is.EqualTo(options.ConsumerId), malformed[i].What);
-            // The original fields are kept, so an operator can replay the entry.
+            // The original fields are kept, so an operator can replay the entry; a payload over MaxLbsPayloadBytes only as
+            // its first MaxLbsPayloadBytes bytes, marked truncated, so a hostile entry cannot grow the dead letters.
             var firstField = malformed[i].Fields[0];
-            Assert.That((string?)letter["original." + firstField.Name], Is.EqualTo((string?)firstField.Value), malformed[i].What);
+            var original = (string)firstField.Value!;
+            var oversized = original.Length > options.MaxLbsPayloadBytes;
+            Assert.That((string?)letter["original." + firstField.Name], Is.EqualTo(oversized ? original[..options.MaxLbsPayloadBytes] : original), malformed[i].What);
+            Assert.That(letter["truncated"].IsNull, Is.EqualTo(!oversized && malformed[i].Fields.Length <= options.MaxLbsEntryFields), malformed[i].What + ": truncated marker");
         }
 
         // Dead-lettered entries are acked and removed: only the valid entry is left, pending for its owner.

@@ -60,8 +60,8 @@ public sealed class GrantScriptTests : ScriptTest
         await OpenAsync("a|1");
         await AnnounceManyAsync(1_005);
 
-        var first = await Scripts.ReadAndAcquireAsync("c", "a|1", 5_000, 65536, 1000);
-        var second = await Scripts.ReadAndAcquireAsync("c", "a|1", 5_000, 65536, 1000);
+        var first = await Scripts.ReadAndAcquireAsync("c", "a|1", 5_000, 1000);
+        var second = await Scripts.ReadAndAcquireAsync("c", "a|1", 5_000, 1000);
 
         Assert.Multiple(() =>
         {

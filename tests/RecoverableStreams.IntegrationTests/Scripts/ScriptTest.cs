@@ -60,7 +60,7 @@ public abstract class ScriptTest : SharedRedisTest
     /// named as the client names it: the session id is <c>&lt;consumer id&gt;|&lt;random&gt;</c>.
     /// </summary>
     internal async Task<ReadAcquireReply> GrantAsync(string session, int count = 1000) =>
-        await Scripts.ReadAndAcquireAsync(ConsumerOf(session), session, count, 65536, 1000);
+        await Scripts.ReadAndAcquireAsync(ConsumerOf(session), session, count, 1000);
 
     /// <summary>The consumer id of a session id (<c>&lt;consumer id&gt;|&lt;random&gt;</c>).</summary>
     protected static string ConsumerOf(string session) => session[..session.LastIndexOf('|')];
