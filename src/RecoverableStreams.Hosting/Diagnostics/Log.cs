@@ -4,7 +4,7 @@ namespace RecoverableStreams.Hosting.Diagnostics;
 
 /// <summary>
 /// Every log message of the hosting layer. Event ids are a contract: 15x lifecycle, 25x processing, 35x recovery,
-/// 45x connectivity (the core uses 100-106, 200-205, 300-303 and 400-406).
+/// 45x connectivity (the core uses 10x, 20x, 30x-32x and 40x-42x; LogEventIdTests keeps ids unique across assemblies).
 /// </summary>
 internal static partial class Log
 {
