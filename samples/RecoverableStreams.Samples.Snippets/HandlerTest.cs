@@ -1,3 +1,4 @@
+using RecoverableStreams.Hosting;
 using RecoverableStreams.Testing;
 
 namespace RecoverableStreams.Samples.Snippets;
@@ -16,8 +17,8 @@ public static class HandlerTest
 
         var outcome = await work.RunAsync(new OrderHandler(totals));
 
-        // outcome is StreamWorkOutcome.Completed; work.Checkpoints[^1].Position is "2-0"; totals.Of("order:42") is 12
+        // outcome is StreamRunOutcome.Completed; work.Checkpoints[^1].Position is "2-0"; totals.Of("order:42") is 12
         // end snippet
-        return outcome == StreamWorkOutcome.Completed && work.Checkpoints[^1].Position == "2-0" && totals.Of("order:42") == 12;
+        return outcome == StreamRunOutcome.Completed && work.Checkpoints[^1].Position == "2-0" && totals.Of("order:42") == 12;
     }
 }

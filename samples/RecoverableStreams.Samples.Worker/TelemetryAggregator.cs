@@ -55,7 +55,7 @@ public sealed partial class TelemetryAggregator(
                 }
             }
         }
-        catch (OperationCanceledException) when (sinceCheckpoint > 0 && position is not null && context.Lease.IsOwned)
+        catch (OperationCanceledException) when (sinceCheckpoint > 0 && position is not null && context.IsOwned)
         {
             // The host is stopping and this consumer still owns the stream: save what was processed so the next owner
             // does not redo it. (After a lost lease the write would be refused, so it is not attempted.)

@@ -30,6 +30,9 @@ public sealed class StreamLifecycleEvent
     /// <summary>The handler's exception, for <see cref="StreamLifecycleEventKind.Failed"/> (and a dead letter that followed one).</summary>
     public Exception? Exception { get; init; }
 
+    /// <summary>How the run ended, on the run's last event (<see cref="StreamLifecycleEventKind.Completed"/>, <see cref="StreamLifecycleEventKind.Released"/>, <see cref="StreamLifecycleEventKind.Disowned"/>, <see cref="StreamLifecycleEventKind.DeadLettered"/>); <see langword="null"/> on the others.</summary>
+    public StreamRunOutcome? Outcome { get; init; }
+
     /// <inheritdoc />
     public override string ToString() => $"{Kind} {DataStreamName} ({IdInLbs}){(Reason is null ? "" : ": " + Reason)}";
 }

@@ -9,12 +9,12 @@ namespace RecoverableStreams.Testing;
 /// <summary>
 /// One data stream for a handler's unit test, without Redis: feed it entries, run the handler with
 /// <see cref="RunAsync"/> (or pass <see cref="CreateContext"/> yourself), then assert on <see cref="Checkpoints"/>
-/// and the <see cref="StreamWorkOutcome"/>. It behaves as the worker's context does: reading resumes after the last
+/// and the <see cref="StreamRunOutcome"/> (the same type the worker's run ends in). It behaves as the worker's context does: reading resumes after the last
 /// checkpoint and waits for more entries at the end; losing ownership (<see cref="LoseOwnership"/>) cancels the
 /// handler's token, ends reading with an <see cref="OperationCanceledException"/> and refuses checkpoints with a
 /// <see cref="StreamOwnershipLostException"/>. Entries may be added while the handler runs, from any thread.
 /// </summary>
-public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
+public sealed class FakeStreamWork : IDisposable
 {
     private readonly List<StreamEntry> _entries = [];
     private readonly List<StreamCheckpoint> _checkpoints = [];
@@ -36,13 +36,13 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
         IdInLbs = idInLbs;
     }
 
-    /// <inheritdoc />
+    /// <summary>The data stream's name, as the handler sees it.</summary>
     public string DataStreamName { get; }
 
-    /// <inheritdoc />
+    /// <summary>The id of the announcing LBS entry.</summary>
     public string IdInLbs { get; }
 
-    /// <inheritdoc />
+    /// <summary>The producer's <c>Info</c>, as set by <see cref="WithInfo"/>.</summary>
     public IReadOnlyDictionary<string, JsonElement>? AdditionalInfo { get; private set; }
 
     /// <summary>How the worker came to own the stream.</summary>
@@ -61,7 +61,7 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
     /// <value>The default is 1.</value>
     public int Attempt { get; set; } = 1;
 
-    /// <summary>The worker's <see cref="RecoverableStreamOptions.MaxDeliveryAttempts"/>: a failure on this attempt is <see cref="StreamWorkOutcome.DeadLettered"/>.</summary>
+    /// <summary>The worker's <c>MaxDeliveryAttempts</c>: a failure on this attempt is <see cref="StreamRunOutcome.DeadLettered"/>.</summary>
     /// <value>The default is 5, as the worker's.</value>
     public int MaxDeliveryAttempts { get; set; } = 5;
 
@@ -163,7 +163,7 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
             _linked.Add(linked);
         }
 
-        return StreamWorkContext.Create(this, Attempt, linked.Token);
+        return new FakeStreamWorkContext(this, Attempt, linked.Token);
     }
 
     /// <summary>
@@ -173,12 +173,12 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
     /// <param name="handler">The handler under test.</param>
     /// <param name="cancellationToken">Stands for the host stopping.</param>
     /// <returns>The outcome.</returns>
-    public async Task<StreamWorkOutcome> RunAsync(IStreamWorkHandler handler, CancellationToken cancellationToken = default)
+    public async Task<StreamRunOutcome> RunAsync(IStreamWorkHandler handler, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(handler);
         Exception = null;
         using var token = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _ownership.Token);
-        var context = StreamWorkContext.Create(this, Attempt, token.Token);
+        var context = new FakeStreamWorkContext(this, Attempt, token.Token);
         try
         {
             await handler.HandleAsync(context, token.Token).ConfigureAwait(false);
@@ -193,21 +193,21 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
         // As the worker: once cancelled, nothing is completed or counted, whatever the handler did.
         if (!IsOwned)
         {
-            return StreamWorkOutcome.OwnershipLost;
+            return StreamRunOutcome.OwnershipLost;
         }
 
         if (token.IsCancellationRequested)
         {
-            return StreamWorkOutcome.Cancelled;
+            return StreamRunOutcome.ReleasedAtShutdown;
         }
 
-        return Exception is null ? StreamWorkOutcome.Completed
-            : Attempt >= MaxDeliveryAttempts ? StreamWorkOutcome.DeadLettered
-            : StreamWorkOutcome.Failed;
+        return Exception is null ? StreamRunOutcome.Completed
+            : Attempt >= MaxDeliveryAttempts ? StreamRunOutcome.DeadLettered
+            : StreamRunOutcome.RetryScheduled;
     }
 
-    /// <inheritdoc />
-    async IAsyncEnumerable<StreamEntry> IStreamWorkContextBackend.ReadEntriesAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>What every context of this stream reads: entries after <paramref name="afterId"/> (or the checkpoint), waiting at the end.</summary>
+    internal async IAsyncEnumerable<StreamEntry> ReadEntriesAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _ownership.Token);
         var position = Parse(afterId ?? _stored?.Position ?? "0-0");
@@ -233,8 +233,8 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
         }
     }
 
-    /// <inheritdoc />
-    Task IStreamWorkContextBackend.CheckpointAsync(string position, ReadOnlyMemory<byte> state, CancellationToken cancellationToken)
+    /// <summary>Stores a checkpoint, refused once ownership is lost.</summary>
+    internal Task CheckpointAsync(string position, ReadOnlyMemory<byte> state, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(position);
         cancellationToken.ThrowIfCancellationRequested();
@@ -253,17 +253,17 @@ public sealed class FakeStreamWork : IStreamWorkContextBackend, IDisposable
         return Task.CompletedTask;
     }
 
-    /// <inheritdoc />
-    Task<StreamCheckpoint?> IStreamWorkContextBackend.GetCheckpointAsync(CancellationToken cancellationToken)
+    /// <summary>The stored checkpoint.</summary>
+    internal Task<StreamCheckpoint?> GetCheckpointAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(_stored);
     }
 
-    /// <inheritdoc />
+    /// <summary>Records progress, as <see cref="StreamWorkContext.Heartbeat"/> does.</summary>
     public void Heartbeat() => Interlocked.Increment(ref _heartbeats);
 
-    /// <inheritdoc />
+    /// <summary>Disposes the ownership token and the contexts' linked tokens.</summary>
     public void Dispose()
     {
         lock (_linked)

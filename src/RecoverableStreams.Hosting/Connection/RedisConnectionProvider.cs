@@ -10,11 +10,13 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Hosting.Connection;
 
 /// <summary>
-/// Finds each service's Redis connection, lazily (never in a constructor), in this order: an
-/// <see cref="IConnectionMultiplexer"/> registered with the service's connection name as its key (as
-/// Aspire.StackExchange.Redis's <c>AddKeyedRedisClient</c> does); an unkeyed one registered in DI; one created from
-/// <see cref="RecoverableStreamOptions.Configuration"/> or, when that is not set, <c>ConnectionStrings:{name}</c>
-/// (<c>ConnectionStrings:Redis</c> without a name). Services on the same connection string share one multiplexer.
+/// Finds each service's Redis connection, lazily (never in a constructor), the most explicit first: the service
+/// section's <see cref="RecoverableStreamOptions.Configuration"/>; <c>ConnectionStrings:{name}</c>
+/// (<c>ConnectionStrings:Redis</c> without a name); an <see cref="IConnectionMultiplexer"/> registered with the
+/// service's connection name as its key (as Aspire.StackExchange.Redis's <c>AddKeyedRedisClient</c> does); an unkeyed
+/// one. An unkeyed multiplexer is last because it is anybody's (Aspire's <c>AddRedisClient("cache")</c> registers the
+/// cache server's): it must never silently win over a connection the service names. Services on the same connection
+/// string share one multiplexer.
 /// Only a connection created here is disposed here.
 /// </summary>
 internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyncDisposable
@@ -26,20 +28,20 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
     public async Task<IConnectionMultiplexer> GetAsync(ServiceBinding binding, RecoverableStreamOptions options, CancellationToken cancellationToken)
     {
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger<RedisConnectionProvider>() ?? NullLogger<RedisConnectionProvider>.Instance;
-        if (binding.ConnectionName is { } key && services.GetKeyedService<IConnectionMultiplexer>(key) is { } keyed)
-        {
-            return keyed;
-        }
-
-        if (services.GetService<IConnectionMultiplexer>() is { } registered)
-        {
-            Log.UsingRegisteredConnection(logger);
-            return registered;
-        }
-
         var configuration = ConfigurationString(services, binding, options);
         if (string.IsNullOrWhiteSpace(configuration))
         {
+            if (binding.ConnectionName is { } key && services.GetKeyedService<IConnectionMultiplexer>(key) is { } keyed)
+            {
+                return keyed;
+            }
+
+            if (services.GetService<IConnectionMultiplexer>() is { } registered)
+            {
+                Log.UsingRegisteredConnection(logger);
+                return registered;
+            }
+
             throw new InvalidOperationException(
                 $"No Redis connection for {binding.DisplayName}: register an IConnectionMultiplexer, or set {binding.DisplayName}:Configuration or ConnectionStrings:{binding.ConnectionStringName}.");
         }

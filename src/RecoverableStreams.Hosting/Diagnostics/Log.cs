@@ -5,7 +5,7 @@ namespace RecoverableStreams.Hosting.Diagnostics;
 
 /// <summary>
 /// Every log message of the hosting layer. Event ids are a contract: 15x lifecycle, 25x processing, 35x recovery,
-/// 45x connectivity (the core uses 100-106, 200-205, 300-303 and 400-406).
+/// 45x connectivity (the core uses 10x, 20x, 30x-32x and 40x-42x; LogEventIdTests keeps ids unique across assemblies).
 /// </summary>
 internal static partial class Log
 {
@@ -61,11 +61,11 @@ internal static partial class Log
     [LoggerMessage(256, LogLevel.Warning, "{Operation} of '{DataStreamName}' ({IdInLbs}) failed; retrying while the lease is held.", EventName = "FinishFailed")]
     public static partial void FinishFailed(ILogger logger, string operation, string dataStreamName, string idInLbs, Exception exception);
 
-    [LoggerMessage(257, LogLevel.Error, "Unexpected error in the session of '{DataStreamName}' ({IdInLbs}).", EventName = "SessionFailed")]
-    public static partial void SessionFailed(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
+    [LoggerMessage(257, LogLevel.Error, "Unexpected error in the run of '{DataStreamName}' ({IdInLbs}); it ends as a failed attempt (counted, retried, then dead-lettered).", EventName = "RunFailed")]
+    public static partial void RunFailed(ILogger logger, string dataStreamName, string idInLbs, Exception exception);
 
-    [LoggerMessage(259, LogLevel.Warning, "The previous session of '{DataStreamName}' ({IdInLbs}) on this worker still runs after {Waited} (its handler ignores cancellation); starting the new one anyway: the old lease is fenced, its writes are refused.", EventName = "PreviousSessionStillRunning")]
-    public static partial void PreviousSessionStillRunning(ILogger logger, string dataStreamName, string idInLbs, TimeSpan waited);
+    [LoggerMessage(259, LogLevel.Warning, "The previous run of '{DataStreamName}' ({IdInLbs}) on this worker still runs after {Waited} (its handler ignores cancellation); starting the new one anyway: the old lease is fenced, its writes are refused.", EventName = "PreviousRunStillRunning")]
+    public static partial void PreviousRunStillRunning(ILogger logger, string dataStreamName, string idInLbs, TimeSpan waited);
 
     [LoggerMessage(350, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}) while handling it; the handler was cancelled and the stream is not completed.", EventName = "LostWhileHandling")]
     public static partial void LostWhileHandling(ILogger logger, string dataStreamName, string idInLbs);
@@ -75,9 +75,6 @@ internal static partial class Log
 
     [LoggerMessage(352, LogLevel.Information, "Released '{DataStreamName}' ({IdInLbs}) because the host is stopping.", EventName = "ReleasedAtShutdown")]
     public static partial void ReleasedAtShutdown(ILogger logger, string dataStreamName, string idInLbs);
-
-    [LoggerMessage(353, LogLevel.Information, "Lost '{DataStreamName}' ({IdInLbs}): {Reason}", EventName = "StreamDisowned")]
-    public static partial void StreamDisowned(ILogger logger, string dataStreamName, string idInLbs, string reason);
 
     [LoggerMessage(354, LogLevel.Information, "Handed '{DataStreamName}' ({IdInLbs}) over to other consumers: {Reason}.", EventName = "HandedOver")]
     public static partial void HandedOver(ILogger logger, string dataStreamName, string idInLbs, string reason);

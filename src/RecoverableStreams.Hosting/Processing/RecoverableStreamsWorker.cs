@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -15,7 +16,7 @@ namespace RecoverableStreams.Hosting.Processing;
 
 /// <summary>
 /// Runs a <see cref="RecoverableStreamClient"/> (with <see cref="RecoverableStreamOptions.AutoClaim"/>) and starts a
-/// <see cref="StreamSession"/> for every stream it is given. The constructor only stores its dependencies: options
+/// <see cref="StreamRun"/> for every stream it is given. The constructor only stores its dependencies: options
 /// are read and Redis is touched in <see cref="ExecuteAsync"/>, after the host's start validation. One worker per
 /// stream service of the host (<see cref="ServiceBinding"/>), each with its own options, handlers and runtime.
 /// </summary>
@@ -24,11 +25,11 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
     /// <summary>The pause before a client that could not start, or that terminated, is started again.</summary>
     private static readonly TimeSpan RestartDelay = TimeSpan.FromSeconds(2);
 
-    private readonly ConcurrentDictionary<Task, byte> _sessions = new();
+    private readonly ConcurrentDictionary<Task, byte> _runs = new();
     private readonly HandOvers _handOvers = new(services.GetService<TimeProvider>() ?? TimeProvider.System);
 
-    /// <summary>The newest session of each LBS entry, so a stream taken back by this process starts after its previous session here finished.</summary>
-    private readonly ConcurrentDictionary<string, Task> _latestSessionByEntry = new(StringComparer.Ordinal);
+    /// <summary>The newest run of each LBS entry, so a stream taken back by this process starts after its previous run here finished.</summary>
+    private readonly ConcurrentDictionary<string, Task> _latestRunByEntry = new(StringComparer.Ordinal);
     private readonly ILoggerFactory _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
     private ILogger? _logger;
     private readonly HandlerRouter _router = new(services.GetServices<HandlerRegistration>().Where(r => string.Equals(r.ServiceKey, binding.Key, StringComparison.Ordinal)));
@@ -61,7 +62,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         if (ExecuteTask is { IsCompleted: false })
         {
-            Log.ShutdownTimedOut(Logger, _sessions.Count);
+            Log.ShutdownTimedOut(Logger, _runs.Count);
         }
 
         // Idempotent: releases (never completes) whatever is still owned, also when the timeout cut the wait short.
@@ -122,12 +123,13 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
             var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
             _runtime.Started(redis, client);
             Log.WorkerStarted(Logger, client.ConsumerId, _router.Count);
-            var deps = new SessionDependencies(client, settings, hosting.HandlerRetry, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, _notifier, Time, Logger);
+            var telemetry = new StreamRunTelemetry(Logger, _metrics, _notifier, settings.MaxDeliveryAttempts, Time);
+            var deps = new StreamRunDependencies(client, settings, hosting.HandlerRetry, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, telemetry, services.GetService<DistributedContextPropagator>(), Time, Logger);
             using var advertising = new CancellationTokenSource();
             var advertiser = Task.Run(() => AdvertiseRoutesAsync(routes, advertising.Token), CancellationToken.None);
             try
             {
-                await RunSessionsAsync(client, notifications, deps, stoppingToken).ConfigureAwait(false);
+                await RunStreamsAsync(client, notifications, deps, stoppingToken).ConfigureAwait(false);
             }
             finally
             {
@@ -145,7 +147,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         }
     }
 
-    private async Task RunSessionsAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, SessionDependencies deps, CancellationToken stoppingToken)
+    private async Task RunStreamsAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, StreamRunDependencies deps, CancellationToken stoppingToken)
     {
         var pump = Task.Run(() => PumpAsync(client, notifications, deps, stoppingToken), CancellationToken.None);
         await Task.WhenAny(pump, Task.Delay(Timeout.Infinite, stoppingToken)).ConfigureAwait(false);
@@ -154,7 +156,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
             // The channel completed on its own: the client terminated. Stop what it still runs, then start anew.
             var reason = _runtime.LastError ?? "the notification channel completed";
             await StopClientAsync(client).ConfigureAwait(false);
-            await WaitForSessionsAsync().ConfigureAwait(false);
+            await WaitForRunsAsync().ConfigureAwait(false);
             Log.ClientTerminated(Logger, reason, RestartDelay);
             return;
         }
@@ -162,9 +164,9 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         // Stopping: take no new work (leases held stay renewed, so handlers can still checkpoint), then wait
         // for the cancelled handlers, which release their streams for peers; StopAsync bounds this by the
         // host's shutdown timeout. The pump keeps running and releases anything acquired before the stop.
-        Log.WorkerStopping(Logger, _sessions.Count);
+        Log.WorkerStopping(Logger, _runs.Count);
         await StopAcquiringAsync(client).ConfigureAwait(false);
-        await WaitForSessionsAsync().ConfigureAwait(false);
+        await WaitForRunsAsync().ConfigureAwait(false);
         await StopClientAsync(client).ConfigureAwait(false);
         await pump.ConfigureAwait(false);
         throw new OperationCanceledException(stoppingToken);
@@ -206,7 +208,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
     }
 
     /// <summary>Reads the notification channel to its end (after DoneAsync, or when the client terminates).</summary>
-    private async Task PumpAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, SessionDependencies deps, CancellationToken stoppingToken)
+    private async Task PumpAsync(RecoverableStreamClient client, ChannelReader<StreamNotification> notifications, StreamRunDependencies deps, CancellationToken stoppingToken)
     {
         await foreach (var notification in notifications.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
@@ -218,12 +220,12 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                Log.SessionFailed(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, ex);
+                Log.RunFailed(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, ex);
             }
         }
     }
 
-    private async Task DispatchAsync(RecoverableStreamClient client, StreamNotification notification, SessionDependencies deps, CancellationToken stoppingToken)
+    private async Task DispatchAsync(RecoverableStreamClient client, StreamNotification notification, StreamRunDependencies deps, CancellationToken stoppingToken)
     {
         switch (notification.Type)
         {
@@ -235,24 +237,11 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
                     return;
                 }
 
-                StartSession(lease, new StreamSession(deps, lease, stoppingToken), deps.Options.LeaseDuration);
+                StartRun(lease, new StreamRun(deps, lease, stoppingToken), deps.Options.LeaseDuration);
                 return;
 
             case StreamNotificationType.StreamDisowned:
-                var reason = notification.EndReason?.ToString() ?? "ownership lost";
-                Log.StreamDisowned(Logger, notification.Payload.DataStreamName, notification.Payload.IdInLbs, reason);
-                await _notifier.NotifyAsync(
-                    new StreamLifecycleEvent
-                    {
-                        Kind = StreamLifecycleEventKind.Disowned,
-                        DataStreamName = notification.Payload.DataStreamName,
-                        IdInLbs = notification.Payload.IdInLbs,
-                        ConsumerId = client.ConsumerId,
-                        FencingToken = notification.Lease?.FencingToken,
-                        Origin = notification.Lease?.Origin,
-                        Reason = reason,
-                    },
-                    stoppingToken).ConfigureAwait(false);
+                // The stream's run learns it from its lease (OwnershipLost) and reports it once, as its outcome.
                 return;
 
             case StreamNotificationType.StreamTerminated:
@@ -265,14 +254,14 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         }
     }
 
-    private void StartSession(StreamLease lease, StreamSession session, TimeSpan maxWait)
+    private void StartRun(StreamLease lease, StreamRun run, TimeSpan maxWait)
     {
-        // A stream released for a retry may come straight back to this process: its new session waits until the old
+        // A stream released for a retry may come straight back to this process: its new run waits until the old
         // one has finished (it is only notifying observers by then), so observers see one stream's events in order.
         // The wait is bounded: a handler that ignores cancellation would hold the stream here forever, and the old
-        // session can do no harm meanwhile (its lease is gone, so its writes are refused).
+        // run can do no harm meanwhile (its lease is gone, so its writes are refused).
         var idInLbs = lease.IdInLbs;
-        var previous = _latestSessionByEntry.TryGetValue(idInLbs, out var running) ? running : Task.CompletedTask;
+        var previous = _latestRunByEntry.TryGetValue(idInLbs, out var running) ? running : Task.CompletedTask;
         var task = Task.Run(
             async () =>
             {
@@ -281,31 +270,31 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
                     var finished = await Task.WhenAny(previous, Task.Delay(maxWait, Time)).ConfigureAwait(false);
                     if (finished != previous)
                     {
-                        Log.PreviousSessionStillRunning(Logger, lease.DataStreamName, idInLbs, maxWait);
+                        Log.PreviousRunStillRunning(Logger, lease.DataStreamName, idInLbs, maxWait);
                     }
                 }
 
-                await session.RunAsync().ConfigureAwait(false);
+                await run.RunAsync().ConfigureAwait(false);
             },
             CancellationToken.None);
-        _latestSessionByEntry[idInLbs] = task;
-        _sessions.TryAdd(task, 0);
+        _latestRunByEntry[idInLbs] = task;
+        _runs.TryAdd(task, 0);
         _ = task.ContinueWith(
             t =>
             {
-                _sessions.TryRemove(t, out _);
-                _latestSessionByEntry.TryRemove(new KeyValuePair<string, Task>(idInLbs, t));
+                _runs.TryRemove(t, out _);
+                _latestRunByEntry.TryRemove(new KeyValuePair<string, Task>(idInLbs, t));
             },
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
     }
 
-    private async Task WaitForSessionsAsync()
+    private async Task WaitForRunsAsync()
     {
-        while (!_sessions.IsEmpty)
+        while (!_runs.IsEmpty)
         {
-            await Task.WhenAll(_sessions.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await Task.WhenAll(_runs.Keys).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 

@@ -5,9 +5,9 @@ namespace RecoverableStreams.Diagnostics;
 /// <summary>The log messages of the data-stream watcher (Checkpoints/DataStreamWatcher.cs).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(420, LogLevel.Warning, "Subscribing to {Channel} failed; readers waiting in ReadEntriesAsync are woken by a batched poll every {PollInterval} instead.", EventName = "DataStreamSubscribeFailed")]
+    [LoggerMessage(410, LogLevel.Warning, "Subscribing to {Channel} failed; readers waiting in ReadEntriesAsync are woken by a batched poll every {PollInterval} instead.", EventName = "DataStreamSubscribeFailed")]
     public static partial void DataStreamSubscribeFailed(ILogger logger, string channel, TimeSpan pollInterval, Exception exception);
 
-    [LoggerMessage(421, LogLevel.Warning, "The safety poll of waiting data-stream readers failed; it runs again at its next interval.", EventName = "DataSafetyPollFailed")]
+    [LoggerMessage(411, LogLevel.Warning, "The safety poll of waiting data-stream readers failed; it runs again at its next interval.", EventName = "DataSafetyPollFailed")]
     public static partial void DataSafetyPollFailed(ILogger logger, Exception exception);
 }

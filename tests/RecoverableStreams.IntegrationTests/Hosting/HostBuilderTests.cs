@@ -20,12 +20,60 @@ public sealed class HostBuilderTests
     private const string Unreachable = "127.0.0.1:1,connectTimeout=200";
 
     [Test]
-    public async Task A_multiplexer_keyed_with_the_connection_name_is_used_before_the_connection_string()
+    public async Task The_connection_string_beats_an_Aspire_style_multiplexer_registered_for_another_server()
+    {
+        // As after Aspire's AddRedisClient("cache") and AddKeyedRedisClient("cache"): a multiplexer for the cache
+        // server, unkeyed and keyed. The stream service names its own connection string; that one must be used.
+        var service = TestOptions.NewServiceName();
+        var seen = new ConcurrentQueue<string>();
+        await using var cache = await ConnectionMultiplexer.ConnectAsync(Unreachable + ",abortConnect=false");
+        var builder = NewBuilder(new() { ["ConnectionStrings:streams"] = SharedRedis.Server.ConnectionString, ["RecoverableStreams:ServiceName"] = service });
+        builder.Services.AddSingleton<IConnectionMultiplexer>(cache);
+        builder.Services.AddKeyedSingleton<IConnectionMultiplexer>("cache", cache);
+        builder.Services.AddSingleton(seen);
+        builder.AddRecoverableRedisStreams("streams").AddHandler<RecordingHandler>();
+
+        await RunAsync(builder, async host =>
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            await TestHosts.Publisher(redis, service).AddStreamAsync("aspire-1");
+            await Eventually.AssertAsync(() => seen.Contains("aspire-1"), TimeSpan.FromSeconds(20), "the handler runs on ConnectionStrings:streams, not on the cache's multiplexer");
+        });
+    }
+
+    [Test]
+    public async Task The_section_s_Configuration_beats_the_connection_string_and_a_keyed_multiplexer()
+    {
+        var service = TestOptions.NewServiceName();
+        var seen = new ConcurrentQueue<string>();
+        await using var other = await ConnectionMultiplexer.ConnectAsync(Unreachable + ",abortConnect=false");
+        var builder = NewBuilder(new()
+        {
+            ["ConnectionStrings:streams"] = Unreachable,
+            ["RecoverableStreams:ServiceName"] = service,
+            ["RecoverableStreams:Configuration"] = SharedRedis.Server.ConnectionString,
+        });
+        builder.Services.AddKeyedSingleton<IConnectionMultiplexer>("streams", other);
+        builder.Services.AddSingleton(seen);
+        builder.AddRecoverableRedisStreams("streams").AddHandler<RecordingHandler>();
+
+        await RunAsync(builder, async host =>
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            await TestHosts.Publisher(redis, service).AddStreamAsync("section-1");
+            await Eventually.AssertAsync(() => seen.Contains("section-1"), TimeSpan.FromSeconds(20), "the handler runs on the section's Configuration");
+        });
+    }
+
+    [Test]
+    public async Task Without_a_connection_string_a_multiplexer_keyed_with_the_connection_name_beats_an_unkeyed_one()
     {
         var service = TestOptions.NewServiceName();
         var seen = new ConcurrentQueue<string>();
         await using var redis = await SharedRedis.Server.ConnectAsync();
-        var builder = NewBuilder(new() { ["ConnectionStrings:cache"] = Unreachable, ["RecoverableStreams:ServiceName"] = service });
+        await using var other = await ConnectionMultiplexer.ConnectAsync(Unreachable + ",abortConnect=false");
+        var builder = NewBuilder(new() { ["RecoverableStreams:ServiceName"] = service });
+        builder.Services.AddSingleton<IConnectionMultiplexer>(other);
         builder.Services.AddKeyedSingleton<IConnectionMultiplexer>("cache", redis);
         builder.Services.AddSingleton(seen);
         builder.AddRecoverableRedisStreams("cache").AddHandler<RecordingHandler>();

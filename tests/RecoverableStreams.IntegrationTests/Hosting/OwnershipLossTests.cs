@@ -23,7 +23,7 @@ public sealed class OwnershipLossTests
             var id = await TestHosts.Publisher(redis, service).AddStreamAsync("lost-1");
             await Eventually.AssertAsync(() => !sessions.Started.IsEmpty, TimeSpan.FromSeconds(20), "the handler starts");
             var first = sessions.Started.First();
-            Assert.That(first.Lease.IsOwned, Is.True);
+            Assert.That(first.IsOwned, Is.True);
 
             // Take the session away behind the owner's back: its next renewal finds it gone, and every stream of it is lost.
             var record = (string)(await redis.GetDatabase().HashGetAsync(TestHosts.OwnersKey(service), id))!;
@@ -31,8 +31,8 @@ public sealed class OwnershipLossTests
             Assert.That(await redis.GetDatabase().SortedSetRemoveAsync(TestHosts.SessionsKey(service), session), Is.True);
 
             await Eventually.AssertAsync(() => sessions.Cancelled.Contains(first), TimeSpan.FromSeconds(15), "the handler's token fires");
-            Assert.That(first.Lease.IsOwned, Is.False);
-            Assert.That(first.Lease.OwnershipLost.IsCancellationRequested, Is.True);
+            Assert.That(first.IsOwned, Is.False);
+            Assert.That(first.OwnershipLost.IsCancellationRequested, Is.True);
             Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.EqualTo(1), "a lost stream is not completed");
         }
         finally

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Hosting;
 using RecoverableStreams.IntegrationTests.Infrastructure;
+using RecoverableStreams.Hosting.Processing;
 using RecoverableStreams.Keys;
 
 namespace RecoverableStreams.IntegrationTests.Hosting;
@@ -36,8 +37,8 @@ public sealed class RetakenStreamTests
 
             // Kill the owner's session behind its back: its handler is cancelled but ignores it; the same process
             // opens a new session and takes the stream back.
-            await Ownership.KillSessionAsync(redis.GetDatabase(), StreamKeys.For(new RecoverableStreamOptions { ServiceName = service }), first.Lease.Session.Id);
-            await Eventually.AssertAsync(() => !first.Lease.IsOwned, TimeSpan.FromSeconds(15), "the first lease is lost");
+            await Ownership.KillSessionAsync(redis.GetDatabase(), StreamKeys.For(new RecoverableStreamOptions { ServiceName = service }), ((LeaseStreamWorkContext)first).Lease.Session.Id);
+            await Eventually.AssertAsync(() => !first.IsOwned, TimeSpan.FromSeconds(15), "the first lease is lost");
 
             await Eventually.AssertAsync(() => log.Visits.Count >= 2, TimeSpan.FromSeconds(30), "the stream is handled again while the first handler still runs");
             Assert.That(log.Visits.ElementAt(1).FencingToken, Is.GreaterThan(first.FencingToken));

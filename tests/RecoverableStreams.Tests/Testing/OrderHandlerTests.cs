@@ -1,4 +1,5 @@
 using RecoverableStreams.Samples.Snippets;
+using RecoverableStreams.Hosting;
 using RecoverableStreams.Testing;
 
 namespace RecoverableStreams.Tests.Testing;
@@ -22,7 +23,7 @@ public sealed class OrderHandlerTests
 
         var outcome = await work.RunAsync(new OrderHandler(totals));
 
-        Assert.That(outcome, Is.EqualTo(StreamWorkOutcome.Completed));
+        Assert.That(outcome, Is.EqualTo(StreamRunOutcome.Completed));
         Assert.That(totals.Of("order:1"), Is.EqualTo(12));
         Assert.That(work.Checkpoints.Select(c => (c.Position, c.FencingToken)), Is.EqualTo(new[] { (first, 9L), (second, 9L) }));
     }
@@ -37,7 +38,7 @@ public sealed class OrderHandlerTests
         work.WithCheckpoint(first);
         var totals = new OrderTotals();
 
-        Assert.That(await work.RunAsync(new OrderHandler(totals)), Is.EqualTo(StreamWorkOutcome.Completed));
+        Assert.That(await work.RunAsync(new OrderHandler(totals)), Is.EqualTo(StreamRunOutcome.Completed));
         Assert.That(totals.Of("order:2"), Is.EqualTo(7), "the entry before the checkpoint is not counted twice");
     }
 
@@ -53,7 +54,7 @@ public sealed class OrderHandlerTests
 
         var outcome = await work.RunAsync(new OrderHandler(totals));
 
-        Assert.That(outcome, Is.EqualTo(StreamWorkOutcome.OwnershipLost));
+        Assert.That(outcome, Is.EqualTo(StreamRunOutcome.OwnershipLost));
         Assert.That(work.Checkpoints, Has.Count.EqualTo(1));
         Assert.That(totals.Of("order:3"), Is.EqualTo(5), "the handler stopped at the loss");
     }
@@ -71,7 +72,7 @@ public sealed class OrderHandlerTests
         work.AddEntry(("amount", 2));
         work.AddEntry(("end", 1));
 
-        Assert.That(await run, Is.EqualTo(StreamWorkOutcome.Completed));
+        Assert.That(await run, Is.EqualTo(StreamRunOutcome.Completed));
         Assert.That(totals.Of("order:4"), Is.EqualTo(3));
     }
 
@@ -80,15 +81,15 @@ public sealed class OrderHandlerTests
     {
         using var work = new FakeStreamWork("order:5") { Attempt = 2, MaxDeliveryAttempts = 3 };
         work.AddEntry(("amount", "not a number"));
-        Assert.That(await work.RunAsync(new OrderHandler(new OrderTotals())), Is.EqualTo(StreamWorkOutcome.Failed));
+        Assert.That(await work.RunAsync(new OrderHandler(new OrderTotals())), Is.EqualTo(StreamRunOutcome.RetryScheduled));
         Assert.That(work.Exception, Is.InstanceOf<InvalidCastException>());
 
         work.Attempt = 3;
-        Assert.That(await work.RunAsync(new OrderHandler(new OrderTotals())), Is.EqualTo(StreamWorkOutcome.DeadLettered));
+        Assert.That(await work.RunAsync(new OrderHandler(new OrderTotals())), Is.EqualTo(StreamRunOutcome.DeadLettered));
     }
 
     [Test]
-    public async Task Info_and_identity_reach_the_handler_and_a_test_context_has_no_lease()
+    public async Task Info_identity_and_ownership_reach_the_handler_and_no_member_throws_under_test()
     {
         using var work = new FakeStreamWork("order:6", "1700000000123-4") { Attempt = 2, ConsumerId = "pod-a", FencingToken = 42 };
         work.WithInfo(new Dictionary<string, object?> { ["customer"] = "c-7" });
@@ -96,10 +97,11 @@ public sealed class OrderHandlerTests
 
         Assert.That(context.AdditionalInfo!["customer"].GetString(), Is.EqualTo("c-7"));
         Assert.That((context.DataStreamName, context.IdInLbs, context.Attempt, context.ConsumerId, context.FencingToken), Is.EqualTo(("order:6", "1700000000123-4", 2, "pod-a", 42L)));
-        Assert.Throws<InvalidOperationException>(() => _ = context.Lease);
+        Assert.That((context.IsOwned, context.OwnershipLost.IsCancellationRequested), Is.EqualTo((true, false)));
         await context.CheckpointAsync("1-0");
         Assert.That((await context.GetCheckpointAsync())!.Position, Is.EqualTo("1-0"));
         work.LoseOwnership();
+        Assert.That((context.IsOwned, context.OwnershipLost.IsCancellationRequested), Is.EqualTo((false, true)), "the fake's context follows its ownership, as the worker's follows the lease");
         Assert.ThrowsAsync<StreamOwnershipLostException>(() => context.CheckpointAsync("2-0"));
     }
 

@@ -1,13 +1,13 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Hosting.Diagnostics;
-using RecoverableStreams.Hosting.Lifecycle;
 using RecoverableStreams.Hosting.Routing;
 
 namespace RecoverableStreams.Hosting.Processing;
 
-/// <summary>What every <see cref="StreamSession"/> of one client needs.</summary>
-internal sealed record SessionDependencies(
+/// <summary>What every <see cref="StreamRun"/> of one client needs.</summary>
+internal sealed record StreamRunDependencies(
     RecoverableStreamClient Client,
     RecoverableStreamOptions Options,
     HandlerRetryOptions Retry,
@@ -16,6 +16,7 @@ internal sealed record SessionDependencies(
     RouteDirectory Routes,
     HandOvers HandOvers,
     HostingMetrics Metrics,
-    LifecycleNotifier Notifier,
+    StreamRunTelemetry Telemetry,
+    DistributedContextPropagator? Propagator,
     TimeProvider Time,
     ILogger Logger);

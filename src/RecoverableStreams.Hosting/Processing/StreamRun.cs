@@ -5,44 +5,59 @@ using RecoverableStreams.Hosting.Diagnostics;
 namespace RecoverableStreams.Hosting.Processing;
 
 /// <summary>
-/// One stream on this worker, from the lease to its end: route, resolve the handler in a new scope, run it, then
-/// complete, count a failure and release or dead-letter, or (cancelled) release for a peer.
+/// One run of a stream on this worker, from the lease to its end: route, resolve the handler in a new scope, run it,
+/// then complete, count a failure and release or dead-letter, or (cancelled) release for a peer. ("Session" is the
+/// core's consumer session; this is the per-stream run.) The run is the single source of its lifecycle events: it
+/// reports each step once to <see cref="StreamRunTelemetry"/>, which writes the logs, metrics, span and observer
+/// events, and it ends in exactly one <see cref="StreamRunOutcome"/>. Any exception, wherever it is thrown (span,
+/// routing, scope, handler resolution, the handler), ends the stream the way a handler failure does: a counted
+/// attempt, a retry, then a dead letter.
 /// </summary>
-internal sealed class StreamSession(SessionDependencies deps, StreamLease lease, CancellationToken hostStopping)
+internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, CancellationToken hostStopping)
 {
-    private const string OutcomeTag = "recoverable_streams.outcome";
+    private Activity? _span;
+    private int _attempt = 1;
+    private long _acquiredTimestamp;
 
-    private Activity? _activity;
-
-    public async Task RunAsync()
+    public async Task<StreamRunOutcome> RunAsync()
     {
-        using var activity = HostingActivity.StartSession(lease, deps.Options);
-        _activity = activity;
-        var outcome = "error";
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, lease.OwnershipLost);
         try
         {
-            outcome = await RunCoreAsync(activity).ConfigureAwait(false);
+            StreamRunEvent end;
+            try
+            {
+                end = await RunCoreAsync(cancel.Token).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // Anything the run itself throws ends the stream one defined way, never pins its slot.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Log.RunFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
+                end = await OnFailureAsync(ex, cancel.Token).ConfigureAwait(false);
+            }
+
+            await ReportAsync(end).ConfigureAwait(false);
+            return end.Outcome!.Value;
         }
-#pragma warning disable CA1031 // A session must never bring the worker down; the lease ends by expiry or at shutdown.
+#pragma warning disable CA1031 // Counting the failure failed too: give the stream back so that no slot stays pinned.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Log.SessionFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
-            HostingActivity.Failed(activity, ex);
+            Log.RunFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, ex);
+            return await ReleaseAfterFaultAsync().ConfigureAwait(false);
         }
         finally
         {
-            activity?.SetTag(OutcomeTag, outcome);
+            _span?.Dispose();
         }
     }
 
-    private async Task<string> RunCoreAsync(Activity? activity)
+    private async Task<StreamRunEvent> RunCoreAsync(CancellationToken token)
     {
-        var acquiredTimestamp = deps.Time.GetTimestamp();
-        await AnnounceAcquisitionAsync().ConfigureAwait(false);
-
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(hostStopping, lease.OwnershipLost);
-        var token = cancel.Token;
+        _acquiredTimestamp = deps.Time.GetTimestamp();
+        _span = HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
+        await ReportAsync(new StreamRunEvent(StreamRunEventKind.Acquired, lease)).ConfigureAwait(false);
 
         if (deps.HandOvers.IsHandedOver(lease.IdInLbs))
         {
@@ -56,25 +71,21 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             return await OnUnroutedAsync(token).ConfigureAwait(false);
         }
 
-        var attempt = (int)Math.Min(int.MaxValue, await ReadFailedAttemptsAsync(token).ConfigureAwait(false) + 1);
-        activity?.SetTag("recoverable_streams.attempt", attempt);
-        activity?.SetTag("recoverable_streams.handler", handlerType.Name);
+        _attempt = (int)Math.Min(int.MaxValue, await ReadFailedAttemptsAsync(token).ConfigureAwait(false) + 1);
+        TimeSpan? failoverLatency = null;
         if (lease.Origin != LeaseOrigin.Assigned)
         {
             // Acquisition (Redis clock: the first deadline minus the lease duration) to handler start (local clock).
-            var acquiredAt = lease.ExpiresAt - deps.Options.LeaseDuration;
-            var latency = deps.Time.GetUtcNow() - acquiredAt;
-            deps.Metrics.FailoverLatency.Record(Math.Max(0, latency.TotalSeconds), HostingMetrics.OriginTag(lease.Origin));
+            failoverLatency = deps.Time.GetUtcNow() - (lease.ExpiresAt - deps.Options.LeaseDuration);
         }
 
-        Log.HandlerStarting(deps.Logger, lease.DataStreamName, lease.IdInLbs, handlerType.Name, attempt, lease.Origin, lease.FencingToken);
+        await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerStarting, lease) { Attempt = _attempt, Handler = handlerType.Name, Delay = failoverLatency }).ConfigureAwait(false);
         long? outageSince = null;
         var outageRetries = 0;
         while (true)
         {
-            var failure = await RunHandlerAsync(handlerType, attempt, token).ConfigureAwait(false);
-            deps.Metrics.HandlerDuration.Record(deps.Time.GetElapsedTime(acquiredTimestamp).TotalSeconds, HostingMetrics.OriginTag(lease.Origin));
-            deps.Metrics.LeaseHeadroom.Record(Math.Max(0, (lease.ExpiresAt - deps.Time.GetUtcNow()).TotalSeconds));
+            var failure = await RunHandlerAsync(handlerType, token).ConfigureAwait(false);
+            await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerReturned, lease) { Attempt = _attempt, Delay = deps.Time.GetElapsedTime(_acquiredTimestamp) }).ConfigureAwait(false);
 
             // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
             // OwnershipLost itself is read too: its callbacks (this linked token among them) run on the thread pool,
@@ -86,21 +97,19 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
             if (failure is null)
             {
-                return await CompleteAsync(attempt).ConfigureAwait(false);
+                return await CompleteAsync().ConfigureAwait(false);
             }
 
             if (!RedisOutage.IsOutage(failure))
             {
-                return await OnFailureAsync(failure, attempt, token).ConfigureAwait(false);
+                return await OnFailureAsync(failure, token).ConfigureAwait(false);
             }
 
             // Redis, not the stream, failed: retry here, under the same lease, without spending one of the stream's
             // attempts (an outage must never dead-letter healthy streams), for at most MaxOutageRetryDuration.
             outageSince ??= deps.Time.GetTimestamp();
             outageRetries++;
-            Log.HandlerFailedOnRedis(deps.Logger, lease.DataStreamName, lease.IdInLbs, failure);
-            deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
-            await NotifyAsync(StreamLifecycleEventKind.Failed, attempt, exception: failure).ConfigureAwait(false);
+            await ReportAsync(new StreamRunEvent(StreamRunEventKind.AttemptFailed, lease) { Attempt = _attempt, Exception = failure, IsOutage = true }).ConfigureAwait(false);
             var outage = deps.Time.GetElapsedTime(outageSince.Value);
             if (outage >= deps.Options.MaxOutageRetryDuration)
             {
@@ -116,7 +125,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     }
 
     /// <summary>Runs the handler once in its own scope; returns what it threw, or <see langword="null"/>.</summary>
-    private async Task<Exception?> RunHandlerAsync(Type handlerType, int attempt, CancellationToken token)
+    private async Task<Exception?> RunHandlerAsync(Type handlerType, CancellationToken token)
     {
         var scope = deps.ScopeFactory.CreateAsyncScope();
         await using (scope.ConfigureAwait(false))
@@ -124,7 +133,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             try
             {
                 var handler = (IStreamWorkHandler)scope.ServiceProvider.GetRequiredService(handlerType);
-                await handler.HandleAsync(new StreamWorkContext(lease, attempt, token), token).ConfigureAwait(false);
+                await handler.HandleAsync(new LeaseStreamWorkContext(lease, _attempt, token), token).ConfigureAwait(false);
                 return null;
             }
 #pragma warning disable CA1031 // The handler's exception is the failure being counted (or the outage being retried).
@@ -159,7 +168,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     /// No handler here matches the stream: a live peer that advertises a matching pattern gets it (a rolling deploy);
     /// only a stream no live consumer can handle is dead-lettered, with the reason <c>unroutable</c>.
     /// </summary>
-    private async Task<string> OnUnroutedAsync(CancellationToken token)
+    private async Task<StreamRunEvent> OnUnroutedAsync(CancellationToken token)
     {
         bool peerHandles;
         try
@@ -188,7 +197,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
     /// <paramref name="pause"/>, the lease is held a moment first, so that this worker, taking it back at once, does
     /// not spin on it.
     /// </summary>
-    private async Task<string> HandOverAsync(string why, bool pause, CancellationToken token)
+    private async Task<StreamRunEvent> HandOverAsync(string why, bool pause, CancellationToken token)
     {
         if (pause && !await PauseAsync(HandOverPause, token).ConfigureAwait(false))
         {
@@ -202,12 +211,10 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
         if (!await ReleaseAsync().ConfigureAwait(false))
         {
-            return "lost";
+            return Ended(StreamRunOutcome.OwnershipLost);
         }
 
-        Log.HandedOver(deps.Logger, lease.DataStreamName, lease.IdInLbs, why);
-        await NotifyAsync(StreamLifecycleEventKind.Released, reason: "handed over to other consumers: " + why).ConfigureAwait(false);
-        return "handed_over";
+        return Ended(StreamRunOutcome.HandedOver) with { Reason = why };
     }
 
     /// <summary>How long a stream handed over is left to other consumers: a few leases, and the outage bound.</summary>
@@ -216,13 +223,6 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
 
     /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
     private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Retry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Retry.MaxDelay;
-
-    private async Task AnnounceAcquisitionAsync()
-    {
-        var kind = lease.Origin == LeaseOrigin.Assigned ? StreamLifecycleEventKind.Assigned : StreamLifecycleEventKind.Claimed;
-        (kind == StreamLifecycleEventKind.Assigned ? deps.Metrics.Assigned : deps.Metrics.Claimed).Add(1, HostingMetrics.OriginTag(lease.Origin));
-        await NotifyAsync(kind).ConfigureAwait(false);
-    }
 
     private async Task<long> ReadFailedAttemptsAsync(CancellationToken token)
     {
@@ -237,7 +237,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         }
     }
 
-    private async Task<string> CompleteAsync(int attempt)
+    private async Task<StreamRunEvent> CompleteAsync()
     {
         var done = await WhileOwnedAsync("Completing", () => lease.CompleteAsync(CancellationToken.None)).ConfigureAwait(false);
         if (!done)
@@ -245,20 +245,24 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        deps.Metrics.Completed.Add(1, HostingMetrics.OriginTag(lease.Origin));
-        Log.StreamCompleted(deps.Logger, lease.DataStreamName, lease.IdInLbs);
-        await NotifyAsync(StreamLifecycleEventKind.Completed, attempt).ConfigureAwait(false);
-        return "completed";
+        return Ended(StreamRunOutcome.Completed) with { Attempt = _attempt };
     }
 
-    private async Task<string> OnFailureAsync(Exception failure, int attempt, CancellationToken token)
+    /// <summary>
+    /// A failed attempt, whether the handler threw or the run around it did: counted in Redis, then a dead letter at
+    /// the limit, else a back-off and a release for a retry.
+    /// </summary>
+    private async Task<StreamRunEvent> OnFailureAsync(Exception failure, CancellationToken token)
     {
-        long failedAttempts = attempt - 1;
-        HostingActivity.Failed(_activity, failure);
+        if (token.IsCancellationRequested || lease.OwnershipLost.IsCancellationRequested)
+        {
+            // As for a handler: once cancelled, nothing is counted.
+            return await OnCancelledAsync().ConfigureAwait(false);
+        }
+
+        long failedAttempts = _attempt - 1;
         var counted = await WhileOwnedAsync("Counting a failed attempt", async () => failedAttempts = await lease.RecordFailedAttemptAsync(CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
-        Log.HandlerFailed(deps.Logger, lease.DataStreamName, lease.IdInLbs, failedAttempts, deps.Options.MaxDeliveryAttempts, failure);
-        deps.Metrics.Failed.Add(1, HostingMetrics.OriginTag(lease.Origin));
-        await NotifyAsync(StreamLifecycleEventKind.Failed, attempt, exception: failure).ConfigureAwait(false);
+        await ReportAsync(new StreamRunEvent(StreamRunEventKind.AttemptFailed, lease) { Attempt = _attempt, Exception = failure, FailedAttempts = failedAttempts }).ConfigureAwait(false);
         if (!counted)
         {
             return await OnCancelledAsync().ConfigureAwait(false);
@@ -267,24 +271,27 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         if (failedAttempts >= deps.Options.MaxDeliveryAttempts)
         {
             var reason = $"{failure.GetType().FullName}: {failure.Message} (after {failedAttempts} failed attempt(s))";
-            return await DeadLetterAsync(reason, attempt, failure).ConfigureAwait(false);
+            return await DeadLetterAsync(reason, _attempt, failure).ConfigureAwait(false);
         }
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry; a stop
-        // or a loss during the pause ends in a release (or nothing) below, as for any cancelled session.
+        // or a loss during the pause ends in a release (or nothing) below, as for any cancelled run.
         var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
         await PauseAsync(delay, token).ConfigureAwait(false);
         if (!await ReleaseAsync().ConfigureAwait(false))
         {
-            return "lost";
+            return Ended(StreamRunOutcome.OwnershipLost);
         }
 
-        Log.ReleasedForRetry(deps.Logger, lease.DataStreamName, lease.IdInLbs, delay);
-        await NotifyAsync(StreamLifecycleEventKind.Released, attempt, reason: $"retry after failed attempt {failedAttempts} of {deps.Options.MaxDeliveryAttempts}").ConfigureAwait(false);
-        return "released_for_retry";
+        return Ended(StreamRunOutcome.RetryScheduled) with
+        {
+            Attempt = _attempt,
+            Delay = delay,
+            Reason = $"retry after failed attempt {failedAttempts} of {deps.Options.MaxDeliveryAttempts}",
+        };
     }
 
-    private async Task<string> DeadLetterAsync(string reason, int? attempt, Exception? exception)
+    private async Task<StreamRunEvent> DeadLetterAsync(string reason, int? attempt, Exception? exception)
     {
         var done = await WhileOwnedAsync("Dead-lettering", () => lease.DeadLetterAsync(reason, CancellationToken.None)).ConfigureAwait(false);
         if (!done)
@@ -292,41 +299,48 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        deps.Metrics.DeadLettered.Add(1, HostingMetrics.OriginTag(lease.Origin));
-        Log.StreamDeadLettered(deps.Logger, lease.DataStreamName, lease.IdInLbs, reason);
-        await NotifyAsync(StreamLifecycleEventKind.DeadLettered, attempt, reason, exception).ConfigureAwait(false);
-        return "dead_lettered";
+        return Ended(StreamRunOutcome.DeadLettered) with { Attempt = attempt, Reason = reason, Exception = exception };
     }
 
-    private async Task<string> OnCancelledAsync()
+    private async Task<StreamRunEvent> OnCancelledAsync()
     {
         if (lease.IsOwned && hostStopping.IsCancellationRequested && await ReleaseAsync().ConfigureAwait(false))
         {
-            Log.ReleasedAtShutdown(deps.Logger, lease.DataStreamName, lease.IdInLbs);
-            await NotifyAsync(StreamLifecycleEventKind.Released, reason: "the host is stopping").ConfigureAwait(false);
-            return "released";
+            return Ended(StreamRunOutcome.ReleasedAtShutdown) with { Reason = "the host is stopping" };
         }
 
         if (!lease.IsOwned)
         {
-            Log.LostWhileHandling(deps.Logger, lease.DataStreamName, lease.IdInLbs);
-            return "lost";
+            return Ended(StreamRunOutcome.OwnershipLost) with { Reason = "ownership ended while the stream ran" };
         }
 
-        return "cancelled";
+        // Still owned, only while stopping: the client's DoneAsync releases it for a peer.
+        return Ended(StreamRunOutcome.ReleasedAtShutdown) with { Reason = "the host is stopping" };
+    }
+
+    /// <summary>
+    /// The last resort when even counting a failure threw: give the stream back (uncounted) so that no slot stays
+    /// pinned; failing that, the lease ends with the session or at shutdown.
+    /// </summary>
+    private async Task<StreamRunOutcome> ReleaseAfterFaultAsync()
+    {
+        try
+        {
+            var released = lease.IsOwned && await ReleaseAsync().ConfigureAwait(false);
+            var end = Ended(released ? StreamRunOutcome.HandedOver : StreamRunOutcome.OwnershipLost) with { Reason = "the run failed unexpectedly" };
+            await ReportAsync(end).ConfigureAwait(false);
+            return end.Outcome!.Value;
+        }
+#pragma warning disable CA1031 // Logged above; nothing more can be done for this stream here.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return StreamRunOutcome.OwnershipLost;
+        }
     }
 
     /// <summary>Releases the lease for a peer; <see langword="false"/> when it was no longer owned.</summary>
-    private async Task<bool> ReleaseAsync()
-    {
-        var released = await WhileOwnedAsync("Releasing", () => lease.ReleaseAsync(CancellationToken.None)).ConfigureAwait(false);
-        if (released)
-        {
-            deps.Metrics.Released.Add(1, HostingMetrics.OriginTag(lease.Origin));
-        }
-
-        return released;
-    }
+    private Task<bool> ReleaseAsync() => WhileOwnedAsync("Releasing", () => lease.ReleaseAsync(CancellationToken.None));
 
     /// <summary>
     /// Runs an ownership-checked write until it succeeds or the lease is gone. A Redis failure is retried: while the
@@ -367,19 +381,7 @@ internal sealed class StreamSession(SessionDependencies deps, StreamLease lease,
         }
     }
 
-    private Task NotifyAsync(StreamLifecycleEventKind kind, int? attempt = null, string? reason = null, Exception? exception = null) =>
-        deps.Notifier.NotifyAsync(
-            new StreamLifecycleEvent
-            {
-                Kind = kind,
-                DataStreamName = lease.DataStreamName,
-                IdInLbs = lease.IdInLbs,
-                ConsumerId = lease.ConsumerId,
-                FencingToken = lease.FencingToken,
-                Origin = lease.Origin,
-                Attempt = attempt,
-                Reason = reason,
-                Exception = exception,
-            },
-            hostStopping);
+    private StreamRunEvent Ended(StreamRunOutcome outcome) => new(StreamRunEventKind.Ended, lease) { Outcome = outcome };
+
+    private Task ReportAsync(StreamRunEvent e) => deps.Telemetry.ReportAsync(e, _span, hostStopping);
 }
