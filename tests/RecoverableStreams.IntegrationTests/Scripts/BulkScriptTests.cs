@@ -204,7 +204,7 @@ public sealed class BulkScriptTests
         var granted = new List<AcquiredEntry>();
         while (granted.Count < count)
         {
-            granted.AddRange((await scripts.ReadAndAcquireAsync(session[..session.LastIndexOf('|')], session, 1_000, 65536, 1000)).Entries);
+            granted.AddRange((await scripts.ReadAndAcquireAsync(session[..session.LastIndexOf('|')], session, 1_000, 1000)).Entries);
         }
 
         return granted;
