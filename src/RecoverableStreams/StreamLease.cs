@@ -72,8 +72,15 @@ public sealed class StreamLease
     /// <summary>Fires when this consumer stops owning the stream.</summary>
     public CancellationToken OwnershipLost => _ownership.Token;
 
-    /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
-    public bool IsOwned => Volatile.Read(ref _ended) == 0;
+    /// <summary>
+    /// <see langword="true"/> until <see cref="OwnershipLost"/> fires or the session's local deadline passes, whichever
+    /// comes first. The deadline is read on the monotonic clock at each call: a process that resumes after a pause
+    /// longer than its lease reads <see langword="false"/> at once, before the renewal loop has ended the session.
+    /// </summary>
+    public bool IsOwned => !HasEnded && !Session.IsPastLocalDeadline(_operations.Time);
+
+    /// <summary>True once ownership ended through <see cref="End"/> (the deadline alone does not set it).</summary>
+    internal bool HasEnded => Volatile.Read(ref _ended) != 0;
 
     /// <summary>
     /// The lease's current deadline (Redis server clock): the deadline of the consumer's session, which every lease of
