@@ -80,7 +80,8 @@ internal static class CheckerWorkload
         }
 
         history.Write(now, history.NextId(), HistoryOp.Own, HistoryPhase.Info, stream, token, lease.ConsumerId);
-        var checkpoints = random.Next(1, 6);
+        // The broken consumer's handlers run longer, so that a freeze or a partition finds them in the middle of a run.
+        var checkpoints = broken ? random.Next(8, 16) : random.Next(1, 6);
         for (var i = 0; i <= checkpoints; i++)
         {
             await Task.Delay(random.Next(20, 250));

@@ -136,10 +136,11 @@ internal sealed class CheckerRun : IAsyncDisposable
     private async Task NemesisStepAsync()
     {
         var running = _slots.Where(s => s.Process is { IsRunning: true }).ToList();
-        var roll = _random.Next(100);
+        // The broken consumer's self-test needs faults that take streams from a live process: freezes and partitions.
+        var roll = _settings.BrokenConsumer ? _random.Next(22, 66) : _random.Next(100);
         var target = running.Count > 0 ? running[_random.Next(running.Count)] : null;
         // Faults last from half a lease to three leases: shorter ones must not cost ownership, longer ones must.
-        var span = TimeSpan.FromMilliseconds(_settings.Lease.TotalMilliseconds * (0.5 + (2.5 * _random.NextDouble())));
+        var span = TimeSpan.FromMilliseconds(_settings.Lease.TotalMilliseconds * (_settings.BrokenConsumer ? 1.5 + _random.NextDouble() : 0.5 + (2.5 * _random.NextDouble())));
         if (roll < 22 && target is not null)
         {
             Count(HistoryOp.Crash);
