@@ -97,6 +97,14 @@ internal static class CheckerWorkload
             }
 
             var outcome = await InvokeAsync(lease, op, i, history, broken, log);
+            // An unknown outcome (Redis restarting, a connection cut) is retried while the lease lasts: a handler that
+            // walked away from a lease it still holds would keep its stream from everybody (found by seed 3).
+            while (outcome == HistoryPhase.Unknown && !broken && lease.IsOwned)
+            {
+                await Task.Delay(200);
+                outcome = await InvokeAsync(lease, op, i, history, broken, log);
+            }
+
             if (outcome is HistoryPhase.Fail or HistoryPhase.Unknown && !broken)
             {
                 return;
