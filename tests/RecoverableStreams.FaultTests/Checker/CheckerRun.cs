@@ -69,7 +69,7 @@ internal sealed class CheckerRun : IAsyncDisposable
 
         await stopAnnouncing.CancelAsync();
         await announcing;
-        await HealAllAsync();
+        HealAll();
         var drained = await Eventually.TrueAsync(async () =>
         {
             try
@@ -188,7 +188,7 @@ internal sealed class CheckerRun : IAsyncDisposable
         }
     }
 
-    private async Task HealAllAsync()
+    private void HealAll()
     {
         foreach (var slot in _slots)
         {
@@ -204,8 +204,6 @@ internal sealed class CheckerRun : IAsyncDisposable
         {
             StartSlot(slot);
         }
-
-        await Task.CompletedTask;
     }
 
     private Slot NewSlot()
