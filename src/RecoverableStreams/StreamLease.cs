@@ -73,11 +73,18 @@ public sealed class StreamLease
     /// <summary>Fires when this consumer stops owning the stream.</summary>
     public CancellationToken OwnershipLost => _ownership.Token;
 
-    /// <summary><see langword="true"/> until <see cref="OwnershipLost"/> fires.</summary>
-    public bool IsOwned => Volatile.Read(ref _endReason) == NotEnded;
+    /// <summary>
+    /// <see langword="true"/> until <see cref="OwnershipLost"/> fires or the session's local deadline passes, whichever
+    /// comes first. The deadline is read on the monotonic clock at each call: a process that resumes after a pause
+    /// longer than its lease reads <see langword="false"/> at once, before the deadline timer has ended the session.
+    /// </summary>
+    public bool IsOwned => !HasEnded && !Session.IsPastLocalDeadline(_operations.Time);
 
     /// <summary>Why the lease ended; <see langword="null"/> while it is owned. Set once, before <see cref="OwnershipLost"/> fires.</summary>
     public LeaseEndReason? EndReason => Volatile.Read(ref _endReason) is var reason and not NotEnded ? (LeaseEndReason)reason : null;
+
+    /// <summary>True once ownership ended through the one ending path (the deadline alone does not set it).</summary>
+    internal bool HasEnded => Volatile.Read(ref _endReason) != NotEnded;
 
     /// <summary>
     /// The lease's current deadline (Redis server clock): the deadline of the consumer's session, which every lease of

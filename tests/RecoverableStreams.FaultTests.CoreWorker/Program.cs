@@ -8,6 +8,12 @@ using StackExchange.Redis;
 // The sample worker's contract on the core client: for each data stream, sum the "v" entries in order, checkpoint
 // position + sum + count every 10 entries, and at "end" write <service>:summary:<name> (sum, count, owner, token) unless
 // a higher fencing token is stored, then complete the stream. Configured by the same environment variables.
+// The randomized checker's consumer (tests/RecoverableStreams.FaultTests/Checker) shares this executable.
+if (Environment.GetEnvironmentVariable("CHECKER_HISTORY") is { Length: > 0 } historyPath)
+{
+    return await CheckerWorkload.RunAsync(historyPath);
+}
+
 var service = Environment.GetEnvironmentVariable("RecoverableStreams__ServiceName") ?? "telemetry";
 var connection = Environment.GetEnvironmentVariable("ConnectionStrings__Redis") ?? "localhost:6379";
 var options = new RecoverableStreamOptions

@@ -287,7 +287,7 @@ internal sealed class LeaseOperations : ILeaseOperations
     private void EnsureStillOwned(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (lease.IsOwned && lease.Session.IsPastLocalDeadline(_context.Time))
+        if (!lease.HasEnded && lease.Session.IsPastLocalDeadline(_context.Time))
         {
             EndSession(lease.Session, "the session's local deadline passed without a successful renewal");
         }

@@ -436,15 +436,16 @@ internal static class WorkerLocation
     /// <summary>The same contract on the core client alone (<c>FAULT_WORKER=core</c>): tells a core bug from a hosting bug.</summary>
     public const string CoreProject = "RecoverableStreams.FaultTests.CoreWorker";
 
-    public static string Find()
+    /// <param name="project">A worker project by name (the checker always runs the core worker); null: the sample worker or FAULT_WORKER's choice.</param>
+    public static string Find(string? project = null)
     {
-        if (Environment.GetEnvironmentVariable("FAULT_WORKER_DLL") is { Length: > 0 } overridden)
+        if (project is null && Environment.GetEnvironmentVariable("FAULT_WORKER_DLL") is { Length: > 0 } overridden)
         {
             return overridden;
         }
 
         var configuration = typeof(WorkerLocation).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
-        var project = Environment.GetEnvironmentVariable("FAULT_WORKER") == "core" ? CoreProject : Project;
+        project ??= Environment.GetEnvironmentVariable("FAULT_WORKER") == "core" ? CoreProject : Project;
         var folder = project == CoreProject ? "tests" : "samples";
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "RecoverableStreams.Hosting.sln")))

@@ -171,6 +171,31 @@ public sealed class SessionLeaseTests : SharedRedisTest
         });
     }
 
+    /// <summary>
+    /// Found by the randomized checker (seed 1, docs/RELIABILITY.md): a handler that resumed after a SIGSTOP longer
+    /// than its lease read IsOwned == true for tens of milliseconds while a peer already owned (and had completed) the
+    /// stream, because IsOwned only flipped when the renewal loop next ran. IsOwned must be bounded by the local
+    /// deadline itself, at the moment it is read.
+    /// </summary>
+    [Test]
+    public async Task IsOwned_is_false_as_soon_as_the_local_deadline_has_passed_before_the_renewal_loop_runs_again()
+    {
+        var service = TestOptions.NewServiceName();
+        var clock = new JumpingClock();
+        var lease = TimeSpan.FromSeconds(20);
+        await using var consumer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "resumed", lease: lease), timeProvider: clock);
+        await new StreamPublisher(Redis, TestOptions.For(service)).AddStreamAsync("resumed-stream");
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 1, Deadline, "the consumer owns the stream");
+        var owned = consumer.Owned[0];
+        Assert.That(owned.IsOwned, Is.True);
+
+        // The process resumes after a pause longer than a lease: the renewal loop sleeps on (its next step is a
+        // third of the lease away), and no call was made; the handler's first read must already say "not owned".
+        clock.Jump(lease + TimeSpan.FromSeconds(1));
+
+        Assert.That(owned.IsOwned, Is.False, "IsOwned read after the local deadline passed");
+    }
+
     [Test]
     public async Task A_graceful_handover_releases_before_the_newcomer_is_granted_and_the_old_owners_late_writes_are_refused()
     {
