@@ -484,7 +484,7 @@ internal sealed class FaultRun : IAsyncDisposable
     }
 
     /// <summary>A renewal is late when it comes more than this many renew intervals after the previous one.</summary>
-    private const double LateRenewalFactor = 1.5;
+    private const double LateRenewalFactor = 1.25;
 
     private async Task<int> OwnedByAsync(string podName)
     {

@@ -18,6 +18,7 @@ internal sealed class StreamWorkload
     private readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _completions = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _handlerErrors = new();
     private readonly ConcurrentQueue<Task> _handlers = new();
+    private readonly ConcurrentQueue<LeaseRun> _runs = new();
     private readonly List<string> _published = [];
     private int _leases;
     private int _resumed;
@@ -81,7 +82,21 @@ internal sealed class StreamWorkload
             if (notification.Type == StreamNotificationType.StreamAdded && notification.Lease is { } lease)
             {
                 Interlocked.Increment(ref _leases);
-                _handlers.Enqueue(Task.Run(async () => await ProcessAsync(redis, await client.Task, lease)));
+                var run = new LeaseRun(lease.DataStreamName, consumerId, lease.FencingToken, System.Diagnostics.Stopwatch.GetTimestamp());
+                // Registered before the handler starts: a lease already ended reports at once.
+                lease.OwnershipLost.Register(() => run.Ended());
+                _runs.Enqueue(run);
+                _handlers.Enqueue(Task.Run(async () =>
+                {
+                    try
+                    {
+                        await ProcessAsync(redis, await client.Task, lease);
+                    }
+                    finally
+                    {
+                        run.Ended();
+                    }
+                }));
             }
 
             return Task.CompletedTask;
@@ -127,15 +142,17 @@ internal sealed class StreamWorkload
     /// <summary>The sum every stream must end with.</summary>
     public long ExpectedSum => (long)EntriesPerStream * (EntriesPerStream + 1) / 2;
 
+    /// <summary>Every lease a handler was started for: the stream, its consumer and token, and when it ran.</summary>
+    public IReadOnlyList<LeaseRun> Runs => _runs.ToArray();
+
     /// <summary>
-    /// Waits until every published stream's LBS entry is gone (completed) and nothing is pending, then checks: each
-    /// stream completed exactly once, its stored summary exact (sum and count), no dead letter. With
-    /// <paramref name="writesLostUntil"/> (a fault that loses acknowledged writes: a killed primary, Sentinel's
-    /// failover, during which the old primary still takes writes it will drop), a stream may be completed again only
-    /// when its earlier completion came before that moment, so Redis may have forgotten it; once the topology is
-    /// stable, a second completion is a failure.
+    /// Waits until every published stream's LBS entry is gone (completed) and nothing is pending, then checks: no two
+    /// leases of one stream were held at the same moment in this process (<see cref="Overlaps"/>: a handler started
+    /// while an earlier lease of the stream had neither ended locally nor returned), each stream completed exactly
+    /// once, its stored summary exact (sum and count), no dead letter. There is no exception for faults that lose
+    /// acknowledged writes (a killed primary, a failover): a second completion or an overlap fails the test.
     /// </summary>
-    public async Task AssertEveryStreamCompletedOnceAsync(IConnectionMultiplexer redis, TimeSpan timeout, DateTimeOffset? writesLostUntil = null)
+    public async Task AssertEveryStreamCompletedOnceAsync(IConnectionMultiplexer redis, TimeSpan timeout)
     {
         var db = redis.GetDatabase();
         var published = Published;
@@ -156,18 +173,12 @@ internal sealed class StreamWorkload
         }, timeout);
         Assert.That(done, Is.True, $"Within {timeout.TotalSeconds:0} s every stream is completed (LBS length {length}, pending {pending}, completed {published.Count(_completions.ContainsKey)} of {published.Count}; handler errors: {string.Join(" | ", HandlerErrors.Take(5))})");
 
-        var completions = Completions;
-        var again = completions.Where(c => c.Value.Length > 1).ToList();
-        var unexplained = again
-            .Where(c => writesLostUntil is not { } lostUntil || c.Value[..^1].Any(t => t > lostUntil))
+        Assert.That(Overlaps(Runs), Is.Empty, "no two leases of a stream were held at the same moment");
+        var twice = Completions
+            .Where(c => c.Value.Length > 1)
             .Select(c => $"{c.Key} x{c.Value.Length} at {string.Join(", ", c.Value.Select(t => t.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)))}")
             .ToList();
-        if (again.Count > 0)
-        {
-            await TestContext.Out.WriteLineAsync($"{again.Count} streams completed again after the fault lost their completion (writes lost until {writesLostUntil:HH:mm:ss.fff}).");
-        }
-
-        Assert.That(unexplained, Is.Empty, "no stream is completed twice" + (writesLostUntil is null ? "" : " once the topology is stable"));
+        Assert.That(twice, Is.Empty, "no stream is completed twice");
         var wrong = new List<string>();
         foreach (var name in published)
         {
@@ -261,6 +272,22 @@ internal sealed class StreamWorkload
         }
     }
 
+    /// <summary>
+    /// Pairs of leases of one stream that were held at the same moment: a later lease's handler started before an
+    /// earlier one had ended locally (OwnershipLost fired) or returned. Within one process the timestamps share one
+    /// monotonic clock, so a correct hand-over (the old lease ends locally before Redis can grant the stream again)
+    /// never shows here, however small the gap.
+    /// </summary>
+    public static IReadOnlyList<string> Overlaps(IEnumerable<LeaseRun> runs) =>
+        [.. runs.GroupBy(r => r.Stream, StringComparer.Ordinal)
+            .SelectMany(g =>
+            {
+                var ordered = g.OrderBy(r => r.Started).ToList();
+                return ordered.SelectMany((later, i) => ordered.Take(i)
+                    .Where(earlier => earlier.EndedAt is not { } end || end > later.Started)
+                    .Select(earlier => $"{g.Key}: token {later.Token} ({later.Consumer}) started while token {earlier.Token} ({earlier.Consumer}) was held{(earlier.EndedAt is { } e ? $" for {System.Diagnostics.Stopwatch.GetElapsedTime(later.Started, e).TotalMilliseconds:0} ms more" : " (never ended)")}"));
+            })];
+
     private static async Task RetryAsync(Func<Task> action)
     {
         for (var attempt = 1; ; attempt++)
@@ -276,4 +303,24 @@ internal sealed class StreamWorkload
             }
         }
     }
+}
+
+/// <summary>One lease a handler ran for: held from <see cref="Started"/> until it ended locally or its handler returned.</summary>
+internal sealed class LeaseRun(string stream, string consumer, long token, long started)
+{
+    private long _ended;
+
+    public string Stream { get; } = stream;
+
+    public string Consumer { get; } = consumer;
+
+    public long Token { get; } = token;
+
+    /// <summary>When the handler was started (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>).</summary>
+    public long Started { get; } = started;
+
+    /// <summary>The first of: OwnershipLost fired, the handler returned; null while held.</summary>
+    public long? EndedAt => Interlocked.Read(ref _ended) is var e and > 0 ? e : null;
+
+    public void Ended() => Interlocked.CompareExchange(ref _ended, System.Diagnostics.Stopwatch.GetTimestamp(), 0);
 }
