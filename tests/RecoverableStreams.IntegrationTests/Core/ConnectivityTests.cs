@@ -56,7 +56,7 @@ public sealed class ConnectivityTests
     [Test]
     public async Task Client_recreates_the_group_and_serves_new_streams_after_a_restart_that_lost_the_data()
     {
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisServer.StartOwnAsync();
         await using var redis = await ConnectWithShortTimeoutsAsync(server);
         var service = TestOptions.NewServiceName();
         var options = TestOptions.For(service);
@@ -108,7 +108,7 @@ public sealed class ConnectivityTests
     [Test]
     public async Task Client_keeps_serving_after_Redis_stalls_longer_than_the_command_timeout()
     {
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisServer.StartOwnAsync();
         await using var redis = await ConnectWithShortTimeoutsAsync(server);
         await using var admin = await server.ConnectAsync();
         var options = TestOptions.For(lease: TimeSpan.FromSeconds(15));
