@@ -195,7 +195,7 @@ internal sealed class StreamWorkload
 
     /// <summary>A one-line account of the run, for the test output.</summary>
     public string Describe() =>
-        $"{Published.Count} streams x {EntriesPerStream} entries, {Leases} leases started, {Resumed} resumed from a checkpoint, {Completions.Values.Sum(c => c.Length)} completions, {HandlerErrors.Count} handler errors retried";
+        $"{Published.Count} streams x {EntriesPerStream} entries, {Leases} leases started, {Resumed} resumed from a checkpoint, {Completions.Values.Sum(c => c.Length)} completions, {Completions.Values.Count(c => c.Length > 1)} streams completed twice, {Overlaps(Runs).Count} overlapping leases, {HandlerErrors.Count} handler errors retried";
 
     /// <summary>The distinct warnings and errors the consumers logged (message shapes, with counts).</summary>
     public IEnumerable<string> LoggedProblems(int max) => Logs.Records
