@@ -24,14 +24,18 @@ internal sealed class StreamWorkload
     private int _resumed;
     private int _checkpoints;
 
-    public StreamWorkload(string service, int entriesPerStream = 20, TimeSpan? entryDelay = null)
+    public StreamWorkload(string service, int entriesPerStream = 20, TimeSpan? entryDelay = null, int partitions = 1)
     {
         Service = service;
+        Partitions = partitions;
         EntriesPerStream = entriesPerStream;
         EntryDelay = entryDelay ?? TimeSpan.FromMilliseconds(5);
     }
 
     public string Service { get; }
+
+    /// <summary>The service's <see cref="RecoverableStreamOptions.Partitions"/>.</summary>
+    public int Partitions { get; }
 
     /// <summary>What the consumers logged, to show in the test output how a fault looked from the library's side.</summary>
     public LogCapture Logs { get; } = new();
@@ -67,10 +71,18 @@ internal sealed class StreamWorkload
     /// <summary>Redis errors handlers retried through (what the fault looked like from the handlers' side).</summary>
     public IReadOnlyList<string> HandlerErrors => _handlerErrors.ToArray();
 
-    public StreamKeys Keys => StreamKeys.For(Options("keys"));
+    /// <summary>The keys of the first partition (the only one unless <see cref="Partitions"/> &gt; 1).</summary>
+    public StreamKeys Keys => Layout[0];
 
-    public RecoverableStreamOptions Options(string consumerId) =>
-        TestOptions.For(Service, consumerId, lease: TimeSpan.FromSeconds(2), autoClaim: true);
+    /// <summary>Every partition's keys.</summary>
+    public PartitionLayout Layout => PartitionLayout.For(Options("keys"));
+
+    public RecoverableStreamOptions Options(string consumerId)
+    {
+        var options = TestOptions.For(Service, consumerId, lease: TimeSpan.FromSeconds(2), autoClaim: true);
+        options.Partitions = Partitions;
+        return options;
+    }
 
     /// <summary>Starts a consumer that processes every stream it is granted.</summary>
     public async Task<TestConsumer> StartConsumerAsync(IConnectionMultiplexer redis, string consumerId)
@@ -162,8 +174,14 @@ internal sealed class StreamWorkload
         {
             try
             {
-                length = await db.StreamLengthAsync(Keys.Lbs);
-                pending = length == 0 ? (await db.StreamPendingAsync(Keys.Lbs, Keys.Group)).PendingMessageCount : -1;
+                length = 0;
+                pending = 0;
+                foreach (var keys in Layout.Partitions)
+                {
+                    length += await db.StreamLengthAsync(keys.Lbs);
+                    pending += (await db.StreamPendingAsync(keys.Lbs, keys.Group)).PendingMessageCount;
+                }
+
                 return length == 0 && pending == 0 && published.All(_completions.ContainsKey);
             }
             catch (RedisException)
@@ -190,7 +208,10 @@ internal sealed class StreamWorkload
         }
 
         Assert.That(wrong, Is.Empty, $"every stream's summary is sum {ExpectedSum}, count {EntriesPerStream}");
-        Assert.That(await db.StreamLengthAsync(Keys.Dead), Is.Zero, "no stream is dead-lettered");
+        foreach (var keys in Layout.Partitions)
+        {
+            Assert.That(await db.StreamLengthAsync(keys.Dead), Is.Zero, $"no stream of {keys.Lbs} is dead-lettered");
+        }
     }
 
     /// <summary>A one-line account of the run, for the test output.</summary>

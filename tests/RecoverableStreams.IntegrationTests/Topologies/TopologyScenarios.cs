@@ -56,9 +56,9 @@ internal static class TopologyScenarios
     /// <paramref name="losesWrites"/>: the fault may lose acknowledged writes (a killed primary, a failover); it is
     /// reported, and no exception is made for it (see <see cref="StreamWorkload.AssertEveryStreamCompletedOnceAsync"/>).
     /// </summary>
-    public static async Task<StreamWorkload> FlowThroughFaultAsync(IConnectionMultiplexer redis, bool losesWrites, Func<StreamWorkload, Task> fault, int streams = 45)
+    public static async Task<StreamWorkload> FlowThroughFaultAsync(IConnectionMultiplexer redis, bool losesWrites, Func<StreamWorkload, Task> fault, int streams = 45, int partitions = 1)
     {
-        var workload = new StreamWorkload(TestOptions.NewServiceName(), entryDelay: TimeSpan.FromMilliseconds(10));
+        var workload = new StreamWorkload(TestOptions.NewServiceName(), entryDelay: TimeSpan.FromMilliseconds(10), partitions: partitions);
         await using var a = await workload.StartConsumerAsync(redis, "a");
         await using var b = await workload.StartConsumerAsync(redis, "b");
         await using var c = await workload.StartConsumerAsync(redis, "c");
