@@ -228,6 +228,87 @@ public sealed class InfrastructureTests
         Assert.That(monitor.Exclusivity.OverlappingGrants, Has.Count.EqualTo(1).And.Some.Contains("token 3"));
     }
 
+    /// <summary>
+    /// The per-session counts the fault scenarios assert can fail, and a revival is caught: scripts shaped like
+    /// renew.lua (ZSCORE the caller's session, then ZADD XX a new deadline) and checkpoint.lua. The honest renewal of a
+    /// dead session is refused and counted for that session only; a broken one that extends a passed deadline is
+    /// reported as a revived session; a renewal gap is measured per session.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_counts_refusals_per_calling_session_and_reports_a_revived_session()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string control = "{mon-r-input}:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, control);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        RedisKey[] sessions = [control + "sessions"];
+        const string open = "local t = redis.call('TIME') redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + 60000, ARGV[1]) return 1";
+        const string kill = "redis.call('ZADD', KEYS[1], 'XX', 1, ARGV[1]) return 1";
+        // ARGV[2] == 'honest' refuses a dead session, as renew.lua does; 'broken' extends it anyway.
+        const string renew = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 local d = redis.call('ZSCORE', KEYS[1], ARGV[1]) "
+            + "if ARGV[2] == 'honest' and (not d or tonumber(d) <= now) then return 0 end redis.call('ZADD', KEYS[1], 'XX', now + 60000, ARGV[1]) return 1";
+
+        await db.ScriptEvaluateAsync(open, sessions, ["a|s1"]);
+        await db.ScriptEvaluateAsync(open, sessions, ["b|s2"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["a|s1", "honest"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["b|s2", "honest"]);
+        await db.ScriptEvaluateAsync(kill, sessions, ["a|s1"]);
+        // a's late renewal, refused: counted for a, not for b.
+        await db.ScriptEvaluateAsync(renew, sessions, ["a|s1", "honest"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["b|s2", "honest"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.RefusedFor("a|s1").LateCalls == 1, TimeSpan.FromSeconds(10), "a's refused late renewal is counted for a");
+        Assert.Multiple(() =>
+        {
+            Assert.That(monitor.RefusedFor("b|s2").Total, Is.Zero, "b's accepted renewals are no refusals");
+            Assert.That(monitor.Exclusivity.RevivedSessions, Is.Empty);
+            Assert.That(monitor.LongestRenewalGap(0, long.MaxValue).GapMs, Is.GreaterThan(0), "b's two renewals are a gap");
+            Assert.That(monitor.LongestRenewalGap(0, long.MaxValue).Session, Is.EqualTo("b|s2"));
+        });
+
+        // Broken: a's dead session is renewed anyway.
+        await db.ScriptEvaluateAsync(renew, sessions, ["a|s1", "broken"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.Exclusivity.RevivedSessions.Count == 1, TimeSpan.FromSeconds(10), "the revival is reported");
+        Assert.That(monitor.Exclusivity.RevivedSessions.Single(), Does.StartWith("a|s1"));
+        Assert.That(monitor.RefusedFor("a|s1").LateCalls, Is.EqualTo(1), "a revival is not a refusal");
+    }
+
+    /// <summary>
+    /// The takeover judge of the fault scenarios on a fabricated history: a stream re-granted to the faulted session
+    /// only, or not at all, is reported; one granted to another session, or completed under a higher token while the
+    /// monitor was away, is taken over; records of other workers are not the target's.
+    /// </summary>
+    [Test]
+    public void Takeover_check_reports_a_faulted_workers_stream_nobody_else_was_granted()
+    {
+        var target = FaultTarget.FromRecords("SIGSTOP", "worker-0",
+        [
+            ("1-1", "host-worker-0|s1|10"),
+            ("2-1", "host-worker-0|s1|11"),
+            ("3-1", "host-worker-0|s1|12"),
+            ("4-1", "host-worker-0|s1|13"),
+            ("5-1", "host-worker-1|s9|14"),
+        ]);
+        Assert.That(target.Streams.Keys, Is.EquivalentTo(new[] { "1-1", "2-1", "3-1", "4-1" }));
+        Assert.That(target.Sessions, Is.EquivalentTo(new[] { "host-worker-0|s1" }));
+
+        var grants = new Dictionary<string, LeaseMonitor.Grant[]>
+        {
+            ["1-1"] = [new(10, "host-worker-0", "s1"), new(20, "host-worker-2", "s3")],
+            ["2-1"] = [new(11, "host-worker-0", "s1"), new(21, "host-worker-0", "s1")],
+            ["3-1"] = [new(12, "host-worker-0", "s1")],
+            ["4-1"] = [new(13, "host-worker-0", "s1")],
+        };
+        var summaries = new Dictionary<string, long?> { ["3-1"] = 30, ["4-1"] = 13 };
+        var missing = target.NotTakenOver(id => grants.GetValueOrDefault(id) ?? [], id => summaries.GetValueOrDefault(id), _ => true);
+
+        Assert.That(missing.Select(m => m.Split(' ')[0]), Is.EqualTo(new[] { "2-1", "4-1" }), "2-1 only went back to the faulted session, 4-1 was completed by it");
+        Assert.That(target.NotTakenOver(id => grants.GetValueOrDefault(id) ?? [], id => summaries.GetValueOrDefault(id), id => id == "1-1"), Is.Empty, "unchecked streams are not judged");
+    }
+
     [Test]
     public async Task Producer_writes_every_entry_once_through_a_redis_restart_with_aof()
     {

@@ -58,6 +58,13 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     private int _refusedWrites;
     private int _staleRefused;
     private int _lateSessionCallsRefused;
+
+    /// <summary>Refusals per calling session (<c>consumer|suffix</c>): what a faulted worker's own late calls met.</summary>
+    private readonly Dictionary<string, SessionRefusals> _refusedBySession = new(StringComparer.Ordinal);
+
+    /// <summary>Renewals seen per session (µs, Redis clock), to show a renewal came late.</summary>
+    private readonly Dictionary<string, List<long>> _renewals = new(StringComparer.Ordinal);
+    private readonly List<string> _revived = [];
     private ScriptCall? _call;
 
     /// <param name="controlPrefix">The prefix of the service's control keys, <c>{L}:</c>.</param>
@@ -103,12 +110,52 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         {
             lock (_gate)
             {
-                return new ExclusivityReport([.. _overlaps], [.. _staleAccepted], _acceptedWrites, _refusedWrites, _staleRefused, _lateSessionCallsRefused);
+                return new ExclusivityReport([.. _overlaps], [.. _staleAccepted], _acceptedWrites, _refusedWrites, _staleRefused, _lateSessionCallsRefused)
+                {
+                    RevivedSessions = [.. _revived],
+                };
             }
         }
     }
 
     public IReadOnlyList<Grant> GrantsOf(string lbsId) => _grants.TryGetValue(lbsId, out var q) ? q.ToArray() : [];
+
+    /// <summary>
+    /// What Redis refused of one session's calls (<c>consumer|suffix</c>, as in its ownership records): stale writes
+    /// (an ownership-checked write refused because the record had moved on or the session was dead) and late calls of
+    /// the session once its deadline had passed (a renewal, read, claim or close that did not revive it).
+    /// </summary>
+    public SessionRefusals RefusedFor(string session)
+    {
+        lock (_gate)
+        {
+            return _refusedBySession.GetValueOrDefault(session) ?? new SessionRefusals(0, 0);
+        }
+    }
+
+    /// <summary>
+    /// The longest time (ms, Redis clock) between two renewals of one session inside [<paramref name="fromMicros"/>,
+    /// <paramref name="toMicros"/>] (the gap counts when its later renewal falls inside), with that session; 0 when none.
+    /// </summary>
+    public (double GapMs, string? Session) LongestRenewalGap(long fromMicros, long toMicros)
+    {
+        lock (_gate)
+        {
+            var longest = (GapMs: 0.0, Session: (string?)null);
+            foreach (var (session, times) in _renewals)
+            {
+                for (var i = 1; i < times.Count; i++)
+                {
+                    if (times[i] >= fromMicros && times[i] <= toMicros && (times[i] - times[i - 1]) / 1000.0 > longest.GapMs)
+                    {
+                        longest = ((times[i] - times[i - 1]) / 1000.0, session);
+                    }
+                }
+            }
+
+            return longest;
+        }
+    }
 
     /// <summary>True when <paramref name="token"/> may have been granted while the monitor was away.</summary>
     public bool InGap(long token) => Gaps.Any(g => token > g.After && token < g.Before);
@@ -240,6 +287,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                 // is refused and writes nothing.
                 _call.SessionCall = args[2];
                 _call.StartMicros = micros;
+                _call.SessionCallLate = _sessionDeadlines.TryGetValue(args[2], out var knownDeadlineMs) && knownDeadlineMs * 1000 <= micros;
                 break;
             case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: true }:
                 // Session model: an ownership-checked script first checks that the caller's session is live.
@@ -267,7 +315,26 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
                 for (var i = first; i + 1 < args.Count; i += 2)
                 {
-                    _sessionDeadlines[args[i + 1]] = (long)double.Parse(args[i], NumberStyles.Float, CultureInfo.InvariantCulture);
+                    var member = args[i + 1];
+                    var deadlineMs = (long)double.Parse(args[i], NumberStyles.Float, CultureInfo.InvariantCulture);
+                    if (_call is { SessionCall: { } caller } && caller == member && deadlineMs * 1000 > micros)
+                    {
+                        if (_call.SessionCallLate && _sessionDeadlines.GetValueOrDefault(member) * 1000 + RevivalToleranceMicros <= _call.StartMicros)
+                        {
+                            // Invariant 3: a dead session stays dead; a renewal that extends a passed deadline revives it.
+                            _revived.Add($"{member}: deadline {_sessionDeadlines.GetValueOrDefault(member)} ms had passed when a call at {_call.StartMicros / 1000} ms extended it to {deadlineMs} ms");
+                        }
+
+                        _call.ExtendedDeadline = true;
+                        if (!_renewals.TryGetValue(member, out var times))
+                        {
+                            _renewals[member] = times = [];
+                        }
+
+                        times.Add(micros);
+                    }
+
+                    _sessionDeadlines[member] = deadlineMs;
                 }
 
                 break;
@@ -363,9 +430,10 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             return;
         }
 
-        if (_call is { SessionCall: { } caller } && _sessionDeadlines.TryGetValue(caller, out var callerDeadlineMs) && callerDeadlineMs * 1000 <= _call.StartMicros)
+        if (_call is { SessionCall: { } caller, SessionCallLate: true, ExtendedDeadline: false })
         {
             _lateSessionCallsRefused++;
+            Refused(caller, late: true);
         }
 
         // Session model: refused at the session check (the script returned before reading any record): a late write
@@ -376,6 +444,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             if (_sessionDeadlines.TryGetValue(session, out var deadlineMs) && deadlineMs * 1000 <= _call.StartMicros)
             {
                 _staleRefused++;
+                Refused(session, late: false);
             }
         }
 
@@ -385,10 +454,17 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             if (_leases.TryGetValue(id, out var latest) && latest.Epoch == _epoch && latest.Token > TokenOf(checkedValue))
             {
                 _staleRefused++;
+                Refused(checkedValue[..checkedValue.LastIndexOf('|')], late: false);
             }
         }
 
         _call = null;
+    }
+
+    private void Refused(string session, bool late)
+    {
+        var before = _refusedBySession.GetValueOrDefault(session) ?? new SessionRefusals(0, 0);
+        _refusedBySession[session] = late ? before with { LateCalls = before.LateCalls + 1 } : before with { StaleWrites = before.StaleWrites + 1 };
     }
 
     /// <summary>Until when (µs, Redis clock) a lease was live: its own time to live, or its session's deadline.</summary>
@@ -450,7 +526,20 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     /// <summary>Overlapping grants and stale accepted writes must be empty; refusals prove fencing worked.</summary>
     /// <param name="LateSessionCallsRefused">Calls of a session whose deadline had passed (a renewal, a read or a claim
     /// sent before the owner learned it was dead and delivered late) that Redis refused: a dead session stays dead.</param>
-    public sealed record ExclusivityReport(IReadOnlyList<string> OverlappingGrants, IReadOnlyList<string> StaleWritesAccepted, int CheckedWritesAccepted, int WritesRefused, int StaleWritesRefused, int LateSessionCallsRefused);
+    public sealed record ExclusivityReport(IReadOnlyList<string> OverlappingGrants, IReadOnlyList<string> StaleWritesAccepted, int CheckedWritesAccepted, int WritesRefused, int StaleWritesRefused, int LateSessionCallsRefused)
+    {
+        /// <summary>Sessions whose passed deadline a call extended (invariant 3 broken): must be none.</summary>
+        public IReadOnlyList<string> RevivedSessions { get; init; } = [];
+    }
+
+    /// <summary>One session's calls Redis refused: stale writes, and late calls of the session once it was dead.</summary>
+    public sealed record SessionRefusals(int StaleWrites, int LateCalls)
+    {
+        public int Total => StaleWrites + LateCalls;
+    }
+
+    /// <summary>A call's MONITOR time and the script's TIME differ by a little: a revival must be clearly late.</summary>
+    private const long RevivalToleranceMicros = 20_000;
 
     /// <summary>A tolerance for the MONITOR timestamps of commands inside one script (a script sees its start time).</summary>
     private const long OverlapToleranceMicros = 250_000;
@@ -490,6 +579,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         public long StartMicros { get; set; }
 
         public bool CheckedRecord { get; set; }
+
+        /// <summary>The session a <see cref="SessionCall"/> named was already past its deadline when the call ran.</summary>
+        public bool SessionCallLate { get; set; }
+
+        /// <summary>The call set its session's deadline into the future (a renewal accepted, or a revival).</summary>
+        public bool ExtendedDeadline { get; set; }
 
         public bool Wrote { get; set; }
 

@@ -18,6 +18,9 @@ internal sealed class Outcome
     /// <summary>What the lease monitor saw: overlapping owners and stale writes accepted (both must be none), refusals.</summary>
     public LeaseMonitor.ExclusivityReport Exclusivity { get; private set; } = new([], [], 0, 0, 0, 0);
 
+    /// <summary>Each worker a fault hit: its streams taken over, its late calls refused (see <see cref="FaultTarget"/>).</summary>
+    public List<TargetReport> Targets { get; } = [];
+
     /// <summary>Leases granted for the checked streams (first assignments and takeovers).</summary>
     public int Grants { get; set; }
 
@@ -33,6 +36,7 @@ internal sealed class Outcome
         var outcome = new Outcome { Checked = streams.Count, Exclusivity = monitor.Exclusivity };
         outcome.Failures.AddRange(outcome.Exclusivity.OverlappingGrants.Select(o => "Two live owners: " + o));
         outcome.Failures.AddRange(outcome.Exclusivity.StaleWritesAccepted.Select(o => "Stale write accepted: " + o));
+        outcome.Failures.AddRange(outcome.Exclusivity.RevivedSessions.Select(o => "Dead session revived: " + o));
         var lbs = service + "-input";
         var group = service + "-group";
         var dead = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -124,7 +124,7 @@ public sealed class DashboardTests : SharedRedisTest
     public async Task The_data_endpoint_answers_503_with_the_reason_when_redis_is_unreachable()
     {
         // A connection to a server that is stopped: the page keeps running and shows the error.
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisServer.StartOwnAsync();
         var redis = await server.ConnectAsync();
         await using var _ = redis;
         var builder = WebApplication.CreateSlimBuilder();

@@ -56,7 +56,7 @@ public sealed class ConnectivityTests
     [Test]
     public async Task Client_recreates_the_group_and_serves_new_streams_after_a_restart_that_lost_the_data()
     {
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisServer.StartOwnAsync();
         await using var redis = await ConnectWithShortTimeoutsAsync(server);
         var service = TestOptions.NewServiceName();
         var options = TestOptions.For(service);
@@ -108,12 +108,13 @@ public sealed class ConnectivityTests
     [Test]
     public async Task Client_keeps_serving_after_Redis_stalls_longer_than_the_command_timeout()
     {
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisServer.StartOwnAsync();
         await using var redis = await ConnectWithShortTimeoutsAsync(server);
         await using var admin = await server.ConnectAsync();
         var options = TestOptions.For(lease: TimeSpan.FromSeconds(15));
         options.RenewInterval = TimeSpan.FromMilliseconds(300);
-        await using var consumer = await TestConsumer.StartAsync(redis, options);
+        using var logs = new LogCapture();
+        await using var consumer = await TestConsumer.StartAsync(redis, options, logs.Factory);
         var publisher = new StreamPublisher(admin, options);
         var before = await publisher.AddStreamAsync("before-stall");
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == before), TimeSpan.FromSeconds(15), "the consumer owns the first stream");
@@ -122,6 +123,11 @@ public sealed class ConnectivityTests
         // Every client's commands wait 3 s: the consumer's renewals and reads in flight time out (RedisTimeoutException).
         await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", ((long)Outage.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture), "ALL");
         await Task.Delay(Outage);
+
+        // The stall bit: a call of the consumer timed out (the client logs the failure with its exception).
+        static bool TimedOut(Exception? ex) => ex is not null && (ex is RedisTimeoutException || TimedOut(ex.InnerException));
+        await Eventually.AssertAsync(() => logs.Records.Any(r => TimedOut(r.Exception)), TimeSpan.FromSeconds(15),
+            "a command of the consumer timed out during the stall (RedisTimeoutException logged)");
 
         var after = await publisher.AddStreamAsync("after-stall");
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == after), TimeSpan.FromSeconds(15), "the consumer serves a stream announced after the stall");

@@ -128,9 +128,102 @@ public sealed class RebalancingTests : SharedRedisTest
         }
     }
 
-    private static RecoverableStreamOptions Options(string service, int partitions, bool rebalance)
+    /// <summary>
+    /// Capacities differ (MaxConcurrentStreams 100, 40, 10): fair shares are water-filled (docs/ARCHITECTURE.md), so
+    /// 90 streams first owned by the big consumer end as 40 / 40 / 10, never above a consumer's capacity.
+    /// </summary>
+    [Test]
+    public async Task Consumers_with_different_capacities_get_shares_capped_by_their_capacity()
     {
-        var options = TestOptions.For(service, autoClaim: true, lease: TimeSpan.FromSeconds(3), maxConcurrentStreams: 100);
+        var service = TestOptions.NewServiceName();
+        var layout = PartitionLayout.For(Options(service, 1, rebalance: true));
+        var db = Redis.GetDatabase();
+        var watch = new HandoverWatch();
+        var consumers = new List<TestConsumer>();
+        using var stopChecking = new CancellationTokenSource();
+        var checking = Task.Run(() => watch.CheckRedisUntilAsync(db, layout, stopChecking.Token));
+        try
+        {
+            consumers.Add(await TestConsumer.StartAsync(Redis, Options(service, 1, rebalance: true, capacity: 100), onNotification: watch.OnNotification));
+            var publisher = new StreamPublisher(Redis, Options(service, 1, rebalance: true));
+            for (var n = 0; n < 90; n++)
+            {
+                await publisher.AddStreamAsync("stream-" + n);
+            }
+
+            await Eventually.AssertAsync(() => consumers[0].Owned.Count == 90, Deadline, "the big consumer owns all 90 streams");
+            consumers.Add(await TestConsumer.StartAsync(Redis, Options(service, 1, rebalance: true, capacity: 40), onNotification: watch.OnNotification));
+            consumers.Add(await TestConsumer.StartAsync(Redis, Options(service, 1, rebalance: true, capacity: 10), onNotification: watch.OnNotification));
+
+            await Eventually.AssertAsync(() => consumers.Sum(c => c.Owned.Count) == 90 && consumers[2].Owned.Count == 10 && Math.Abs(consumers[0].Owned.Count - 40) <= 1,
+                Deadline, "the shares are 40 / 40 / 10 (now " + string.Join(", ", consumers.Select(c => c.Owned.Count)) + ")");
+            await stopChecking.CancelAsync();
+            await checking;
+            await watch.CheckRedisAsync(db, layout);
+            Assert.Multiple(() =>
+            {
+                Assert.That(watch.Violations, Is.Empty, "never two owners, locally or in Redis");
+                Assert.That(consumers.SelectMany(c => c.Owned.Select(l => l.IdInLbs)).Distinct().Count(), Is.EqualTo(90), "every stream owned exactly once");
+            });
+        }
+        finally
+        {
+            await stopChecking.CancelAsync();
+            foreach (var consumer in consumers)
+            {
+                await consumer.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A consumer frees capacity (its streams complete): rebalancing moves streams from the loaded consumer to it until
+    /// the two are even again.
+    /// </summary>
+    [Test]
+    public async Task A_consumer_whose_streams_complete_is_given_streams_from_the_loaded_one()
+    {
+        var service = TestOptions.NewServiceName();
+        var consumers = new List<TestConsumer>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                consumers.Add(await TestConsumer.StartAsync(Redis, Options(service, 1, rebalance: true)));
+            }
+
+            var publisher = new StreamPublisher(Redis, Options(service, 1, rebalance: true));
+            for (var n = 0; n < 60; n++)
+            {
+                await publisher.AddStreamAsync("stream-" + n);
+            }
+
+            await Eventually.AssertAsync(() => consumers.Sum(c => c.Owned.Count) == 60 && Spread(consumers) <= 1.2, Deadline, "two consumers own the 60 streams evenly");
+            var (freed, loaded) = (consumers[0], consumers[1]);
+            var loadedBefore = loaded.Owned.Count;
+            var completing = freed.Owned.Take(freed.Owned.Count - 2).ToList();
+            foreach (var lease in completing)
+            {
+                await freed.Client.CompleteStreamAsync(lease.Info);
+            }
+
+            var left = 60 - completing.Count;
+            await Eventually.AssertAsync(() => Math.Abs(freed.Owned.Count - loaded.Owned.Count) <= 1 && freed.Owned.Count + loaded.Owned.Count == left,
+                Deadline, $"the {left} streams left are shared evenly again (now {freed.Owned.Count} / {loaded.Owned.Count})");
+            Assert.That(loaded.Of(StreamNotificationType.StreamDisowned).Select(n => n.Reason), Is.Not.Empty.And.All.Contains("rebalancing"), $"the loaded consumer (it owned {loadedBefore}) handed streams over");
+        }
+        finally
+        {
+            foreach (var consumer in consumers)
+            {
+                await consumer.DisposeAsync();
+            }
+        }
+    }
+
+    private static RecoverableStreamOptions Options(string service, int partitions, bool rebalance, int capacity = 100)
+    {
+        var options = TestOptions.For(service, autoClaim: true, lease: TimeSpan.FromSeconds(3), maxConcurrentStreams: capacity);
         options.Partitions = partitions;
         options.Rebalance = rebalance;
         return options;

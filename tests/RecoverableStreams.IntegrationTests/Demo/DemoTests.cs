@@ -29,6 +29,14 @@ public sealed class DemoTests
             Assert.That(output, Does.Match(@"crash failover:\s+demo-worker-\d killed \(SIGKILL\) owning \d+ streams: first claimed after \d+ ms, all re-owned after \d+ ms"));
             Assert.That(output, Does.Match(@"graceful handover:\s+demo-worker-\d stopped \(SIGTERM\) owning \d+ streams: all re-owned after \d+ ms, process exited after \d+ ms with code 0"));
         });
+
+        // Each fault hit a worker that owned some of this run's streams (a kill or stop of an idle worker proves nothing),
+        // and no more than the run announced.
+        foreach (var fault in new[] { @"crash failover:\s+demo-worker-\d killed \(SIGKILL\) owning (\d+) streams", @"graceful handover:\s+demo-worker-\d stopped \(SIGTERM\) owning (\d+) streams" })
+        {
+            var owned = int.Parse(System.Text.RegularExpressions.Regex.Match(output, fault).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.That(owned, Is.InRange(1, Streams), $"the faulted worker owned between 1 and {Streams} of the demo's streams: {fault}");
+        }
     }
 
     [Test]

@@ -16,7 +16,8 @@ public sealed class HandoverTests
         var lease = TimeSpan.FromSeconds(30);
         await using var redis = await SharedRedis.Server.ConnectAsync();
         var db = redis.GetDatabase();
-        var streams = new[] { "dev-1", "dev-2", "dev-3" };
+        // Data streams of this test only (the shared server runs other tests at the same time), deleted at the end.
+        var streams = new[] { service + ":dev-1", service + ":dev-2", service + ":dev-3" };
         var firstIds = new Dictionary<string, List<string>>();
         foreach (var stream in streams)
         {
@@ -66,6 +67,7 @@ public sealed class HandoverTests
         finally
         {
             await hostB.StopAsync();
+            await db.KeyDeleteAsync([.. streams.Select(s => (StackExchange.Redis.RedisKey)s)]);
         }
     }
 
@@ -83,7 +85,7 @@ public sealed class HandoverTests
         using var host = builder.Build();
         await host.StartAsync();
         await using var redis = await SharedRedis.Server.ConnectAsync();
-        var id = await TestHosts.Publisher(redis, service).AddStreamAsync("stubborn-1");
+        var id = await TestHosts.Publisher(redis, service).AddStreamAsync(service + ":stubborn-1");
         await started.Task.WaitAsync(TimeSpan.FromSeconds(20));
         Assert.That(await redis.GetDatabase().HashExistsAsync(TestHosts.OwnersKey(service), id), Is.True);
 

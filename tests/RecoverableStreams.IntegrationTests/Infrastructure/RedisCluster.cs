@@ -16,6 +16,7 @@ internal sealed class RedisCluster : IAsyncDisposable
 {
     private readonly string _serverPath;
     private readonly string _directory;
+    private IDisposable? _turn;
 
     private RedisCluster(string serverPath, string directory, IReadOnlyList<Node> nodes)
     {
@@ -37,8 +38,9 @@ internal sealed class RedisCluster : IAsyncDisposable
     {
         var (server, _) = LocalTopology.Require("Redis Cluster");
         var directory = LocalTopology.NewDirectory("redis-cluster");
-        var nodes = Enumerable.Range(0, 6).Select(i => new Node(Path.Combine(directory, "node-" + i), LocalRedisProcess.FreePort())).ToList();
-        var cluster = new RedisCluster(server, directory, nodes);
+        // Ports held for the test process' life (a killed node restarts on its port): see TestPorts.
+        var nodes = Enumerable.Range(0, 6).Select(i => new Node(Path.Combine(directory, "node-" + i), TestPorts.Reserve(busPort: true))).ToList();
+        var cluster = new RedisCluster(server, directory, nodes) { _turn = await TopologyGate.EnterAsync() };
         try
         {
             await Task.WhenAll(nodes.Select(cluster.StartNodeAsync));
@@ -172,6 +174,7 @@ internal sealed class RedisCluster : IAsyncDisposable
         }
 
         LocalTopology.DeleteDirectory(_directory);
+        _turn?.Dispose();
     }
 
     private async Task StartNodeAsync(Node node)
@@ -199,7 +202,8 @@ internal sealed class RedisCluster : IAsyncDisposable
         public int Port { get; } = port;
 
         /// <summary>The cluster bus port, chosen free (Redis' default, port + 10000, may be out of range or taken).</summary>
-        public int BusPort { get; } = LocalRedisProcess.FreePort();
+        /// <summary>Port + 10000, Redis' default: reserved with the port (<see cref="TestPorts"/>).</summary>
+        public int BusPort => Port + 10000;
 
         public LocalRedisProcess? Process { get; internal set; }
 

@@ -20,13 +20,15 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
     private readonly List<LocalRedisProcess> _sentinels = [];
 
     private readonly bool _refuseWritesWithoutReplica;
+    private IDisposable? _turn;
 
     private RedisSentinelGroup(string serverPath, string directory, bool refuseWritesWithoutReplica)
     {
         _refuseWritesWithoutReplica = refuseWritesWithoutReplica;
         _serverPath = serverPath;
         _directory = directory;
-        DataNodes = [new DataNode(Path.Combine(directory, "data-0"), LocalRedisProcess.FreePort()), new DataNode(Path.Combine(directory, "data-1"), LocalRedisProcess.FreePort())];
+        // Ports held for the test process' life (a killed data node restarts on its port): see TestPorts.
+        DataNodes = [new DataNode(Path.Combine(directory, "data-0"), TestPorts.Reserve()), new DataNode(Path.Combine(directory, "data-1"), TestPorts.Reserve())];
     }
 
     /// <summary>The two data nodes: the first starts as primary, the second as its replica.</summary>
@@ -52,7 +54,7 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
     public static async Task<RedisSentinelGroup> StartAsync(bool refuseWritesWithoutReplica = true)
     {
         var (server, _) = LocalTopology.Require("Redis Sentinel group");
-        var group = new RedisSentinelGroup(server, LocalTopology.NewDirectory("redis-sentinel"), refuseWritesWithoutReplica);
+        var group = new RedisSentinelGroup(server, LocalTopology.NewDirectory("redis-sentinel"), refuseWritesWithoutReplica) { _turn = await TopologyGate.EnterAsync() };
         try
         {
             var primary = group.DataNodes[0];
@@ -195,6 +197,7 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
         }
 
         LocalTopology.DeleteDirectory(_directory);
+        _turn?.Dispose();
     }
 
     private async Task StartDataNodeAsync(DataNode node, DataNode? replicaOf)

@@ -54,10 +54,18 @@ public sealed class RedisServer : IAsyncDisposable
         ConnectionMultiplexer.ConnectAsync($"{EndPoint},allowAdmin={(allowAdmin ? "true" : "false")},abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000");
 
     /// <summary>Starts (or finds) a server. <paramref name="extraArguments"/> are redis-server arguments, for a process server.</summary>
-    public static async Task<RedisServer> StartAsync(params string[] extraArguments)
+    public static Task<RedisServer> StartAsync(params string[] extraArguments) => StartAsync(mayShare: true, extraArguments);
+
+    /// <summary>
+    /// Starts a server of the test's own, never the shared <c>REDIS_TEST_CONNECTION</c> one: for tests that stop it,
+    /// pause its clients (CLIENT PAUSE) or reset its statistics (CONFIG RESETSTAT).
+    /// </summary>
+    public static Task<RedisServer> StartOwnAsync(params string[] extraArguments) => StartAsync(mayShare: false, extraArguments);
+
+    private static async Task<RedisServer> StartAsync(bool mayShare, string[] extraArguments)
     {
         var existing = Environment.GetEnvironmentVariable("REDIS_TEST_CONNECTION");
-        if (!string.IsNullOrWhiteSpace(existing) && extraArguments.Length == 0)
+        if (mayShare && !string.IsNullOrWhiteSpace(existing) && extraArguments.Length == 0)
         {
             var parts = existing.Split(',')[0].Split(':');
             return new RedisServer(parts[0], parts.Length > 1 ? int.Parse(parts[1]) : 6379, null, null, null, ownsServer: false);
@@ -140,6 +148,9 @@ public sealed class RedisServer : IAsyncDisposable
     private static async Task<RedisServer> StartProcessAsync(string serverPath, string[] extraArguments, int? port = null, string? workDirectory = null, RedisTlsFiles? tls = null)
     {
         workDirectory ??= Directory.CreateTempSubdirectory("redis-test-").FullName;
+        // A server may be killed and started again on its port (RestartAsync): the port is held for the test
+        // process' life rather than found free once (see TestPorts).
+        port ??= TestPorts.Reserve();
         var process = await LocalRedisProcess.StartAsync(
             serverPath,
             workDirectory,

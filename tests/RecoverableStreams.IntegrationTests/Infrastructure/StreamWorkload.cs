@@ -18,19 +18,24 @@ internal sealed class StreamWorkload
     private readonly ConcurrentDictionary<string, ConcurrentQueue<DateTimeOffset>> _completions = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _handlerErrors = new();
     private readonly ConcurrentQueue<Task> _handlers = new();
+    private readonly ConcurrentQueue<LeaseRun> _runs = new();
     private readonly List<string> _published = [];
     private int _leases;
     private int _resumed;
     private int _checkpoints;
 
-    public StreamWorkload(string service, int entriesPerStream = 20, TimeSpan? entryDelay = null)
+    public StreamWorkload(string service, int entriesPerStream = 20, TimeSpan? entryDelay = null, int partitions = 1)
     {
         Service = service;
+        Partitions = partitions;
         EntriesPerStream = entriesPerStream;
         EntryDelay = entryDelay ?? TimeSpan.FromMilliseconds(5);
     }
 
     public string Service { get; }
+
+    /// <summary>The service's <see cref="RecoverableStreamOptions.Partitions"/>.</summary>
+    public int Partitions { get; }
 
     /// <summary>What the consumers logged, to show in the test output how a fault looked from the library's side.</summary>
     public LogCapture Logs { get; } = new();
@@ -66,10 +71,18 @@ internal sealed class StreamWorkload
     /// <summary>Redis errors handlers retried through (what the fault looked like from the handlers' side).</summary>
     public IReadOnlyList<string> HandlerErrors => _handlerErrors.ToArray();
 
-    public StreamKeys Keys => StreamKeys.For(Options("keys"));
+    /// <summary>The keys of the first partition (the only one unless <see cref="Partitions"/> &gt; 1).</summary>
+    public StreamKeys Keys => Layout[0];
 
-    public RecoverableStreamOptions Options(string consumerId) =>
-        TestOptions.For(Service, consumerId, lease: TimeSpan.FromSeconds(2), autoClaim: true);
+    /// <summary>Every partition's keys.</summary>
+    public PartitionLayout Layout => PartitionLayout.For(Options("keys"));
+
+    public RecoverableStreamOptions Options(string consumerId)
+    {
+        var options = TestOptions.For(Service, consumerId, lease: TimeSpan.FromSeconds(2), autoClaim: true);
+        options.Partitions = Partitions;
+        return options;
+    }
 
     /// <summary>Starts a consumer that processes every stream it is granted.</summary>
     public async Task<TestConsumer> StartConsumerAsync(IConnectionMultiplexer redis, string consumerId)
@@ -81,7 +94,21 @@ internal sealed class StreamWorkload
             if (notification.Type == StreamNotificationType.StreamAdded && notification.Lease is { } lease)
             {
                 Interlocked.Increment(ref _leases);
-                _handlers.Enqueue(Task.Run(async () => await ProcessAsync(redis, await client.Task, lease)));
+                var run = new LeaseRun(lease.DataStreamName, consumerId, lease.FencingToken, System.Diagnostics.Stopwatch.GetTimestamp());
+                // Registered before the handler starts: a lease already ended reports at once.
+                lease.OwnershipLost.Register(() => run.Ended());
+                _runs.Enqueue(run);
+                _handlers.Enqueue(Task.Run(async () =>
+                {
+                    try
+                    {
+                        await ProcessAsync(redis, await client.Task, lease);
+                    }
+                    finally
+                    {
+                        run.Ended();
+                    }
+                }));
             }
 
             return Task.CompletedTask;
@@ -127,15 +154,17 @@ internal sealed class StreamWorkload
     /// <summary>The sum every stream must end with.</summary>
     public long ExpectedSum => (long)EntriesPerStream * (EntriesPerStream + 1) / 2;
 
+    /// <summary>Every lease a handler was started for: the stream, its consumer and token, and when it ran.</summary>
+    public IReadOnlyList<LeaseRun> Runs => _runs.ToArray();
+
     /// <summary>
-    /// Waits until every published stream's LBS entry is gone (completed) and nothing is pending, then checks: each
-    /// stream completed exactly once, its stored summary exact (sum and count), no dead letter. With
-    /// <paramref name="writesLostUntil"/> (a fault that loses acknowledged writes: a killed primary, Sentinel's
-    /// failover, during which the old primary still takes writes it will drop), a stream may be completed again only
-    /// when its earlier completion came before that moment, so Redis may have forgotten it; once the topology is
-    /// stable, a second completion is a failure.
+    /// Waits until every published stream's LBS entry is gone (completed) and nothing is pending, then checks: no two
+    /// leases of one stream were held at the same moment in this process (<see cref="Overlaps"/>: a handler started
+    /// while an earlier lease of the stream had neither ended locally nor returned), each stream completed exactly
+    /// once, its stored summary exact (sum and count), no dead letter. There is no exception for faults that lose
+    /// acknowledged writes (a killed primary, a failover): a second completion or an overlap fails the test.
     /// </summary>
-    public async Task AssertEveryStreamCompletedOnceAsync(IConnectionMultiplexer redis, TimeSpan timeout, DateTimeOffset? writesLostUntil = null)
+    public async Task AssertEveryStreamCompletedOnceAsync(IConnectionMultiplexer redis, TimeSpan timeout)
     {
         var db = redis.GetDatabase();
         var published = Published;
@@ -145,8 +174,14 @@ internal sealed class StreamWorkload
         {
             try
             {
-                length = await db.StreamLengthAsync(Keys.Lbs);
-                pending = length == 0 ? (await db.StreamPendingAsync(Keys.Lbs, Keys.Group)).PendingMessageCount : -1;
+                length = 0;
+                pending = 0;
+                foreach (var keys in Layout.Partitions)
+                {
+                    length += await db.StreamLengthAsync(keys.Lbs);
+                    pending += (await db.StreamPendingAsync(keys.Lbs, keys.Group)).PendingMessageCount;
+                }
+
                 return length == 0 && pending == 0 && published.All(_completions.ContainsKey);
             }
             catch (RedisException)
@@ -156,18 +191,12 @@ internal sealed class StreamWorkload
         }, timeout);
         Assert.That(done, Is.True, $"Within {timeout.TotalSeconds:0} s every stream is completed (LBS length {length}, pending {pending}, completed {published.Count(_completions.ContainsKey)} of {published.Count}; handler errors: {string.Join(" | ", HandlerErrors.Take(5))})");
 
-        var completions = Completions;
-        var again = completions.Where(c => c.Value.Length > 1).ToList();
-        var unexplained = again
-            .Where(c => writesLostUntil is not { } lostUntil || c.Value[..^1].Any(t => t > lostUntil))
+        Assert.That(Overlaps(Runs), Is.Empty, "no two leases of a stream were held at the same moment");
+        var twice = Completions
+            .Where(c => c.Value.Length > 1)
             .Select(c => $"{c.Key} x{c.Value.Length} at {string.Join(", ", c.Value.Select(t => t.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)))}")
             .ToList();
-        if (again.Count > 0)
-        {
-            await TestContext.Out.WriteLineAsync($"{again.Count} streams completed again after the fault lost their completion (writes lost until {writesLostUntil:HH:mm:ss.fff}).");
-        }
-
-        Assert.That(unexplained, Is.Empty, "no stream is completed twice" + (writesLostUntil is null ? "" : " once the topology is stable"));
+        Assert.That(twice, Is.Empty, "no stream is completed twice");
         var wrong = new List<string>();
         foreach (var name in published)
         {
@@ -179,12 +208,15 @@ internal sealed class StreamWorkload
         }
 
         Assert.That(wrong, Is.Empty, $"every stream's summary is sum {ExpectedSum}, count {EntriesPerStream}");
-        Assert.That(await db.StreamLengthAsync(Keys.Dead), Is.Zero, "no stream is dead-lettered");
+        foreach (var keys in Layout.Partitions)
+        {
+            Assert.That(await db.StreamLengthAsync(keys.Dead), Is.Zero, $"no stream of {keys.Lbs} is dead-lettered");
+        }
     }
 
     /// <summary>A one-line account of the run, for the test output.</summary>
     public string Describe() =>
-        $"{Published.Count} streams x {EntriesPerStream} entries, {Leases} leases started, {Resumed} resumed from a checkpoint, {Completions.Values.Sum(c => c.Length)} completions, {HandlerErrors.Count} handler errors retried";
+        $"{Published.Count} streams x {EntriesPerStream} entries, {Leases} leases started, {Resumed} resumed from a checkpoint, {Completions.Values.Sum(c => c.Length)} completions, {Completions.Values.Count(c => c.Length > 1)} streams completed twice, {Overlaps(Runs).Count} overlapping leases, {HandlerErrors.Count} handler errors retried";
 
     /// <summary>The distinct warnings and errors the consumers logged (message shapes, with counts).</summary>
     public IEnumerable<string> LoggedProblems(int max) => Logs.Records
@@ -261,6 +293,22 @@ internal sealed class StreamWorkload
         }
     }
 
+    /// <summary>
+    /// Pairs of leases of one stream that were held at the same moment: a later lease's handler started before an
+    /// earlier one had ended locally (OwnershipLost fired) or returned. Within one process the timestamps share one
+    /// monotonic clock, so a correct hand-over (the old lease ends locally before Redis can grant the stream again)
+    /// never shows here, however small the gap.
+    /// </summary>
+    public static IReadOnlyList<string> Overlaps(IEnumerable<LeaseRun> runs) =>
+        [.. runs.GroupBy(r => r.Stream, StringComparer.Ordinal)
+            .SelectMany(g =>
+            {
+                var ordered = g.OrderBy(r => r.Started).ToList();
+                return ordered.SelectMany((later, i) => ordered.Take(i)
+                    .Where(earlier => earlier.EndedAt is not { } end || end > later.Started)
+                    .Select(earlier => $"{g.Key}: token {later.Token} ({later.Consumer}) started while token {earlier.Token} ({earlier.Consumer}) was held{(earlier.EndedAt is { } e ? $" for {System.Diagnostics.Stopwatch.GetElapsedTime(later.Started, e).TotalMilliseconds:0} ms more" : " (never ended)")}"));
+            })];
+
     private static async Task RetryAsync(Func<Task> action)
     {
         for (var attempt = 1; ; attempt++)
@@ -276,4 +324,24 @@ internal sealed class StreamWorkload
             }
         }
     }
+}
+
+/// <summary>One lease a handler ran for: held from <see cref="Started"/> until it ended locally or its handler returned.</summary>
+internal sealed class LeaseRun(string stream, string consumer, long token, long started)
+{
+    private long _ended;
+
+    public string Stream { get; } = stream;
+
+    public string Consumer { get; } = consumer;
+
+    public long Token { get; } = token;
+
+    /// <summary>When the handler was started (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>).</summary>
+    public long Started { get; } = started;
+
+    /// <summary>The first of: OwnershipLost fired, the handler returned; null while held.</summary>
+    public long? EndedAt => Interlocked.Read(ref _ended) is var e and > 0 ? e : null;
+
+    public void Ended() => Interlocked.CompareExchange(ref _ended, System.Diagnostics.Stopwatch.GetTimestamp(), 0);
 }

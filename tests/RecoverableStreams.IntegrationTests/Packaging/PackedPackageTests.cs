@@ -25,6 +25,9 @@ public sealed class PackedPackageTests
             var packages = await PackagesAsync(work.FullName);
             var version = PackedVersion(packages, "RecoverableStreams.Hosting");
             var cache = Path.Combine(work.FullName, "nuget-packages");
+            // Offline: <clear/> drops the machine's feeds (nuget.org); the packs come from the local folder, their
+            // dependencies and the worker template's from the packages this machine restored when it built the
+            // solution (its global packages folder, laid out as a folder feed).
             await File.WriteAllTextAsync(Path.Combine(work.FullName, "NuGet.config"), $"""
                 <?xml version="1.0" encoding="utf-8"?>
                 <configuration>
@@ -33,7 +36,9 @@ public sealed class PackedPackageTests
                     <add key="globalPackagesFolder" value="{cache}" />
                   </config>
                   <packageSources>
+                    <clear />
                     <add key="recoverable-streams-local" value="{packages}" />
+                    <add key="machine-packages" value="{MachinePackagesFolder()}" />
                   </packageSources>
                 </configuration>
                 """);
@@ -134,6 +139,12 @@ public sealed class PackedPackageTests
             .Single(f => char.IsDigit(f![id.Length + 1]))!;
         return nupkg[(id.Length + 1)..^".nupkg".Length];
     }
+
+    /// <summary>The machine's NuGet global packages folder (<c>NUGET_PACKAGES</c>, else <c>~/.nuget/packages</c>).</summary>
+    private static string MachinePackagesFolder() =>
+        Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } folder
+            ? folder
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
     private static async Task RunToolAsync(string directory, params string[] arguments)
     {

@@ -16,6 +16,8 @@ public sealed class ApiTests
     public async Task Api_announces_a_stream_shows_its_owner_reports_healthy_and_runs_the_handler()
     {
         var service = TestOptions.NewServiceName();
+        // A data stream of this test only (the shared server runs other tests at the same time), deleted at the end.
+        var dataStream = service + ":api-sensor";
         var port = FreePort();
         await using var api = SampleProcess.Start("RecoverableStreams.Samples.Api", [], new Dictionary<string, string>
         {
@@ -28,7 +30,7 @@ public sealed class ApiTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         await Eventually.AssertAsync(async () => await HealthAsync(http) == "Healthy", Deadline, "/healthz reports Healthy");
 
-        var created = await http.PostAsJsonAsync("/streams", new { dataStreamName = "api-sensor", info = new { site = "a" } });
+        var created = await http.PostAsJsonAsync("/streams", new { dataStreamName = dataStream, info = new { site = "a" } });
         Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
         var idInLbs = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("idInLbs").GetString();
 
@@ -42,24 +44,25 @@ public sealed class ApiTests
         }, Deadline, "GET /streams lists the lease");
         Assert.Multiple(() =>
         {
-            Assert.That(lease.GetProperty("dataStreamName").GetString(), Is.EqualTo("api-sensor"));
+            Assert.That(lease.GetProperty("dataStreamName").GetString(), Is.EqualTo(dataStream));
             Assert.That(lease.GetProperty("consumerId").GetString(), Is.EqualTo("redis-consumer-api-test"));
             Assert.That(lease.GetProperty("fencingToken").GetInt64(), Is.GreaterThan(0));
         });
 
         // The dashboard the sample maps reads the same service.
         Assert.That(await http.GetStringAsync("/rstreams"), Does.Contain("<table id=\"owners\">"));
-        Assert.That(await http.GetStringAsync("/rstreams/data"), Does.Contain("\"dataStreamName\":\"api-sensor\""));
+        Assert.That(await http.GetStringAsync("/rstreams/data"), Does.Contain($"\"dataStreamName\":\"{dataStream}\""));
 
         await using var redis = await SharedRedis.Server.ConnectAsync();
         var db = redis.GetDatabase();
-        await db.StreamAddAsync("api-sensor", "v", 9);
-        await db.StreamAddAsync("api-sensor", "end", 1);
-        var summary = $"{service}:summary:api-sensor";
+        await db.StreamAddAsync(dataStream, "v", 9);
+        await db.StreamAddAsync(dataStream, "end", 1);
+        var summary = $"{service}:summary:{dataStream}";
         await Eventually.AssertAsync(async () => await db.HashGetAsync(summary, "sum") == "9", Deadline, "the handler in the API wrote the summary");
 
         var rejected = await http.PostAsJsonAsync("/streams", new { info = new { site = "b" } });
         Assert.That(rejected.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        await db.KeyDeleteAsync([dataStream, summary]);
     }
 
     private static async Task<string?> HealthAsync(HttpClient http)

@@ -16,8 +16,24 @@ public sealed class WorkerContractTests
     [SetUp]
     public async Task ConnectAsync() => _redis = await SharedRedis.Server.ConnectAsync();
 
+    /// <summary>The keys this test wrote (data streams and their summaries), deleted after it.</summary>
+    private readonly HashSet<string> _written = [];
+
     [TearDown]
-    public async Task DisconnectAsync() => await _redis.DisposeAsync();
+    public async Task DisconnectAsync()
+    {
+        await _redis.GetDatabase().KeyDeleteAsync([.. _written.Select(k => (RedisKey)k)]);
+        await _redis.DisposeAsync();
+    }
+
+    /// <summary>A data stream of this test only (the shared server runs other tests at the same time).</summary>
+    private string Data(string service, string name)
+    {
+        var stream = $"{service}:{name}";
+        _written.Add(stream);
+        _written.Add($"{service}:summary:{stream}");
+        return stream;
+    }
 
     [Test]
     public async Task Worker_sums_the_integer_v_entries_written_before_and_after_assignment_and_writes_the_summary_at_end()
@@ -25,17 +41,17 @@ public sealed class WorkerContractTests
         var service = TestOptions.NewServiceName();
         var db = _redis.GetDatabase();
         await using var worker = StartWorker(service, "contract-a");
-        await db.StreamAddAsync("sensor-1", "v", 5);
-        var id = await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-1");
+        await db.StreamAddAsync(Data(service, "sensor-1"), "v", 5);
+        var id = await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync(Data(service, "sensor-1"));
         await Eventually.AssertAsync(async () => await db.HashExistsAsync($"{{{service}-input}}:owners", id), Deadline, "the worker owns the stream");
 
-        await db.StreamAddAsync("sensor-1", "v", 7);
-        await db.StreamAddAsync("sensor-1", "note", "no v: skipped");
-        await db.StreamAddAsync("sensor-1", "v", "not-a-number");
-        await db.StreamAddAsync("sensor-1", "v", -2);
-        await db.StreamAddAsync("sensor-1", "end", 1);
+        await db.StreamAddAsync(Data(service, "sensor-1"), "v", 7);
+        await db.StreamAddAsync(Data(service, "sensor-1"), "note", "no v: skipped");
+        await db.StreamAddAsync(Data(service, "sensor-1"), "v", "not-a-number");
+        await db.StreamAddAsync(Data(service, "sensor-1"), "v", -2);
+        await db.StreamAddAsync(Data(service, "sensor-1"), "end", 1);
 
-        var summary = await SummaryAsync(service, "sensor-1");
+        var summary = await SummaryAsync(service, Data(service, "sensor-1"));
         Assert.Multiple(() =>
         {
             Assert.That(summary["sum"], Is.EqualTo("10"));
@@ -52,11 +68,11 @@ public sealed class WorkerContractTests
         var service = TestOptions.NewServiceName();
         var db = _redis.GetDatabase();
         await using var first = StartWorker(service, "contract-first");
-        var id = await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-2");
+        var id = await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync(Data(service, "sensor-2"));
         var ids = new List<string>();
         for (var v = 1; v <= 25; v++)
         {
-            ids.Add((await db.StreamAddAsync("sensor-2", "v", v))!);
+            ids.Add((await db.StreamAddAsync(Data(service, "sensor-2"), "v", v))!);
         }
 
         // Checkpoints come at least every 10 entries: after 25 entries the stored position is the 20th entry.
@@ -68,12 +84,12 @@ public sealed class WorkerContractTests
         await using var second = StartWorker(service, "contract-second");
         for (var v = 26; v <= 30; v++)
         {
-            await db.StreamAddAsync("sensor-2", "v", v);
+            await db.StreamAddAsync(Data(service, "sensor-2"), "v", v);
         }
 
-        await db.StreamAddAsync("sensor-2", "end", 1);
+        await db.StreamAddAsync(Data(service, "sensor-2"), "end", 1);
 
-        var summary = await SummaryAsync(service, "sensor-2");
+        var summary = await SummaryAsync(service, Data(service, "sensor-2"));
         Assert.Multiple(() =>
         {
             Assert.That(summary["sum"], Is.EqualTo((30 * 31 / 2).ToString()), "1 + 2 + ... + 30, each once");
@@ -88,12 +104,12 @@ public sealed class WorkerContractTests
     {
         var service = TestOptions.NewServiceName();
         var db = _redis.GetDatabase();
-        var key = $"{service}:summary:sensor-3";
+        var key = $"{service}:summary:{Data(service, "sensor-3")}";
         await db.HashSetAsync(key, [new("sum", "-1"), new("count", "-1"), new("owner", "a-newer-owner"), new("token", long.MaxValue / 2)]);
         await using var worker = StartWorker(service, "contract-stale");
-        await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-3");
-        await db.StreamAddAsync("sensor-3", "v", 4);
-        await db.StreamAddAsync("sensor-3", "end", 1);
+        await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync(Data(service, "sensor-3"));
+        await db.StreamAddAsync(Data(service, "sensor-3"), "v", 4);
+        await db.StreamAddAsync(Data(service, "sensor-3"), "end", 1);
 
         await Eventually.AssertAsync(async () => await db.StreamLengthAsync(service + "-input") == 0, Deadline, "the stream was handled and completed");
         var summary = (await db.HashGetAllAsync(key)).ToDictionary(e => (string)e.Name!, e => (string)e.Value!);
@@ -111,9 +127,9 @@ public sealed class WorkerContractTests
             ["Telemetry__Exporter"] = "Console",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
         });
-        await db.StreamAddAsync("sensor-otel", "v", 3);
-        await db.StreamAddAsync("sensor-otel", "end", 1);
-        await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync("sensor-otel");
+        await db.StreamAddAsync(Data(service, "sensor-otel"), "v", 3);
+        await db.StreamAddAsync(Data(service, "sensor-otel"), "end", 1);
+        await new StreamPublisher(_redis, new RecoverableStreamOptions { ServiceName = service }).AddStreamAsync(Data(service, "sensor-otel"));
 
         await Eventually.AssertAsync(
             () => worker.Output.Contains($"process {service}-input", StringComparison.Ordinal)

@@ -107,6 +107,48 @@ public sealed class ClusterTests
         Assert.That(slots, Does.Contain(target.Port.ToString(CultureInfo.InvariantCulture)));
     }
 
+    /// <summary>
+    /// <see cref="RecoverableStreamOptions.Partitions"/> = 3 across a failover: the three partitions live on the three
+    /// primaries (docs/PARTITIONS.md); the primary of partition 0 is killed and its replica promoted while streams of
+    /// every partition flow. Every stream completes once, no overlap, and the other partitions keep being served.
+    /// </summary>
+    [Test]
+    public async Task With_three_partitions_a_killed_primary_fails_over_and_no_stream_of_any_partition_is_lost_or_completed_twice()
+    {
+        RedisCluster.Node? killed = null;
+        try
+        {
+            var workload = await TopologyScenarios.FlowThroughFaultAsync(Redis, losesWrites: true, async workload =>
+            {
+                var slot = HashSlot.Of(workload.Layout[0].Lbs);
+                var topology = await Cluster.TopologyAsync();
+                var primary = topology.Single(n => n.IsPrimary && n.Serves(slot));
+                killed = Cluster.NodeOf(primary);
+                var promoted = Cluster.NodeOf(topology.Single(n => n.PrimaryId == primary.Id));
+                await Cluster.KillAsync(killed);
+                await Eventually.AssertAsync(async () =>
+                {
+                    var info = await LocalTopology.TryCliAsync(promoted.Port, "CLUSTER", "INFO");
+                    var nodes = await LocalTopology.TryCliAsync(promoted.Port, "CLUSTER", "NODES");
+                    return LocalTopology.Field(info, "cluster_state") == "ok"
+                        && nodes is not null && ClusterNodeInfo.Parse(nodes).Any(n => n.Port == promoted.Port && n.IsPrimary && n.Serves(slot));
+                }, TimeSpan.FromSeconds(30), $"replica {promoted} is promoted to serve partition 0's slot {slot}");
+            }, partitions: 3);
+
+            var slots = workload.Layout.Partitions.Select(k => HashSlot.Of(k.Lbs)).ToArray();
+            Assert.That(slots.Distinct().Count(), Is.EqualTo(3), "three partitions on three slots");
+            Assert.That(workload.Published.Select(workload.Layout.PartitionOf).Distinct().Count(), Is.EqualTo(3), "streams flowed through every partition");
+        }
+        finally
+        {
+            if (killed is not null && killed.Process is null)
+            {
+                await Cluster.RestartAsync(killed);
+                await Cluster.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+            }
+        }
+    }
+
     [Test]
     public async Task The_services_primary_killed_its_replica_is_promoted_and_no_stream_is_lost_or_completed_twice()
     {
