@@ -24,14 +24,14 @@ public interface IRecoverableStreamClient
     /// <exception cref="StreamNotFoundException">The stream was completed or dead-lettered.</exception>
     Task<StreamLease> ClaimAsync(LbsInfo info, CancellationToken cancellationToken = default);
 
-    /// <summary>Finishes the stream this consumer owns under that name: the LBS entry, its lease and checkpoint go, atomically.</summary>
+    /// <summary>Completes the stream this consumer owns under that name: the LBS entry, its lease and checkpoint go, atomically.</summary>
     /// <param name="dataStreamName">The data stream.</param>
     /// <param name="cancellationToken">Cancels before the request is sent.</param>
     /// <returns>A task that completes when the stream is completed.</returns>
     /// <exception cref="StreamOwnershipLostException">This consumer does not own that stream (any more).</exception>
     Task CompleteStreamAsync(string dataStreamName, CancellationToken cancellationToken = default);
 
-    /// <summary>Finishes one LBS entry (use this overload when the same data stream was announced twice).</summary>
+    /// <summary>Completes one LBS entry (use this overload when the same data stream was announced twice).</summary>
     /// <param name="info">The stream and its LBS entry.</param>
     /// <param name="cancellationToken">Cancels before the request is sent.</param>
     /// <returns>A task that completes when the stream is completed.</returns>

@@ -217,7 +217,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// Stops like a crash: the loops end and nothing is released, so the leases expire in Redis. For tests and
     /// benchmarks that simulate a dead process inside one.
     /// </summary>
-    internal Task AbandonAsync()
+    internal Task CrashAsync()
     {
         lock (_lifecycle)
         {

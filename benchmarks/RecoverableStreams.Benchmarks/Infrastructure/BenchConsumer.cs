@@ -56,7 +56,7 @@ internal sealed class BenchConsumer : IAsyncDisposable
 
     public async Task CrashAsync()
     {
-        await Client.AbandonAsync();
+        await Client.CrashAsync();
         await _reading;
     }
 

@@ -6,7 +6,7 @@ namespace RecoverableStreams.Benchmarks.Scenarios;
 
 /// <summary>
 /// Failover at scale: one consumer owns N streams, K survivors run with AutoClaim. Crash: the owner stops renewing
-/// (<c>AbandonAsync</c>, nothing released); measured from each lease's expiry (its deadline in Redis, lease duration
+/// (<c>CrashAsync</c>, nothing released); measured from each lease's expiry (its deadline in Redis, lease duration
 /// after the last renewal) to the streams being owned again. Graceful: the owner calls <c>DoneAsync</c> (releases
 /// everything); measured from the call to all streams owned again. Both report how evenly the survivors shared them.
 /// </summary>

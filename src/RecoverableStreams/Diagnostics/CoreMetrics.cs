@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using RecoverableStreams.Leasing;
 
 namespace RecoverableStreams.Diagnostics;
 
@@ -42,14 +43,17 @@ internal static class CoreMetrics
         LeasesHeld.Add(1, new KeyValuePair<string, object?>(DestinationTag, lbs));
     }
 
-    /// <summary>Ownership ended by this consumer's choice (completed, released, dead-lettered).</summary>
-    public static void LeaseFinished(string lbs) => LeasesHeld.Add(-1, new KeyValuePair<string, object?>(DestinationTag, lbs));
-
-    /// <summary>Ownership ended elsewhere (expiry, take-over, the local deadline).</summary>
-    public static void LeaseLost(string lbs)
+    /// <summary>
+    /// A lease ended (<see cref="LeaseOperations.End"/>). Ends the application did not ask for (session ended,
+    /// superseded, force-released, handed over, stalled) also count as lost.
+    /// </summary>
+    public static void LeaseEnded(string lbs, bool askedFor)
     {
         LeasesHeld.Add(-1, new KeyValuePair<string, object?>(DestinationTag, lbs));
-        LeasesLost.Add(1, new KeyValuePair<string, object?>(DestinationTag, lbs));
+        if (!askedFor)
+        {
+            LeasesLost.Add(1, new KeyValuePair<string, object?>(DestinationTag, lbs));
+        }
     }
 
     /// <summary>One renewal call, measured from its send time.</summary>

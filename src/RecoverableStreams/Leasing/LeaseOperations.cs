@@ -262,13 +262,10 @@ internal sealed class LeaseOperations : ILeaseOperations
             return false;
         }
 
-        if (IsAskedFor(reason))
+        var askedFor = IsAskedFor(reason);
+        CoreMetrics.LeaseEnded(lease.Partition.Keys.Lbs, askedFor);
+        if (!askedFor)
         {
-            CoreMetrics.LeaseFinished(lease.Partition.Keys.Lbs);
-        }
-        else
-        {
-            CoreMetrics.LeaseLost(lease.Partition.Keys.Lbs);
             Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
             _context.Notifications.Post(Notify.Ended(lease, reason));
         }

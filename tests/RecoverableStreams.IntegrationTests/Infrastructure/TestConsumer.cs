@@ -42,7 +42,7 @@ public sealed class TestConsumer : IAsyncDisposable
     }
 
     /// <summary>Stops like a crashed process: nothing is released; leases expire in Redis.</summary>
-    public Task CrashAsync() => Client.AbandonAsync();
+    public Task CrashAsync() => Client.CrashAsync();
 
     public async ValueTask DisposeAsync() => await Client.DisposeAsync();
 }

@@ -28,7 +28,7 @@ internal static class TopologyScenarios
     }
 
     /// <summary>
-    /// A consumer crashes (AbandonAsync: nothing released) while it owns streams that have checkpoints; the survivor
+    /// A consumer crashes (CrashAsync: nothing released) while it owns streams that have checkpoints; the survivor
     /// claims them once their leases expire, resumes from their checkpoints and completes each once.
     /// </summary>
     public static async Task CrashFailsOverWithCheckpointsAsync(IConnectionMultiplexer redis)
