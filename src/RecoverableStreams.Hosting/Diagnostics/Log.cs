@@ -79,8 +79,8 @@ internal static partial class Log
     [LoggerMessage(354, LogLevel.Information, "Handed '{DataStreamName}' ({IdInLbs}) over to other consumers: {Reason}.", EventName = "HandedOver")]
     public static partial void HandedOver(ILogger logger, string dataStreamName, string idInLbs, string reason);
 
-    [LoggerMessage(355, LogLevel.Warning, "The handler of '{DataStreamName}' ({IdInLbs}) kept failing on a Redis outage ({Tries} tries, longer than MaxOutageRetryDuration {Limit}); releasing it for another consumer.", EventName = "OutageRetriesExhausted")]
-    public static partial void OutageRetriesExhausted(ILogger logger, string dataStreamName, string idInLbs, int tries, TimeSpan limit);
+    [LoggerMessage(355, LogLevel.Warning, "The handler of '{DataStreamName}' ({IdInLbs}) kept failing on a Redis outage ({OutageKind}; {Tries} tries, longer than its bound {Limit}: MaxOutageRetryDuration, or MaxConfigurationOutageRetryDuration for a refusal to fix); releasing it for another consumer.", EventName = "OutageRetriesExhausted")]
+    public static partial void OutageRetriesExhausted(ILogger logger, string dataStreamName, string idInLbs, int tries, RedisOutageKind outageKind, TimeSpan limit);
 
     [LoggerMessage(450, LogLevel.Information, "Connecting to Redis at {Configuration}.", EventName = "Connecting")]
     public static partial void Connecting(ILogger logger, string configuration);

@@ -106,15 +106,18 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             }
 
             // Redis, not the stream, failed: retry here, under the same lease, without spending one of the stream's
-            // attempts (an outage must never dead-letter healthy streams), for at most MaxOutageRetryDuration.
+            // attempts (an outage must never dead-letter healthy streams), for at most the bound of its kind
+            // (MaxOutageRetryDuration, or MaxConfigurationOutageRetryDuration for a refusal an operator must fix).
             outageSince ??= deps.Time.GetTimestamp();
             outageRetries++;
             await ReportAsync(new StreamRunEvent(StreamRunEventKind.AttemptFailed, lease) { Attempt = _attempt, Exception = failure, IsOutage = true }).ConfigureAwait(false);
             var outage = deps.Time.GetElapsedTime(outageSince.Value);
-            if (outage >= deps.Options.MaxOutageRetryDuration)
+            var kind = RedisOutage.Classify(failure) ?? RedisOutageKind.Transient;
+            var bound = RedisOutage.RetryBound(kind, deps.Options);
+            if (outage >= bound)
             {
-                Log.OutageRetriesExhausted(deps.Logger, lease.DataStreamName, lease.IdInLbs, outageRetries, deps.Options.MaxOutageRetryDuration);
-                return await HandOverAsync($"its handler hit a Redis outage for {outage.TotalSeconds:0.#} s ({outageRetries} tries; MaxOutageRetryDuration {deps.Options.MaxOutageRetryDuration})", pause: false, token).ConfigureAwait(false);
+                Log.OutageRetriesExhausted(deps.Logger, lease.DataStreamName, lease.IdInLbs, outageRetries, kind, bound);
+                return await HandOverAsync($"its handler hit a Redis outage ({kind}) for {outage.TotalSeconds:0.#} s ({outageRetries} tries; bound {bound})", pause: false, token).ConfigureAwait(false);
             }
 
             if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))

@@ -210,7 +210,7 @@ public sealed class RebalancingTests : SharedRedisTest
             var left = 60 - completing.Count;
             await Eventually.AssertAsync(() => Math.Abs(freed.Owned.Count - loaded.Owned.Count) <= 1 && freed.Owned.Count + loaded.Owned.Count == left,
                 Deadline, $"the {left} streams left are shared evenly again (now {freed.Owned.Count} / {loaded.Owned.Count})");
-            Assert.That(loaded.Of(StreamNotificationType.StreamDisowned).Select(n => n.Reason), Is.Not.Empty.And.All.Contains("rebalancing"), $"the loaded consumer (it owned {loadedBefore}) handed streams over");
+            Assert.That(loaded.Of(StreamNotificationType.StreamDisowned).Select(n => n.EndReason), Is.Not.Empty.And.All.EqualTo(LeaseEndReason.HandedOver), $"the loaded consumer (it owned {loadedBefore}) handed streams over");
         }
         finally
         {

@@ -4,6 +4,9 @@ using RecoverableStreams.Hosting;
 using RecoverableStreams.IntegrationTests.Infrastructure;
 using StackExchange.Redis;
 
+// The scripted handler throws a StackExchange.Redis exception the way the library sees one; its simplest constructor is obsolete.
+#pragma warning disable CS0618
+
 namespace RecoverableStreams.IntegrationTests.Hosting;
 
 /// <summary>
@@ -60,6 +63,55 @@ public sealed class ConfigurationOutageTests
             await host.StopAsync();
             output.Dispose();
         }
+    }
+
+    [Test]
+    public async Task A_refusal_that_outlasts_MaxConfigurationOutageRetryDuration_releases_the_stream_and_never_dead_letters_it()
+    {
+        var service = TestOptions.NewServiceName();
+        // The transient bound is far away: only the configuration bound can release the stream within the test.
+        var settings = new Dictionary<string, string?>
+        {
+            ["MaxDeliveryAttempts"] = "1", ["MaxOutageRetryDuration"] = "00:10:00", ["MaxConfigurationOutageRetryDuration"] = "00:00:02",
+        };
+        var refused = new OutageTests.Script([.. Enumerable.Repeat<Func<Exception>>(() => new RedisServerException("NOPERM this user has no permissions to run the 'xadd' command"), 1000)]);
+        var healthy = new OutageTests.Script([]);
+        await using var redis = await SharedRedis.Server.ConnectAsync();
+        using var first = Build(service, settings, refused);
+        await first.StartAsync();
+        Microsoft.Extensions.Hosting.IHost? second = null;
+        try
+        {
+            await TestHosts.Publisher(redis, service).AddStreamAsync("refused-forever");
+            await Eventually.AssertAsync(() => refused.Visits.Count >= 2, TimeSpan.FromSeconds(20), "the refused handler is retried in place");
+
+            second = Build(service, settings, healthy);
+            await second.StartAsync();
+            await Eventually.AssertAsync(async () => await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)) == 0, TimeSpan.FromSeconds(40),
+                "after MaxConfigurationOutageRetryDuration the stream is released, and the other consumer completes it");
+            Assert.Multiple(async () =>
+            {
+                Assert.That(healthy.Visits, Has.Count.EqualTo(1));
+                Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.DeadLetterKey(service)), Is.Zero, "a refusal never dead-letters");
+            });
+        }
+        finally
+        {
+            await first.StopAsync();
+            if (second is not null)
+            {
+                await second.StopAsync();
+                second.Dispose();
+            }
+        }
+    }
+
+    private static Microsoft.Extensions.Hosting.IHost Build(string service, Dictionary<string, string?> settings, OutageTests.Script script)
+    {
+        var builder = TestHosts.NewBuilder(service, settings: settings);
+        builder.Services.AddSingleton(script);
+        builder.Services.AddRecoverableRedisStreams().AddHandler<OutageTests.ScriptedHandler>();
+        return builder.Build();
     }
 
     /// <summary>The application's own Redis connection, as the ACL user <c>app</c>.</summary>
