@@ -24,7 +24,7 @@ internal sealed class ClientContext
         Stopping = stopping;
         Database = redis.GetDatabase(options.Database);
         Layout = PartitionLayout.For(options);
-        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys))).ToArray();
+        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, RetentionRule.For(options)))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Session = new SessionState(time);
