@@ -26,11 +26,8 @@ builder.Services.AddSingleton(sp => new StreamPublisher(sp.GetRequiredService<IC
 // below uses the same registration.
 builder.Services.AddSingleton(sp => new RecoverableStreamsAdmin(sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<RecoverableStreamOptions>>().Value));
 
-var health = builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
-if (runHandlers)
-{
-    health.AddRecoverableStreamsHealthCheck();
-}
+// With RunHandlers, AddTelemetryWorker has also registered the consumer's own health check.
+builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis");
 
 var app = builder.Build();
 

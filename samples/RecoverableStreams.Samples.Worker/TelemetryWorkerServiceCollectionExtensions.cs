@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 using RecoverableStreams.Samples.Worker;
 using StackExchange.Redis;
 
@@ -26,6 +27,18 @@ public static class TelemetryWorkerServiceCollectionExtensions
         services.AddSingleton<SummaryWriter>();
         services.AddRecoverableRedisStreams(configuration.GetSection("RecoverableStreams"))
             .AddHandler<TelemetryAggregator>();
+
+        // The host reads its shutdown timeout from HostOptions only when it is bound: without this line the
+        // "HostOptions:ShutdownTimeout" of deploy/kubernetes/configmap.yaml would be ignored (default 30 s).
+        services.Configure<HostOptions>(configuration.GetSection("HostOptions"));
+
+        // Probes on a port of their own (deploy/kubernetes/deployment.yaml); off unless HealthProbe:Port is set.
+        services.AddHealthChecks().AddRecoverableStreamsHealthCheck();
+        if (configuration.GetValue<int?>("HealthProbe:Port") is { } port)
+        {
+            services.AddHostedService(sp => ActivatorUtilities.CreateInstance<HealthProbeListener>(sp, port));
+        }
+
         return services;
     }
 }

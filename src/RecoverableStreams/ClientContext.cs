@@ -24,7 +24,7 @@ internal sealed class ClientContext
         Stopping = stopping;
         Database = redis.GetDatabase(options.Database);
         Layout = PartitionLayout.For(options);
-        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, EntryLimits.From(options)))).ToArray();
+        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, EntryLimits.From(options), RetentionRule.For(options)))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);

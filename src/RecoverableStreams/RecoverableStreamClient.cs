@@ -229,6 +229,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     private async Task StartAsync()
     {
         await Task.WhenAll(_context.Partitions.Select(p => CreateGroupAsync(p.Keys))).ConfigureAwait(false);
+        // A Go-library consumer on the same group would own streams beside us under another lease model.
+        //await Task.WhenAll(_context.Partitions.Select(p => GoConsumerDetector.ThrowIfPresentAsync(_context.Database, p.Keys))).ConfigureAwait(false);
 
         _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
         try

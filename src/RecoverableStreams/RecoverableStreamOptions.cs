@@ -159,6 +159,20 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is 100000.</value>
     public int DeadLetterMaxLength { get; set; } = 100_000;
 
+    /// <summary>
+    /// What happens to a data stream's key when its stream is completed or dead-lettered by its owner: kept, deleted, or
+    /// set to expire after <see cref="DataStreamRetentionPeriod"/>. Applied in the same script as the completion or the
+    /// dead letter when the data stream's key is on the same node and slot as the service's control keys (a single
+    /// server or Sentinel, or a name with the service's hash tag on a Redis Cluster); otherwise by one command right
+    /// after it (docs/OPERATIONS.md, "Retention of data streams").
+    /// </summary>
+    /// <value>The default is <see cref="RecoverableStreams.DataStreamRetention.Keep"/>.</value>
+    public DataStreamRetention DataStreamRetention { get; set; } = DataStreamRetention.Keep;
+
+    /// <summary>How long a data stream is kept after its stream ended, with <see cref="RecoverableStreams.DataStreamRetention.Expire"/>.</summary>
+    /// <value>The default is 1 day.</value>
+    public TimeSpan DataStreamRetentionPeriod { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>Checks every option and returns one message per problem, naming the option and the rule.</summary>
     /// <returns>The problems; empty when the options are valid.</returns>
     public IReadOnlyList<string> Validate() => RecoverableStreamOptionsValidator.Validate(this);

@@ -77,6 +77,15 @@ internal static class RecoverableStreamOptionsValidator
         RequireAtLeast(errors, options.MaxInfoDepth, 2, nameof(options.MaxInfoDepth));
         RequireAtLeast(errors, options.MaxLbsEntryFields, 1, nameof(options.MaxLbsEntryFields));
         RequireAtLeast(errors, options.DeadLetterMaxLength, 1, nameof(options.DeadLetterMaxLength));
+        if (!Enum.IsDefined(options.DataStreamRetention))
+        {
+            errors.Add($"{nameof(options.DataStreamRetention)} must be Keep, Delete or Expire (was {options.DataStreamRetention}).");
+        }
+
+        if (options.DataStreamRetention == DataStreamRetention.Expire && options.DataStreamRetentionPeriod < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{nameof(options.DataStreamRetentionPeriod)} must be at least 1 second with DataStreamRetention = Expire (was {options.DataStreamRetentionPeriod}).");
+        }
 
         if (!Enum.IsDefined(options.KeyspaceNotifications))
         {

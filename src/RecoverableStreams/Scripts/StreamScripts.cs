@@ -15,6 +15,7 @@ internal sealed class StreamScripts
     private readonly IDatabaseAsync _db;
     private readonly StreamKeys _keys;
     private readonly EntryLimits _limits;
+    private readonly RetentionRule _retention;
 
     /// <param name="db">Where the scripts run.</param>
     /// <param name="keys">The LBS and control keys they work on.</param>
@@ -22,11 +23,13 @@ internal sealed class StreamScripts
     /// The entry limits the scripts enforce (read_acquire refuses entries over them; dead letters copy at most this
     /// much); the defaults of <see cref="RecoverableStreamOptions"/> when not given.
     /// </param>
-    public StreamScripts(IDatabaseAsync db, StreamKeys keys, EntryLimits? limits = null)
+    /// <param name="retention">What completion and dead letters do to data streams; kept when not given.</param>
+    public StreamScripts(IDatabaseAsync db, StreamKeys keys, EntryLimits? limits = null, RetentionRule? retention = null)
     {
         _db = db;
         _keys = keys;
         _limits = limits ?? EntryLimits.Default;
+        _retention = retention ?? RetentionRule.Keep;
     }
 
     public StreamKeys Keys => _keys;
@@ -138,24 +141,52 @@ internal sealed class StreamScripts
 
     public async Task<WriteOutcome> CompleteAsync(string id, string session, string recordValue, string dataStreamName)
     {
+        var placement = _retention.PlacementOf(dataStreamName, _keys, _db.Multiplexer);
+        RedisKey[] keys = [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names];
         var result = (long)await RunAsync("complete",
-            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names],
-            [_keys.Group, id, session, recordValue, dataStreamName]).ConfigureAwait(false);
-        return Outcome(result, done: 1, notOwner: 0);
+            placement == RetentionPlacement.InScript ? [.. keys, dataStreamName] : keys,
+            [_keys.Group, id, session, recordValue, dataStreamName, _retention.Mode, _retention.PeriodMs]).ConfigureAwait(false);
+        var outcome = Outcome(result, done: 1, notOwner: 0);
+        await RetainAfterAsync(outcome, placement, dataStreamName).ConfigureAwait(false);
+        return outcome;
     }
 
     /// <summary>Returns the dead letter's id with <see cref="WriteOutcome.Done"/>, or the refusal.</summary>
     public async Task<(WriteOutcome Outcome, string? DeadId)> DeadLetterAsync(string id, string session, string recordValue, string? dataStreamName, string reason, string consumer, int maxLength)
     {
+        var placement = _retention.PlacementOf(dataStreamName, _keys, _db.Multiplexer);
+        RedisKey[] keys = [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names, _keys.Dead];
         var result = await RunAsync("dead_letter",
-            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names, _keys.Dead],
-            [_keys.Group, id, session, recordValue, dataStreamName ?? "", reason, consumer, maxLength, _limits.MaxPayloadBytes, _limits.MaxFields]).ConfigureAwait(false);
+            placement == RetentionPlacement.InScript ? [.. keys, dataStreamName!] : keys,
+            [_keys.Group, id, session, recordValue, dataStreamName ?? "", reason, consumer, maxLength, _limits.MaxPayloadBytes, _limits.MaxFields, _retention.Mode, _retention.PeriodMs]).ConfigureAwait(false);
         if (result.Resp2Type == ResultType.Integer)
         {
             return ((long)result == 0 ? WriteOutcome.NotOwner : WriteOutcome.SessionDead, null);
         }
 
+        await RetainAfterAsync(WriteOutcome.Done, placement, dataStreamName).ConfigureAwait(false);
         return (WriteOutcome.Done, (string?)result);
+    }
+
+    /// <summary>
+    /// The retention of a data stream on another slot of a Redis Cluster, right after its completion or dead letter.
+    /// Not atomic with it: a crash between the two leaves the data stream kept (docs/OPERATIONS.md).
+    /// </summary>
+    private async Task RetainAfterAsync(WriteOutcome outcome, RetentionPlacement placement, string? dataStreamName)
+    {
+        if (outcome != WriteOutcome.Done || placement != RetentionPlacement.AfterScript)
+        {
+            return;
+        }
+
+        try
+        {
+            await RunAsync("retain_data_stream", [dataStreamName!], [_retention.Mode, _retention.PeriodMs]).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+        {
+            // The stream ended; only its clean-up failed. Its data is kept, which loses nothing.
+        }
     }
 
     /// <summary>Releases up to <see cref="MaxItemsPerCall"/> streams of one session and wakes peers; returns the ids released.</summary>

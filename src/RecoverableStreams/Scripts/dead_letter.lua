@@ -3,10 +3,12 @@
 -- consumer, the attempts and the time; an entry over the limits is copied truncated (see copy_into), so no producer's
 -- field list is ever unpacked unbounded. When the caller does not know the data stream name (a malformed entry), the
 -- name is read from the payload, so that a name registered for this entry never stays in the names hash.
+-- Applies the service's retention to the data stream (docs/OPERATIONS.md) when its key is given.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 attempts hash,
---       8 checkpoint hash, 9 names hash, 10 dead-letter stream
+--       8 checkpoint hash, 9 names hash, 10 dead-letter stream, [11 data stream: only when it is on this node and slot]
 -- ARGV: 1 group, 2 id, 3 session id, 4 record value ("session|token"), 5 data stream name ("" when unknown),
---       6 reason, 7 consumer, 8 dead-letter max length, 9 max payload bytes, 10 max entry fields
+--       6 reason, 7 consumer, 8 dead-letter max length, 9 max payload bytes, 10 max entry fields,
+--       11 retention ("keep" | "delete" | "expire"), 12 retention period ms
 -- Returns: the dead letter's id, or 0 when the record is not the caller's, -1 when the caller's session is dead
 local max_bytes = tonumber(ARGV[9])
 local max_fields = tonumber(ARGV[10])
@@ -111,5 +113,18 @@ redis.call('HDEL', KEYS[7], id)
 redis.call('DEL', KEYS[8])
 if name ~= '' and redis.call('HGET', KEYS[9], name) == id then
     redis.call('HDEL', KEYS[9], name)
+end
+-- Only a stream, and never one of this service's own keys (a hostile name could point at them).
+if KEYS[11] and ARGV[11] ~= 'keep' and redis.call('TYPE', KEYS[11]).ok == 'stream' then
+    for i = 1, 10 do
+        if KEYS[i] == KEYS[11] then
+            return dead_id
+        end
+    end
+    if ARGV[11] == 'delete' then
+        redis.call('DEL', KEYS[11])
+    elseif ARGV[11] == 'expire' then
+        redis.call('PEXPIRE', KEYS[11], ARGV[12])
+    end
 end
 return dead_id
