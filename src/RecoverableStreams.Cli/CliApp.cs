@@ -157,9 +157,13 @@ internal static class CliApp
         }
     }
 
-    /// <summary>An ACL refusal (NOPERM): the user lacks a command, key or channel permission.</summary>
+    /// <summary>
+    /// An ACL refusal (NOPERM): the user lacks a command, key or channel permission; inside a transaction Redis reports
+    /// it as <c>EXECABORT ... NOPERM ...</c>.
+    /// </summary>
     private static bool IsRefused(RecoverableStreamsException ex) =>
-        ex.InnerException is RedisServerException server && server.Message.StartsWith("NOPERM", StringComparison.Ordinal);
+        ex.InnerException is RedisServerException server
+        && (server.Message.StartsWith("NOPERM", StringComparison.Ordinal) || (server.Message.StartsWith("EXECABORT", StringComparison.Ordinal) && server.Message.Contains("NOPERM", StringComparison.Ordinal)));
 
     /// <summary>The options naming the service, from the options and, where missing, the environment.</summary>
     private static RecoverableStreamOptions ServiceOptions(GlobalSettings settings, CliConsole console)
