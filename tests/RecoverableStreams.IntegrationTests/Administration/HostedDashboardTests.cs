@@ -95,6 +95,67 @@ public sealed class HostedDashboardTests
         }
     }
 
+    [Test]
+    public async Task A_host_with_two_services_maps_a_dashboard_for_each_by_its_key()
+    {
+        var orders = TestOptions.NewServiceName();
+        var refunds = TestOptions.NewServiceName();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:redis"] = SharedRedis.Server.ConnectionString,
+            ["RecoverableStreams:orders:ServiceName"] = orders,
+            ["RecoverableStreams:refunds:ServiceName"] = refunds,
+        });
+        builder.AddKeyedRecoverableRedisStreams("orders", "redis").AddHandler<PoisonOrHoldHandler>();
+        builder.AddKeyedRecoverableRedisStreams("refunds", "redis").AddHandler<PoisonOrHoldHandler>();
+        await using var app = builder.Build();
+        app.MapKeyedRecoverableStreamsDashboard("orders", "/rstreams/orders");
+        app.MapKeyedRecoverableStreamsDashboard("refunds", "/rstreams/refunds");
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardBrowser.AddressOf(app)) };
+
+        foreach (var (path, service) in new[] { ("/rstreams/orders/data", orders), ("/rstreams/refunds/data", refunds) })
+        {
+            var response = await http.GetAsync(path);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.That((int)response.StatusCode, Is.EqualTo(200), body);
+            using var json = System.Text.Json.JsonDocument.Parse(body);
+            Assert.That(json.RootElement.GetProperty("service").GetString(), Is.EqualTo(service), path);
+        }
+
+        await app.StopAsync();
+    }
+
+    [Test]
+    public async Task A_dashboard_whose_redis_was_down_at_its_first_request_recovers_without_a_restart()
+    {
+        // Redis is down when the first request comes: 503. Nothing failed is kept, so once Redis is back the same app
+        // answers 200 (a Lazy that cached the failure would answer 503 until the app restarts).
+        await using var server = await RedisServer.StartAsync("--appendonly", "no");
+        await server.StopProcessAsync();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:redis"] = server.EndPoint + ",connectTimeout=500",
+            ["RecoverableStreams:ServiceName"] = TestOptions.NewServiceName(),
+        });
+        builder.AddRecoverableRedisStreams("redis").AddHandler<PoisonOrHoldHandler>();
+        await using var app = builder.Build();
+        app.MapRecoverableStreamsDashboard("/rstreams");
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardBrowser.AddressOf(app)) };
+
+        Assert.That((int)(await http.GetAsync("/rstreams/data")).StatusCode, Is.EqualTo(503), "Redis is down");
+        await using var restarted = await server.RestartAsync("--appendonly", "no");
+        await Eventually.AssertAsync(async () => (int)(await http.GetAsync("/rstreams/data")).StatusCode == 200, Patience, "the dashboard reads Redis once it is back");
+        await app.StopAsync();
+    }
+
     /// <summary>Holds <c>orders/*</c> until the host stops; fails on every attempt at anything else.</summary>
     internal sealed class PoisonOrHoldHandler : IStreamWorkHandler
     {
