@@ -1,169 +1,204 @@
+using System.CommandLine;
+using System.Globalization;
 using RecoverableStreams.Administration;
-using Spectre.Console;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Cli;
 
-/// <summary>Exit codes: a contract for scripts that call the tool.</summary>
-internal static class ExitCodes
-{
-    /// <summary>Done.</summary>
-    public const int Ok = 0;
-
-    /// <summary>Done, but nothing matched: the stream had no owner, or a dead letter did not exist.</summary>
-    public const int NotFound = 1;
-
-    /// <summary>The command line is wrong; the message says what to type.</summary>
-    public const int Usage = 2;
-
-    /// <summary>Redis could not be reached or refused the command.</summary>
-    public const int Redis = 3;
-}
-
 /// <summary>
-/// The <c>rstreams</c> tool: parses the command line, connects, runs one command of the operator API and prints it.
-/// Output goes to <c>output</c> (tables), errors to <c>error</c>; both are parameters so tests run it in-process.
+/// The <c>rstreams</c> tool: the command line (System.CommandLine), the connection, one command of the operator API,
+/// and its exit code (<see cref="ExitCodes"/>).
 /// </summary>
 internal static class CliApp
 {
-    public const string Usage = """
-        rstreams: operate a RecoverableStreams service.
+    public const string ServiceVariable = "RSTREAMS_SERVICE";
+    public const string PartitionsVariable = "RSTREAMS_PARTITIONS";
 
-        Usage: rstreams <command> [options]
+    private static readonly Option<string?> RedisOption = new("--redis") { Description = $"StackExchange.Redis configuration without password, e.g. redis.internal:6380 (env {ConnectionSettings.RedisVariable})", Recursive = true };
+    private static readonly Option<string?> UserOption = new("--user") { Description = "The ACL user (or user= in the configuration)", Recursive = true };
+    private static readonly Option<string?> PasswordFileOption = new("--password-file") { Description = $"Read the password from this file (else env {ConnectionSettings.PasswordVariable}, else --ask-password)", Recursive = true };
+    private static readonly Option<bool> AskPasswordOption = new("--ask-password") { Description = "Prompt for the password (no echo)", Recursive = true };
+    private static readonly Option<bool> TlsOption = new("--tls") { Description = "Connect with TLS (trusting the machine's CAs)", Recursive = true };
+    private static readonly Option<string?> TlsCaOption = new("--tls-ca") { Description = "Connect with TLS and trust this CA certificate (PEM), for a private CA", Recursive = true };
+    private static readonly Option<string?> ServiceOption = new("--service") { Description = $"The service name the consumers use (env {ServiceVariable})", Recursive = true };
+    private static readonly Option<int?> PartitionsOption = new("--partitions") { Description = $"The consumers' Partitions (env {PartitionsVariable}; default 1)", Recursive = true };
+    private static readonly Option<int?> DatabaseOption = new("--database") { Description = "The Redis database (default: the configuration's)", Recursive = true };
+    private static readonly Option<string?> LbsKeyOption = new("--lbs-key") { Description = "LbsStreamKey override, when the consumers set one", Recursive = true };
+    private static readonly Option<string?> GroupOption = new("--group") { Description = "ConsumerGroup override, when the consumers set one", Recursive = true };
+    private static readonly Option<TimeSpan?> LeaseOption = new("--lease-duration") { Description = "The consumers' LeaseDuration (e.g. 00:00:10): dates the last heartbeat; without it only the deadline is shown", Recursive = true };
+    private static readonly Option<OutputFormat> OutputOption = new("--output", "-o") { Description = "table or json", Recursive = true, DefaultValueFactory = _ => OutputFormat.Table };
 
-        Commands:
-          status                        LBS length, lag, pending, dead letters, and each consumer's heartbeat
-          owners                        every owned stream: consumer, session, fencing token, deadline
-          dlq list [--count N] [--after ID]
-                                        dead letters, oldest first, one page (default 50)
-          dlq replay <id>... | --all    announce dead letters again (new LBS entries), then remove them
-          dlq purge <id>... | --all     delete dead letters for good
-          release <stream>              force-release a stream (data stream name or LBS id): peers take it over
-
-        Options:
-          --redis <config>      StackExchange.Redis configuration, e.g. localhost:6379,password=...  (env RSTREAMS_REDIS)
-          --service <name>      the service name the consumers use                                  (env RSTREAMS_SERVICE)
-          --database <n>        the Redis database (default: the configuration's)
-          --lbs-key <key>       LbsStreamKey override, when the consumers set one
-          --group <name>        ConsumerGroup override, when the consumers set one
-          -h, --help            this text
-
-        Exit codes: 0 done, 1 nothing matched (no owner, no such dead letter), 2 wrong command line, 3 Redis error.
-        """;
-
-    public static async Task<int> RunAsync(string[] args, IAnsiConsole output, TextWriter error, Func<string, string?> environment)
+    public static Task<int> RunAsync(string[] args, CliConsole console)
     {
-        CommandLine line;
-        try
+        var root = BuildCommands(console);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
         {
-            line = CommandLine.Parse(args);
-            if (line.Help)
+            foreach (var error in parsed.Errors)
             {
-                output.Write(new Text(Usage + Environment.NewLine));
-                return line.Words.Count == 0 && !args.Contains("--help") && !args.Contains("-h") ? ExitCodes.Usage : ExitCodes.Ok;
+                console.Error.WriteLine("rstreams: " + error.Message);
             }
 
-            Validate(line);
-        }
-        catch (UsageException ex)
-        {
-            await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
-            return ExitCodes.Usage;
+            console.Error.WriteLine("Run 'rstreams --help' for the commands and options.");
+            return Task.FromResult(ExitCodes.Usage);
         }
 
+        var writer = console.Output.Profile.Out.Writer;
+        return parsed.InvokeAsync(new InvocationConfiguration { Output = writer, Error = console.Error });
+    }
+
+    private static RootCommand BuildCommands(CliConsole console)
+    {
+        var root = new RootCommand("rstreams: operate a RecoverableStreams service (status, owners, dead letters, force-release).");
+        foreach (var option in new Option[] { RedisOption, UserOption, PasswordFileOption, AskPasswordOption, TlsOption, TlsCaOption, ServiceOption, PartitionsOption, DatabaseOption, LbsKeyOption, GroupOption, LeaseOption, OutputOption })
+        {
+            root.Options.Add(option);
+        }
+
+        var status = new Command("status", "LBS length, lag, pending, dead letters, and each consumer's session");
+        Handle(status, console, (c, _) => c.StatusAsync());
+
+        var ownersCount = new Option<int>("--count") { Description = "The most owners to read (default 100)", DefaultValueFactory = _ => 100 };
+        ownersCount.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) { r.AddError("--count must be at least 1."); } });
+        var owners = new Command("owners", "owned streams (at most --count): consumer, session, fencing token, deadline") { ownersCount };
+        Handle(owners, console, (c, p) => c.OwnersAsync(p.GetValue(ownersCount)));
+
+        var listCount = new Option<int>("--count") { Description = "The page size (default 50)", DefaultValueFactory = _ => 50 };
+        listCount.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) { r.AddError("--count must be at least 1."); } });
+        var after = new Option<string?>("--after") { Description = "The cursor the previous page printed" };
+        var list = new Command("list", "dead letters, oldest first, one page") { listCount, after };
+        Handle(list, console, (c, p) => c.ListDeadLettersAsync(p.GetValue(after), p.GetValue(listCount)));
+
+        var replay = IdsCommand("replay", "announce dead letters again (new LBS entries), then remove them", out var replayIds, out var replayAll, out var replayYes);
+        Handle(replay, console, (c, p) => c.ReplayAsync(p.GetValue(replayIds) ?? [], p.GetValue(replayAll), p.GetValue(replayYes)));
+        var purge = IdsCommand("purge", "delete dead letters for good (asks first, or --yes)", out var purgeIds, out var purgeAll, out var purgeYes);
+        Handle(purge, console, (c, p) => c.PurgeAsync(p.GetValue(purgeIds) ?? [], p.GetValue(purgeAll), p.GetValue(purgeYes)));
+        var dlq = new Command("dlq", "dead letters: list, replay, purge") { list, replay, purge };
+
+        var stream = new Argument<string>("stream") { Description = "The data stream name or its LBS id" };
+        var releaseYes = YesOption();
+        var release = new Command("release", "force-release a stream: peers take it over, the old owner's writes are refused (asks first, or --yes)") { stream, releaseYes };
+        Handle(release, console, (c, p) => c.ReleaseAsync(p.GetValue(stream)!, p.GetValue(releaseYes)));
+
+        root.Subcommands.Add(status);
+        root.Subcommands.Add(owners);
+        root.Subcommands.Add(dlq);
+        root.Subcommands.Add(release);
+        return root;
+    }
+
+    private static Option<bool> YesOption() => new("--yes", "-y") { Description = "Do it without asking" };
+
+    private static Command IdsCommand(string name, string description, out Argument<string[]> ids, out Option<bool> all, out Option<bool> yes)
+    {
+        ids = new Argument<string[]>("id") { Description = "Dead letter ids (rstreams dlq list prints them)", Arity = ArgumentArity.ZeroOrMore };
+        all = new Option<bool>("--all") { Description = "Every dead letter of the service" };
+        yes = YesOption();
+        var command = new Command(name, description) { ids, all, yes };
+        var (idsArgument, allOption) = (ids, all);
+        command.Validators.Add(r =>
+        {
+            var count = r.GetValue(idsArgument)?.Length ?? 0;
+            if (r.GetValue(allOption) == (count > 0))
+            {
+                r.AddError($"dlq {name} takes dead letter ids or --all (one of the two). Run 'rstreams dlq list' for the ids.");
+            }
+        });
+        return command;
+    }
+
+    private static void Handle(Command command, CliConsole console, Func<Commands, ParseResult, Task<int>> run) =>
+        command.SetAction((parse, cancellationToken) => RunCommandAsync(parse, console, run));
+
+    private static async Task<int> RunCommandAsync(ParseResult parse, CliConsole console, Func<Commands, ParseResult, Task<int>> run)
+    {
+        var settings = new GlobalSettings(
+            parse.GetValue(RedisOption), parse.GetValue(UserOption), parse.GetValue(PasswordFileOption), parse.GetValue(AskPasswordOption),
+            parse.GetValue(TlsOption), parse.GetValue(TlsCaOption), parse.GetValue(ServiceOption), parse.GetValue(PartitionsOption),
+            parse.GetValue(DatabaseOption), parse.GetValue(LbsKeyOption), parse.GetValue(GroupOption), parse.GetValue(LeaseOption),
+            parse.GetValue(OutputOption));
+
         ConnectionMultiplexer redis;
-        RecoverableStreamOptions options;
+        RecoverableStreamsAdmin admin;
         try
         {
-            options = line.ServiceOptions(environment);
-            redis = await ConnectAsync(line.RedisConfiguration(environment)).ConfigureAwait(false);
+            var options = ServiceOptions(settings, console);
+            var configuration = ConnectionSettings.Build(settings, console);
+            redis = await ConnectionSettings.ConnectAsync(configuration).ConfigureAwait(false);
+            admin = new RecoverableStreamsAdmin(redis, options);
         }
         catch (UsageException ex)
         {
-            await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
+            await console.Error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (CannotConnectException ex)
         {
-            await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
-            return ExitCodes.Redis;
+            await console.Error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
+            return ExitCodes.Connection;
         }
 
         await using (redis.ConfigureAwait(false))
         {
             try
             {
-                var admin = new RecoverableStreamsAdmin(redis, options);
-                var commands = new Commands(admin, output);
-                return line.Words switch
-                {
-                    ["status"] => await commands.StatusAsync().ConfigureAwait(false),
-                    ["owners"] => await commands.OwnersAsync().ConfigureAwait(false),
-                    ["dlq", "list"] => await commands.ListDeadLettersAsync(line.Value("--after"), line.IntValue("--count", 50, 1)).ConfigureAwait(false),
-                    ["dlq", "replay", ..] => await commands.ReplayAsync(line.Words[2..], line.All).ConfigureAwait(false),
-                    ["dlq", "purge", ..] => await commands.PurgeAsync(line.Words[2..], line.All).ConfigureAwait(false),
-                    ["release", var stream] => await commands.ReleaseAsync(stream).ConfigureAwait(false),
-                    _ => throw new UsageException("Unreachable: the command was validated."),
-                };
+                return await run(new Commands(admin, settings, console), parse).ConfigureAwait(false);
+            }
+            catch (RecoverableStreamsException ex) when (IsRefused(ex))
+            {
+                await console.Error.WriteLineAsync("rstreams: Redis refused the command (" + TerminalText.Escape(ex.InnerException?.Message) + "). The ACL user needs the operator role's permissions (docs/SECURITY.md).").ConfigureAwait(false);
+                return ExitCodes.Refused;
             }
             catch (RecoverableStreamsException ex)
             {
-                await error.WriteLineAsync("rstreams: " + ex.Message).ConfigureAwait(false);
-                return ExitCodes.Redis;
+                await console.Error.WriteLineAsync("rstreams: " + TerminalText.Escape(ex.Message)).ConfigureAwait(false);
+                return ExitCodes.RedisError;
             }
         }
     }
 
-    /// <summary>Checks the command before connecting, so a typo never waits for a connection timeout.</summary>
-    private static void Validate(CommandLine line)
+    /// <summary>
+    /// An ACL refusal (NOPERM): the user lacks a command, key or channel permission; inside a transaction Redis reports
+    /// it as <c>EXECABORT ... NOPERM ...</c>.
+    /// </summary>
+    private static bool IsRefused(RecoverableStreamsException ex) =>
+        ex.InnerException is RedisServerException server
+        && (server.Message.StartsWith("NOPERM", StringComparison.Ordinal) || (server.Message.StartsWith("EXECABORT", StringComparison.Ordinal) && server.Message.Contains("NOPERM", StringComparison.Ordinal)));
+
+    /// <summary>The options naming the service, from the options and, where missing, the environment.</summary>
+    private static RecoverableStreamOptions ServiceOptions(GlobalSettings settings, CliConsole console)
     {
-        switch (line.Words)
+        var service = settings.Service ?? console.Environment(ServiceVariable);
+        if (string.IsNullOrWhiteSpace(service))
         {
-            case ["status"] or ["owners"]:
-            case ["dlq", "list"]:
-                line.IntValue("--count", 50, 1);
-                return;
-            case ["dlq", "replay" or "purge", ..] when line.All != (line.Words.Count > 2):
-                return;
-            case ["dlq", "replay" or "purge", ..]:
-                throw new UsageException($"dlq {line.Words[1]} takes dead letter ids or --all (one of the two). Run 'rstreams dlq list' for the ids.");
-            case ["dlq", ..]:
-                throw new UsageException("dlq takes list, replay or purge.");
-            case ["release", _]:
-                return;
-            case ["release", ..]:
-                throw new UsageException("release takes one stream: its data stream name or LBS id.");
-            default:
-                throw new UsageException($"Unknown command '{string.Join(' ', line.Words)}'. Run 'rstreams --help' for the commands.");
+            throw new UsageException($"Which service? Pass --service <name> or set {ServiceVariable}.");
         }
+
+        var partitions = settings.Partitions;
+        if (partitions is null && console.Environment(PartitionsVariable) is { Length: > 0 } text)
+        {
+            partitions = int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : throw new UsageException($"{PartitionsVariable} must be a whole number; got '{text}'.");
+        }
+
+        var options = new RecoverableStreamOptions
+        {
+            ServiceName = service,
+            Partitions = partitions ?? 1,
+            Database = settings.Database ?? -1,
+            LbsStreamKey = settings.LbsKey,
+            ConsumerGroup = settings.Group,
+        };
+        if (settings.LeaseDuration is { } lease)
+        {
+            options.LeaseDuration = lease;
+        }
+
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new UsageException(string.Join(" ", errors));
+        }
+
+        return options;
     }
-
-    private static async Task<ConnectionMultiplexer> ConnectAsync(string configuration)
-    {
-        ConfigurationOptions options;
-        try
-        {
-            options = ConfigurationOptions.Parse(configuration);
-        }
-        catch (ArgumentException ex)
-        {
-            throw new UsageException("--redis is not a valid configuration: " + ex.Message);
-        }
-
-        // A command line tool reports an unreachable server at once instead of retrying in the background.
-        options.AbortOnConnectFail = true;
-        options.ClientName ??= "rstreams";
-        try
-        {
-            return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
-        }
-        catch (RedisConnectionException ex)
-        {
-            // Only the end points: the configuration may hold a password.
-            var endPoints = string.Join(", ", options.EndPoints.Select(e => e.ToString()));
-            throw new CannotConnectException($"cannot connect to Redis at {endPoints} ({ex.FailureType}). Check --redis or {CommandLine.RedisVariable}.", ex);
-        }
-    }
-
-    private sealed class CannotConnectException(string message, Exception inner) : Exception(message, inner);
 }

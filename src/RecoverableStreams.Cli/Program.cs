@@ -1,4 +1,3 @@
 using RecoverableStreams.Cli;
-using Spectre.Console;
 
-return await CliApp.RunAsync(args, AnsiConsole.Console, Console.Error, Environment.GetEnvironmentVariable).ConfigureAwait(false);
+return await CliApp.RunAsync(args, CliConsole.System()).ConfigureAwait(false);

@@ -17,17 +17,17 @@ internal sealed record DashboardSnapshot(
     long Pending,
     long Owned,
     long DeadLetters,
+    int Partitions,
     IReadOnlyList<DashboardConsumer> Consumers,
     IReadOnlyList<DashboardOwner> Owners,
     IReadOnlyList<DashboardDeadLetter> DeadLetterPage)
 {
-    public const int MaxOwners = 500;
     public const int MaxDeadLetters = 50;
 
-    public static async Task<DashboardSnapshot> ReadAsync(RecoverableStreamsAdmin admin, CancellationToken cancellationToken)
+    public static async Task<DashboardSnapshot> ReadAsync(RecoverableStreamsAdmin admin, int maxOwners, CancellationToken cancellationToken)
     {
         var status = admin.GetStatusAsync(cancellationToken);
-        var owners = admin.GetOwnersAsync(cancellationToken);
+        var owners = admin.GetOwnerPageAsync(maxOwners, cancellationToken);
         var dead = admin.GetDeadLettersAsync(count: MaxDeadLetters, cancellationToken: cancellationToken);
         await Task.WhenAll(status, owners, dead).ConfigureAwait(false);
 
@@ -43,8 +43,9 @@ internal sealed record DashboardSnapshot(
             s.Pending,
             s.Owned,
             s.DeadLetters,
+            s.Partitions,
             s.Consumers.Select(c => new DashboardConsumer(c.ConsumerId, c.SessionId, c.LastHeartbeat.ToUnixTimeMilliseconds(), (long)c.HeartbeatAge.TotalMilliseconds, (long)(c.SessionDeadline - now).TotalMilliseconds, c.IsLive, c.OwnedStreams)).ToArray(),
-            owners.Result.Take(MaxOwners).Select(o => new DashboardOwner(o.DataStreamName, o.IdInLbs, o.ConsumerId, o.SessionId, o.FencingToken, (long)(o.Deadline - now).TotalMilliseconds)).ToArray(),
+            owners.Result.Items.Select(o => new DashboardOwner(o.DataStreamName, o.IdInLbs, o.ConsumerId, o.SessionId, o.FencingToken, (long)(o.Deadline - now).TotalMilliseconds)).ToArray(),
             dead.Result.Items.Select(d => new DashboardDeadLetter(d.Id, d.DataStreamName, d.IdInLbs, d.Reason, d.ConsumerId, d.Attempts, d.Time.ToUnixTimeMilliseconds())).ToArray());
     }
 }

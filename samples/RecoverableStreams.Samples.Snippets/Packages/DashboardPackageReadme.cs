@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using RecoverableStreams.Administration;
-using StackExchange.Redis;
+using Microsoft.Extensions.Hosting;
+using RecoverableStreams.Hosting;
 
 namespace RecoverableStreams.Samples.Snippets.Packages;
 
@@ -12,15 +12,17 @@ public static class DashboardPackageReadme
     {
         // snippet: package-dashboard
         var builder = WebApplication.CreateBuilder(args);
-        builder.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect("localhost:6379"));
-        builder.Services.AddSingleton(sp => new RecoverableStreamsAdmin(
-            sp.GetRequiredService<IConnectionMultiplexer>(),
-            new RecoverableStreamOptions { ServiceName = "telemetry" }));
+        builder.AddRecoverableRedisStreams("redis").AddHandler<TelemetryHandler>();
 
         var app = builder.Build();
-        app.MapRecoverableStreamsDashboard("/rstreams")   // the page; its JSON is at /rstreams/data
-           .RequireAuthorization();                        // it shows stream and consumer names: protect it
+        app.MapRecoverableStreamsDashboard("/rstreams");   // the page (JSON at /rstreams/data); local requests only
+        app.MapRecoverableStreamsDashboard("/ops/rstreams", o => o.AuthorizationPolicy = "operators");   // or your policy
         app.Run();
         // end snippet
+    }
+
+    private sealed class TelemetryHandler : IStreamWorkHandler
+    {
+        public Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -103,6 +103,7 @@ public static class RecoverableStreamsServiceCollectionExtensions
         services.TryAddSingleton<RecoverableStreamsRuntimes>();
         services.TryAddSingleton<HostingMetrics>();
         services.TryAddSingleton<LifecycleNotifier>();
+        AdminRegistration.Add(services, binding);
         return binding;
     }
 

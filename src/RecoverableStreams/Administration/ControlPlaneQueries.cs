@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace RecoverableStreams.Administration;
 
 /// <summary>A consumer's session as <c>{L}:sessions</c> holds it, with the streams <c>{L}:counts</c> gives it.</summary>
-internal sealed record SessionRecord(string ConsumerId, string SessionId, long DeadlineMs, long OwnedStreams);
+internal sealed record SessionRecord(string Session, string ConsumerId, string SessionId, long DeadlineMs, long OwnedStreams);
 
 /// <summary>The counts of the load-balancer stream and the dead-letter stream.</summary>
 internal sealed record LbsCounts(long Length, long? Lag, long Pending, long Owned, long DeadLetters);
@@ -76,22 +76,31 @@ internal sealed class ControlPlaneQueries
         {
             var session = (string)m.Element!;
             var (consumer, suffix) = SplitLast(session);
-            return new SessionRecord(consumer, suffix, (long)m.Score, Math.Max(0, owned.GetValueOrDefault(session)));
+            return new SessionRecord(session, consumer, suffix, (long)m.Score, Math.Max(0, owned.GetValueOrDefault(session)));
         }).ToArray();
     }
 
     /// <summary>
-    /// Every ownership record, with its session's deadline and its LBS entry's data stream name: the records are
-    /// scanned in pages (never one huge reply), each page's LBS entries read in one pipelined batch.
+    /// Up to <paramref name="limit"/> ownership records, with their sessions' deadlines and their LBS entries' data
+    /// stream names: the records are scanned in pages (never one huge reply) and the scan stops at the limit, so the
+    /// reads are bounded whatever the number of owned streams; each page's LBS entries are read in one pipelined batch.
     /// </summary>
-    public async Task<IReadOnlyList<StreamOwner>> ReadOwnersAsync()
+    /// <param name="limit">The most records to read; <see cref="int.MaxValue"/> reads them all.</param>
+    /// <param name="deadlines">Each session's deadline, read once for all partitions.</param>
+    /// <param name="idOf">Turns an entry id of this partition into the id applications see.</param>
+    public async Task<IReadOnlyList<StreamOwner>> ReadOwnersAsync(int limit, IReadOnlyDictionary<string, long> deadlines, Func<string, string> idOf)
     {
-        var deadlines = (await _db.SortedSetRangeByRankWithScoresAsync(_keys.Sessions).ConfigureAwait(false))
-            .ToDictionary(m => (string)m.Element!, m => (long)m.Score, StringComparer.Ordinal);
         var records = new List<HashEntry>();
-        await foreach (var record in _db.HashScanAsync(_keys.Owners, pageSize: OwnerBatch).ConfigureAwait(false))
+        if (limit > 0)
         {
-            records.Add(record);
+            await foreach (var record in _db.HashScanAsync(_keys.Owners, pageSize: Math.Min(limit, OwnerBatch)).ConfigureAwait(false))
+            {
+                records.Add(record);
+                if (records.Count >= limit)
+                {
+                    break;
+                }
+            }
         }
 
         var owners = new List<StreamOwner>(records.Count);
@@ -101,25 +110,53 @@ internal sealed class ControlPlaneQueries
             await Task.WhenAll(reads.Select(r => r.Entry)).ConfigureAwait(false);
             foreach (var (record, entry) in reads)
             {
-                var (session, tokenText) = SplitLast((string)record.Value!);
-                var (consumer, suffix) = SplitLast(session);
-                var token = long.TryParse(tokenText, NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : 0;
-                // A record whose session is gone is an orphan about to be taken over: its deadline is past.
-                var deadline = deadlines.GetValueOrDefault(session);
-                owners.Add(new StreamOwner(DataStreamName(entry.Result), (string)record.Name!, consumer, suffix, token, DateTimeOffset.FromUnixTimeMilliseconds(deadline)));
+                owners.Add(ToOwner((string)record.Name!, (string)record.Value!, entry.Result, deadlines, idOf));
             }
         }
 
         return owners;
     }
 
-    public async Task<DeadLetterPage> ReadDeadLettersAsync(string? after, int count)
+    /// <summary>The ownership records of these entries (those that have one), each read with one HGET and one XRANGE.</summary>
+    public async Task<IReadOnlyList<StreamOwner>> ReadOwnersOfAsync(IReadOnlyCollection<string> entryIds, IReadOnlyDictionary<string, long> deadlines, Func<string, string> idOf)
+    {
+        var reads = entryIds.Select(id => (Id: id, Record: _db.HashGetAsync(_keys.Owners, id), Entry: _db.StreamRangeAsync(_keys.Lbs, id, id, 1))).ToArray();
+        await Task.WhenAll(reads.SelectMany(r => new Task[] { r.Record, r.Entry })).ConfigureAwait(false);
+        return reads.Where(r => !r.Record.Result.IsNull)
+            .Select(r => ToOwner(r.Id, (string)r.Record.Result!, r.Entry.Result, deadlines, idOf))
+            .ToArray();
+    }
+
+    /// <summary>The entry id of the live announcement of a data stream, from <c>{L}:names</c>.</summary>
+    public async Task<string?> ReadAnnouncementAsync(string dataStreamName)
+    {
+        var id = await _db.HashGetAsync(_keys.Names, dataStreamName).ConfigureAwait(false);
+        return id.IsNull ? null : (string)id!;
+    }
+
+    /// <summary>Each session's deadline (ms, Redis clock).</summary>
+    public async Task<IReadOnlyList<(string Session, long DeadlineMs)>> ReadDeadlinesAsync() =>
+        (await _db.SortedSetRangeByRankWithScoresAsync(_keys.Sessions).ConfigureAwait(false))
+            .Select(m => ((string)m.Element!, (long)m.Score))
+            .ToArray();
+
+    private StreamOwner ToOwner(string entryId, string recordValue, StreamEntry[] entry, IReadOnlyDictionary<string, long> deadlines, Func<string, string> idOf)
+    {
+        var (session, tokenText) = SplitLast(recordValue);
+        var (consumer, suffix) = SplitLast(session);
+        var token = long.TryParse(tokenText, NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : 0;
+        // A record whose session is gone is an orphan about to be taken over: its deadline is past.
+        var deadline = deadlines.GetValueOrDefault(session);
+        return new StreamOwner(DataStreamName(entry), idOf(entryId), consumer, suffix, token, DateTimeOffset.FromUnixTimeMilliseconds(deadline));
+    }
+
+    /// <summary>Up to <paramref name="count"/> dead letters after <paramref name="after"/> (an entry id), and whether more follow.</summary>
+    public async Task<(IReadOnlyList<DeadLetter> Items, bool More)> ReadDeadLettersAsync(string? after, int count)
     {
         var start = after is null ? "-" : "(" + after;
         // One more than asked for tells whether a next page exists without a second round trip.
         var entries = await _db.StreamRangeAsync(_keys.Dead, start, "+", count + 1).ConfigureAwait(false);
-        var items = entries.Take(count).Select(ToDeadLetter).ToArray();
-        return new DeadLetterPage(items, entries.Length > count ? items[^1].Id : null);
+        return (entries.Take(count).Select(ToDeadLetter).ToArray(), entries.Length > count);
     }
 
     public async Task<ReplayReply> ReplayAsync(string deadLetterId)

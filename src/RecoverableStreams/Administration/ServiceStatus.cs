@@ -2,7 +2,7 @@ namespace RecoverableStreams.Administration;
 
 /// <summary>A service at one moment: its load-balancer stream, its consumers and its dead letters.</summary>
 /// <param name="ServiceName">The service (<see cref="RecoverableStreamOptions.ServiceName"/>).</param>
-/// <param name="LbsStreamKey">The key of the load-balancer stream (LBS).</param>
+/// <param name="LbsStreamKey">The key of the load-balancer stream (LBS); with several partitions, the base key.</param>
 /// <param name="ConsumerGroup">The consumer group on the LBS.</param>
 /// <param name="ServerTime">Redis's clock when the status was read; heartbeat ages and deadlines are measured on it.</param>
 /// <param name="EntriesInLbs">Entries in the LBS: announced streams not yet completed or dead-lettered.</param>
@@ -26,4 +26,9 @@ public sealed record ServiceStatus(
     long Pending,
     long Owned,
     long DeadLetters,
-    IReadOnlyList<ConsumerStatus> Consumers);
+    IReadOnlyList<ConsumerStatus> Consumers)
+{
+    /// <summary>Gets the service's partition count; with more than one, <see cref="LbsStreamKey"/> is the base key the partitions' keys derive from and the counts are summed.</summary>
+    /// <value>The default is 1.</value>
+    public int Partitions { get; init; } = 1;
+}

@@ -198,14 +198,104 @@ public sealed class AdminTests : SharedRedisTest
     }
 
     [Test]
-    public void A_partitioned_service_is_refused_with_a_message_rather_than_half_reported()
+    public async Task A_partitioned_service_is_reported_whole_owners_dead_letters_and_releases_across_its_partitions()
     {
-        var options = TestOptions.For();
+        // Replaces the test that expected Partitions > 1 to be refused: the operator API now serves any partition count.
+        var options = TestOptions.For(consumerId: "parted", maxConcurrentStreams: 100);
         options.Partitions = 4;
+        var admin = new RecoverableStreamsAdmin(Redis, options);
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
+        var publisher = new StreamPublisher(Redis, options);
+        var names = Enumerable.Range(0, 12).Select(i => $"p-{i}").ToArray();
+        foreach (var name in names)
+        {
+            await publisher.AddStreamAsync(name);
+        }
 
-        var error = Assert.Throws<ArgumentException>(() => _ = new RecoverableStreamsAdmin(Redis, options));
+        await Eventually.AssertAsync(() => consumer.Owned.Count == names.Length, TimeSpan.FromSeconds(15), "the consumer owns all twelve streams");
+        var partitionsUsed = names.Select(n => PartitionLayout.PartitionOf(n, 4)).Distinct().Count();
+        Assert.That(partitionsUsed, Is.GreaterThan(1), "the names spread over several partitions");
 
-        Assert.That(error!.Message, Does.Contain("Partitions = 4"));
+        var status = await admin.GetStatusAsync();
+        Assert.That((status.Partitions, status.EntriesInLbs, status.Owned, status.Pending, status.Lag), Is.EqualTo((4, 12L, 12L, 12L, (long?)0)));
+        Assert.That(status.Consumers.Single().OwnedStreams, Is.EqualTo(12), "one consumer, its streams summed over the partitions");
+
+        var owners = await admin.GetOwnersAsync();
+        Assert.That(owners.Select(o => o.IdInLbs), Is.EquivalentTo(consumer.Owned.Select(l => l.IdInLbs)), "owners carry the applications' partition ids");
+        var page = await admin.GetOwnerPageAsync(5);
+        Assert.That((page.Items.Count, page.Total, page.More), Is.EqualTo((5, 12L, 7L)));
+
+        // Dead letters in several partitions, paged across them with partition ids.
+        var toDeadLetter = consumer.Owned.OrderBy(l => l.DataStreamName, StringComparer.Ordinal).Take(5).ToArray();
+        foreach (var lease in toDeadLetter)
+        {
+            await lease.RecordFailedAttemptAsync();
+            await lease.DeadLetterAsync("bad");
+        }
+
+        var seen = new List<DeadLetter>();
+        string? after = null;
+        do
+        {
+            var dead = await admin.GetDeadLettersAsync(after, 2);
+            Assert.That(dead.Items.Count, Is.LessThanOrEqualTo(2));
+            seen.AddRange(dead.Items);
+            after = dead.Next;
+        }
+        while (after is not null);
+        Assert.That(seen.Select(d => d.DataStreamName), Is.EquivalentTo(toDeadLetter.Select(l => l.DataStreamName)), "every dead letter once, across the partitions");
+        Assert.That(seen.Select(d => d.IdInLbs), Is.EquivalentTo(toDeadLetter.Select(l => l.IdInLbs)));
+        Assert.That(seen.All(d => d.Attempts == 1), Is.True);
+
+        var replay = await admin.ReplayDeadLetterAsync(seen[0].Id);
+        Assert.That(replay.Outcome, Is.EqualTo(DeadLetterReplayOutcome.Replayed));
+        Assert.That(replay.NewIdInLbs, Does.StartWith(PartitionLayout.PartitionOf(seen[0].DataStreamName!, 4) + ":"));
+        Assert.That(await admin.PurgeDeadLettersAsync([seen[1].Id, seen[2].Id]), Is.EqualTo(2));
+        Assert.That(await admin.PurgeAllDeadLettersAsync(), Is.EqualTo(2));
+
+        // Force-release by name (looked up in its partition) and by partition id.
+        var byName = consumer.Owned.First(l => !toDeadLetter.Contains(l));
+        var released = await admin.ForceReleaseAsync(byName.DataStreamName);
+        Assert.That(released.Outcome, Is.EqualTo(ForceReleaseOutcome.Released));
+        Assert.That(released.Released.Single().IdInLbs, Is.EqualTo(byName.IdInLbs));
+        var byId = consumer.Owned.First(l => !toDeadLetter.Contains(l) && l != byName);
+        Assert.That((await admin.ForceReleaseAsync(byId.IdInLbs)).Released.Single().DataStreamName, Is.EqualTo(byId.DataStreamName));
+    }
+
+    [Test]
+    public async Task A_bounded_owner_page_reads_one_lbs_entry_per_owner_returned_not_per_owned_stream()
+    {
+        // A private server: INFO commandstats counts every client's commands, so no other test may share it.
+        await using var server = await RedisServer.StartAsync("--save", "");
+        await using var redis = await server.ConnectAsync();
+        var options = TestOptions.For(consumerId: "many", maxConcurrentStreams: 200, lease: TimeSpan.FromSeconds(60));
+        await using var consumer = await TestConsumer.StartAsync(redis, options);
+        var publisher = new StreamPublisher(redis, options);
+        for (var i = 0; i < 120; i++)
+        {
+            await publisher.AddStreamAsync($"bulk-{i:D3}");
+        }
+
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 120, TimeSpan.FromSeconds(20), "the consumer owns 120 streams");
+        await consumer.CrashAsync(); // no more consumer traffic, the records stay: the counts below are the admin's alone
+        var admin = new RecoverableStreamsAdmin(redis, options);
+        var server0 = redis.GetServer(server.EndPoint);
+
+        var before = await XrangeCallsAsync(server0);
+        var page = await admin.GetOwnerPageAsync(10);
+        var status = await admin.GetStatusAsync();
+        var after = await XrangeCallsAsync(server0);
+
+        Assert.That(page.Items, Has.Count.EqualTo(10));
+        Assert.That(page.Total, Is.EqualTo(status.Owned).And.GreaterThan(0));
+        Assert.That(after - before, Is.EqualTo(10), "one XRANGE per owner returned; a read of every owner would make " + page.Total);
+    }
+
+    private static async Task<long> XrangeCallsAsync(StackExchange.Redis.IServer server)
+    {
+        var info = await server.InfoAsync("commandstats");
+        var line = info.SelectMany(g => g).FirstOrDefault(kv => kv.Key == "cmdstat_xrange").Value ?? "calls=0";
+        return long.Parse(line.Split(',')[0].Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Test]

@@ -20,7 +20,7 @@ public sealed class CliTests : SharedRedisTest
         await publisher.AddStreamAsync("orders-2");
         await Eventually.AssertAsync(() => consumer.Owned.Count == 2, TimeSpan.FromSeconds(10), "the consumer owns both streams");
 
-        var run = await RunAsync("status", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
+        var run = await RunAsync("status", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!, "--lease-duration", "00:00:02");
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Error);
         Assert.That(run.Output, Does.Contain("Service " + options.ServiceName));
@@ -29,6 +29,31 @@ public sealed class CliTests : SharedRedisTest
         Assert.That(consumerRow[^1], Is.EqualTo("2"), run.Output);
         Assert.That(consumerRow[^2], Is.EqualTo("live"), run.Output);
         Assert.That(consumerRow[3], Does.EndWith(" s"), run.Output);
+
+        // Without the lease the tool does not guess a heartbeat: it shows the deadline only.
+        var unknownLease = await RunAsync("status", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
+        var unknownRow = Row(unknownLease.Output, "worker-a");
+        Assert.That(unknownRow[2..4], Is.EqualTo(new[] { "?", "?" }), unknownLease.Output);
+        Assert.That(unknownLease.Output, Does.Contain("--lease-duration"));
+    }
+
+    [Test]
+    public async Task The_heartbeat_age_is_measured_with_the_consumers_lease_not_a_fixed_one()
+    {
+        // A 30 s lease: the deadline is 30 s after each renewal. Dated with a fixed 10 s lease the renewal would be
+        // 20 s in the future and the age 0 (clamped); dated with the real lease, age + time to deadline = the lease.
+        var options = TestOptions.For(consumerId: "slow-lease", lease: TimeSpan.FromSeconds(30));
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
+
+        var run = await RunAsync("status", "--output", "json", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!, "--lease-duration", "00:00:30");
+
+        Assert.That(run.ExitCode, Is.EqualTo(0), run.Error);
+        using var json = System.Text.Json.JsonDocument.Parse(run.Output);
+        var c = json.RootElement.GetProperty("consumers")[0];
+        var age = c.GetProperty("heartbeatAgeMs").GetInt64();
+        var deadlineIn = c.GetProperty("deadlineInMs").GetInt64();
+        Assert.That(age + deadlineIn, Is.InRange(29_998, 30_002), run.Output);
+        Assert.That(deadlineIn, Is.GreaterThan(10_000), "renewed every 10 s, a 30 s session has more than 10 s left: " + run.Output);
     }
 
     [Test]
@@ -95,12 +120,12 @@ public sealed class CliTests : SharedRedisTest
         Assert.That(again.ExitCode, Is.EqualTo(1), "a dead letter that is gone is reported");
         Assert.That(again.Output, Does.Contain("No dead letter " + deadIds[0]));
 
-        var purgeOne = await RunAsync(Connection("dlq", "purge", deadIds[1]));
+        var purgeOne = await RunAsync(Connection("dlq", "purge", deadIds[1], "--yes"));
         Assert.That(purgeOne.ExitCode, Is.EqualTo(0), purgeOne.Error);
         Assert.That(purgeOne.Output, Does.Contain("Purged 1 of 1"));
         Assert.That((await db.StreamRangeAsync(keys.Dead)).Select(e => (string)e.Id!), Is.EqualTo(new[] { deadIds[2] }));
 
-        var purgeAll = await RunAsync(Connection("dlq", "purge", "--all"));
+        var purgeAll = await RunAsync(Connection("dlq", "purge", "--all", "--yes"));
         Assert.That(purgeAll.ExitCode, Is.EqualTo(0), purgeAll.Error);
         Assert.That(purgeAll.Output, Does.Contain("Purged 1 dead letter(s)."));
         Assert.That(await db.KeyExistsAsync(keys.Dead), Is.False);
@@ -117,7 +142,7 @@ public sealed class CliTests : SharedRedisTest
             await db.StreamAddAsync(keys.Dead, [new("lbs-id", $"{i + 1}-0"), new("reason", "r"), new("original.lbs-input", $$"""{"DataStreamName":"again-{{i}}"}""")]);
         }
 
-        var run = await RunAsync("dlq", "replay", "--all", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
+        var run = await RunAsync("dlq", "replay", "--all", "--yes", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Error);
         Assert.That(run.Output, Does.Contain("3 replayed."));
@@ -136,7 +161,7 @@ public sealed class CliTests : SharedRedisTest
         await Eventually.AssertAsync(() => consumer.Owned.Count == 1, TimeSpan.FromSeconds(10), "the consumer owns the stream");
         var lease = consumer.Owned.Single();
 
-        var run = await RunAsync("release", "stuck-stream", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
+        var run = await RunAsync("release", "stuck-stream", "--yes", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
 
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Error);
         Assert.That(run.Output, Does.Contain($"Released stuck-stream (LBS id {lease.IdInLbs}) from stuck-worker"));
@@ -144,7 +169,7 @@ public sealed class CliTests : SharedRedisTest
         Assert.That(await Redis.GetDatabase().SortedSetScoreAsync(keys.Free, lease.IdInLbs), Is.Not.Null, "the stream is free for peers");
         Assert.ThrowsAsync<StreamOwnershipLostException>(() => lease.CheckpointAsync("1-0"), "the old owner's next write is refused");
 
-        var missing = await RunAsync("release", "no-such-stream", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
+        var missing = await RunAsync("release", "no-such-stream", "-y", "--redis", SharedRedis.Server.ConnectionString, "--service", options.ServiceName!);
         Assert.That(missing.ExitCode, Is.EqualTo(1));
         Assert.That(missing.Output, Does.Contain("Stream no-such-stream has no owner"));
     }
@@ -162,7 +187,7 @@ public sealed class CliTests : SharedRedisTest
 
         var unknown = await RunAsync("stauts", "--service", "svc", "--redis", SharedRedis.Server.ConnectionString);
         Assert.That(unknown.ExitCode, Is.EqualTo(2));
-        Assert.That(unknown.Error, Does.Contain("Unknown command 'stauts'"));
+        Assert.That(unknown.Error, Does.Contain("'stauts'"));
 
         var both = await RunAsync("dlq", "purge", "1-0", "--all", "--service", "svc", "--redis", SharedRedis.Server.ConnectionString);
         Assert.That(both.ExitCode, Is.EqualTo(2));
@@ -170,21 +195,34 @@ public sealed class CliTests : SharedRedisTest
 
         var help = await RunAsync("--help");
         Assert.That(help.ExitCode, Is.EqualTo(0));
-        Assert.That(help.Output, Does.Contain("dlq replay <id>... | --all"));
+        Assert.That(help.Output, Does.Contain("status").And.Contain("owners").And.Contain("dlq").And.Contain("release").And.Contain("--tls-ca").And.Contain("--output"));
+
+        var badCount = await RunAsync("owners", "--count", "0", "--service", "svc", "--redis", SharedRedis.Server.ConnectionString);
+        Assert.That(badCount.ExitCode, Is.EqualTo(2));
+        Assert.That(badCount.Error, Does.Contain("--count must be at least 1"));
+
+        // The password never on the command line: refused before connecting, without echoing it.
+        var inArgv = await RunAsync("status", "--service", "svc", "--redis", $"{SharedRedis.Server.EndPoint},password=hunter2-secret");
+        Assert.That(inArgv.ExitCode, Is.EqualTo(2));
+        Assert.That(inArgv.Error, Does.Contain("--password-file").And.Contain("RSTREAMS_PASSWORD"));
+        Assert.That(inArgv.Error + inArgv.Output, Does.Not.Contain("hunter2-secret"));
 
         // A port nothing listens on: the tool says it cannot connect and never prints the password.
         var closedPort = LocalRedisProcess.FreePort();
-        var unreachable = await RunAsync("status", "--service", "svc", "--redis", $"127.0.0.1:{closedPort},password=hunter2-secret,connectTimeout=1000");
+        var unreachable = await RunAsync(new Dictionary<string, string?> { ["RSTREAMS_PASSWORD"] = "hunter2-secret" }, "status", "--service", "svc", "--redis", $"127.0.0.1:{closedPort},connectTimeout=1000");
         Assert.That(unreachable.ExitCode, Is.EqualTo(3), unreachable.Output);
         Assert.That(unreachable.Error, Does.Contain($"cannot connect to Redis at 127.0.0.1:{closedPort}"));
         Assert.That(unreachable.Error + unreachable.Output, Does.Not.Contain("hunter2-secret"));
     }
 
-    private sealed record CliRun(int ExitCode, string Output, string Error);
+    internal sealed record CliRun(int ExitCode, string Output, string Error);
 
-    private static Task<CliRun> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string?>(), args);
+    internal static Task<CliRun> RunAsync(params string[] args) => RunAsync(new Dictionary<string, string?>(), args);
 
-    private static async Task<CliRun> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    internal static Task<CliRun> RunAsync(IReadOnlyDictionary<string, string?> environment, params string[] args) => RunWithTerminalAsync(environment, null, args);
+
+    /// <summary>Runs the tool in-process; <paramref name="terminal"/> is what the operator types (null: no terminal).</summary>
+    internal static async Task<CliRun> RunWithTerminalAsync(IReadOnlyDictionary<string, string?> environment, string? terminal, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -196,13 +234,14 @@ public sealed class CliTests : SharedRedisTest
             Out = new AnsiConsoleOutput(output),
         });
         console.Profile.Width = 240;
-        var exitCode = await CliApp.RunAsync(args, console, error, name => environment.GetValueOrDefault(name));
+        var cli = new CliConsole(console, error, name => environment.GetValueOrDefault(name), terminal is null ? null : new StringReader(terminal), _ => null);
+        var exitCode = await CliApp.RunAsync(args, cli);
         await TestContext.Out.WriteLineAsync($"$ rstreams {string.Join(' ', args)}\n{output}{error}(exit {exitCode})");
         return new CliRun(exitCode, output.ToString(), error.ToString());
     }
 
     /// <summary>The cells of the first table row whose first cell is <paramref name="firstCell"/> (or, with an index, the row after a header row).</summary>
-    private static string[] Row(string output, string firstCell, int? rowAfterHeader = null)
+    internal static string[] Row(string output, string firstCell, int? rowAfterHeader = null)
     {
         var rows = output.Split('\n')
             .Where(l => l.TrimStart().StartsWith('│'))

@@ -35,6 +35,12 @@ public sealed class DashboardTests : SharedRedisTest
         await Eventually.AssertAsync(() => alpha.Owned.Count == 2, Patience, "the first consumer owns the two streams to dead-letter");
         foreach (var lease in alpha.Owned.OrderBy(l => l.DataStreamName, StringComparer.Ordinal))
         {
+            // Five failed attempts counted in Redis, as the hosting layer counts them, then the dead letter.
+            for (var attempt = 0; attempt < 5; attempt++)
+            {
+                await lease.RecordFailedAttemptAsync();
+            }
+
             await lease.DeadLetterAsync($"handler failed 5 times: <TimeoutException> reading {lease.DataStreamName}");
         }
 
@@ -51,7 +57,7 @@ public sealed class DashboardTests : SharedRedisTest
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(admin);
         await using var app = builder.Build();
-        app.MapRecoverableStreamsDashboard("/ops/rstreams", TimeSpan.FromSeconds(1));
+        app.MapRecoverableStreamsDashboard("/ops/rstreams", o => o.RefreshInterval = TimeSpan.FromSeconds(1));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
 
@@ -94,6 +100,7 @@ public sealed class DashboardTests : SharedRedisTest
             await Assertions.Expect(deadRows).ToHaveCountAsync(2);
             Assert.That(await deadRows.Nth(0).Locator("td").Nth(1).TextContentAsync(), Is.EqualTo("sensor-17/readings"));
             Assert.That(await deadRows.Nth(0).Locator("td").Nth(3).TextContentAsync(), Is.EqualTo("handler failed 5 times: <TimeoutException> reading sensor-17/readings"));
+            Assert.That(await deadRows.Nth(0).Locator("td").Nth(5).TextContentAsync(), Is.EqualTo("5"), "the attempts counted before the dead letter");
             Assert.That(await page.Locator("#dead-letters timeoutexception").CountAsync(), Is.Zero);
 
             await SaveScreenshotAsync(page);
@@ -121,15 +128,22 @@ public sealed class DashboardTests : SharedRedisTest
     }
 
     [Test]
-    public async Task The_data_endpoint_answers_503_with_the_reason_when_redis_is_unreachable()
+    public async Task The_data_endpoint_answers_503_with_a_generic_message_and_logs_the_reason_when_redis_is_unreachable()
     {
-        // A connection to a server that is stopped: the page keeps running and shows the error.
+        // A connection to a server that is stopped: the page keeps running and shows a generic error; the details,
+        // which name the end point, the client and the user, go to the log only.
         await using var server = await RedisServer.StartOwnAsync();
-        var redis = await server.ConnectAsync();
+        var configuration = StackExchange.Redis.ConfigurationOptions.Parse(server.ConnectionString);
+        configuration.ClientName = "client-name-not-for-browsers";
+        configuration.Password = "password-not-for-browsers";
+        configuration.User = "default";
+        var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration);
         await using var _ = redis;
+        using var logs = new LogCapture();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
         builder.Services.AddSingleton<StackExchange.Redis.IConnectionMultiplexer>(redis);
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(TestOptions.For()));
         await using var app = builder.Build();
@@ -144,7 +158,17 @@ public sealed class DashboardTests : SharedRedisTest
 
         await server.StopProcessAsync();
         await Eventually.AssertAsync(async () => (int)(await http.GetAsync("/rstreams/data")).StatusCode == 503, Patience, "the data endpoint reports Redis unreachable");
-        Assert.That(await (await http.GetAsync("/rstreams/data")).Content.ReadAsStringAsync(), Does.Contain("\"error\""));
+        var body = await (await http.GetAsync("/rstreams/data")).Content.ReadAsStringAsync();
+        using (var json = System.Text.Json.JsonDocument.Parse(body))
+        {
+            Assert.That(json.RootElement.GetProperty("error").GetString(), Is.EqualTo("The service's state cannot be read right now; the application's log says why."), body);
+            Assert.That(json.RootElement.EnumerateObject().Count(), Is.EqualTo(1), body);
+        }
+
+        Assert.That(body, Does.Not.Contain(server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).And.Not.Contain("client-name").And.Not.Contain("password"));
+        var logged = logs.WithEventId(480);
+        Assert.That(logged, Is.Not.Empty, "the failure is logged");
+        Assert.That(logged[0].Exception?.ToString(), Does.Contain(server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)), "the log keeps the details: " + logged[0].Exception);
         await app.StopAsync();
     }
 
