@@ -36,10 +36,43 @@ public sealed class TraceContextTests
     [TestCase("""{"customer":"c-7"}""")]
     [TestCase("""{"traceparent":"not-a-traceparent"}""")]
     [TestCase("""{"traceparent":42}""")]
+    [TestCase("""{"traceparent":"\ud800","tracestate":"\udc00"}""")]
     public void A_missing_or_malformed_traceparent_gives_a_root_span(string? info)
     {
-        var parsed = info is null ? null : AsInfo(JsonSerializer.Deserialize<Dictionary<string, object?>>(info)!);
+        var parsed = info is null ? null : Parse(info);
         Assert.That(HostingActivity.ProducerContext(parsed), Is.EqualTo(default(ActivityContext)));
+    }
+
+    [Test]
+    public void Baggage_goes_through_the_propagator_and_comes_back_on_the_consumer_side()
+    {
+        using var activity = new Activity("request").SetIdFormat(ActivityIdFormat.W3C).AddBaggage("tenant", "t-1").Start();
+
+        var written = PublishTracing.Inject(null, activity, DistributedContextPropagator.CreateW3CPropagator())!;
+
+        var baggage = HostingActivity.ProducerBaggage(AsInfo(written), DistributedContextPropagator.CreateW3CPropagator());
+        Assert.That(baggage, Does.Contain(new KeyValuePair<string, string?>("tenant", "t-1")));
+    }
+
+    [Test]
+    public void The_apps_propagator_decides_what_is_written()
+    {
+        using var activity = new Activity("request").SetIdFormat(ActivityIdFormat.W3C).Start();
+        Assert.That(PublishTracing.Inject(null, activity, DistributedContextPropagator.CreateNoOutputPropagator()), Is.Null, "a propagator that writes nothing leaves Info as it was");
+    }
+
+    [Test]
+    public void Baggage_that_is_no_text_is_ignored()
+    {
+        var info = Parse("""{"baggage":"\ud800"}""");
+        Assert.That(HostingActivity.ProducerBaggage(info), Is.Empty);
+    }
+
+    /// <summary>Info as the parser hands it over: raw JSON values, text or not.</summary>
+    private static Dictionary<string, JsonElement> Parse(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone());
     }
 
     private static Dictionary<string, JsonElement> AsInfo(IDictionary<string, object?> info) =>

@@ -13,10 +13,10 @@ public static class RecoverableStreamsHostApplicationBuilderExtensions
 {
     /// <summary>
     /// Adds the stream worker of the default service: binds the <c>RecoverableStreams</c> section, then applies
-    /// <paramref name="configure"/>, then validates when the host starts. The Redis connection is an
-    /// <c>IConnectionMultiplexer</c> registered with <paramref name="connectionName"/> as its key (Aspire's
-    /// <c>AddKeyedRedisClient(connectionName)</c>), else an unkeyed registered one (<c>AddRedisClient</c>), else
-    /// <c>RecoverableStreams:Configuration</c>, else the connection string <c>ConnectionStrings:{connectionName}</c>.
+    /// <paramref name="configure"/>, then validates when the host starts. The Redis connection is, the most explicit
+    /// first, <c>RecoverableStreams:Configuration</c>, else the connection string <c>ConnectionStrings:{connectionName}</c>,
+    /// else an <c>IConnectionMultiplexer</c> registered with <paramref name="connectionName"/> as its key (Aspire's
+    /// <c>AddKeyedRedisClient(connectionName)</c>), else an unkeyed registered one (<c>AddRedisClient</c>).
     /// </summary>
     /// <param name="builder">The application builder.</param>
     /// <param name="connectionName">The connection name: the key of a registered multiplexer, or of <c>ConnectionStrings</c>.</param>

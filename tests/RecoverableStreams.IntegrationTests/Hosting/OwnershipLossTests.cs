@@ -12,8 +12,10 @@ public sealed class OwnershipLossTests
     {
         var service = TestOptions.NewServiceName();
         var sessions = new WaitingHandler.Log();
+        var events = new FailureTests.EventLog();
         var builder = TestHosts.NewBuilder(service, lease: TimeSpan.FromSeconds(3));
         builder.Services.AddSingleton(sessions);
+        builder.Services.AddSingleton<IStreamLifecycleObserver>(events);
         builder.Services.AddRecoverableRedisStreams().AddHandler<WaitingHandler>();
         using var host = builder.Build();
         await host.StartAsync();
@@ -34,6 +36,12 @@ public sealed class OwnershipLossTests
             Assert.That(first.IsOwned, Is.False);
             Assert.That(first.OwnershipLost.IsCancellationRequested, Is.True);
             Assert.That(await redis.GetDatabase().StreamLengthAsync(TestHosts.LbsKey(service)), Is.EqualTo(1), "a lost stream is not completed");
+
+            // The run is the one source of the loss: one Disowned event, carrying the run's typed outcome.
+            await Eventually.AssertAsync(() => events.Events.Any(e => e.Kind == StreamLifecycleEventKind.Disowned), TimeSpan.FromSeconds(10), "the run reports the loss");
+            var ofStream = events.Events.Where(e => e.IdInLbs == id).ToArray();
+            Assert.That(ofStream.Select(e => e.Kind), Is.EqualTo(new[] { StreamLifecycleEventKind.Assigned, StreamLifecycleEventKind.Disowned }), "assigned, then lost once; nothing completed, counted or released");
+            Assert.That(ofStream[^1].Outcome, Is.EqualTo(StreamRunOutcome.OwnershipLost));
         }
         finally
         {
