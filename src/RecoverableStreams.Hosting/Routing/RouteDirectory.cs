@@ -22,7 +22,8 @@ internal sealed class RouteDirectory
     public RouteDirectory(IDatabase db, RecoverableStreamOptions options, HandlerRouter router, string consumerId)
     {
         _db = db;
-        _key = StreamKeys.For(options).Prefix + ":routes";
+        // In partition 0's hash tag: one directory per service, whatever its number of partitions.
+        _key = PartitionLayout.For(options).Partitions[0].Prefix + ":routes";
         _patterns = string.Join('\n', router.Patterns);
         // Three refreshes may fail before a live worker's patterns are forgotten.
         _ttl = options.LeaseDuration * 3;
