@@ -99,9 +99,10 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             replies.Add(first);
             await AcceptAsync(first, session, claimed).ConfigureAwait(false);
 
-            // The rest of this consumer's fair share comes in one pipelined flight, outside the gate: its slots are
-            // reserved now (each call still caps itself at the fair share of what is left when it runs, so survivors
-            // claiming at the same time never take more than theirs).
+            // The rest of this consumer's fair share (of what needed an owner when the first call ran) comes in one
+            // pipelined flight, outside the gate, on slots reserved now. Its calls are not capped again by what is left
+            // when each runs: survivors take their whole shares at once instead of ever smaller turns, and the shares,
+            // each computed from a reading no larger than the true total, never add up to more than every stream.
             var live = Math.Max(1, first.LiveSessions);
             var share = (first.Results.Count + first.OrphansLeft + live - 1) / live;
             var rest = (int)Math.Min(Math.Min(free, share) - first.Results.Count, int.MaxValue);
@@ -118,7 +119,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 var calls = new List<Task<ClaimReply>>();
                 for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
                 {
-                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
+                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall), capacityIsShare: true));
                 }
 
                 // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.

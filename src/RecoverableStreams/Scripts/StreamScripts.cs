@@ -77,8 +77,13 @@ internal sealed class StreamScripts
         return ClaimAsync(args);
     }
 
-    public Task<ClaimReply> ClaimOrphansAsync(string consumer, string session, int freeCapacity) =>
-        ClaimAsync([_keys.Group, consumer, session, "orphans", Math.Min(freeCapacity, MaxItemsPerCall)]);
+    /// <summary>
+    /// Claims streams that need an owner, up to <paramref name="freeCapacity"/> and 1,000, and the fair share of what is
+    /// left when the call runs; with <paramref name="capacityIsShare"/>, the capacity already is the caller's fair share
+    /// (the rest of a wake-up's share, computed from its first call) and is not capped again.
+    /// </summary>
+    public Task<ClaimReply> ClaimOrphansAsync(string consumer, string session, int freeCapacity, bool capacityIsShare = false) =>
+        ClaimAsync([_keys.Group, consumer, session, "orphans", Math.Min(freeCapacity, MaxItemsPerCall), capacityIsShare ? "share" : "left"]);
 
     public async Task<FindOrphansReply> FindOrphansAsync(string? session, long offset, int max)
     {

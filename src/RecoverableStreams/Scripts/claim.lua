@@ -9,7 +9,8 @@
 -- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
 -- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
--- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids")
+-- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids"), or
+--       6 "share" (mode "orphans": the capacity is already the caller's fair share; not capped again)
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), orphans_left, session_live (1|0),
 --            dead_sessions_left (1: more dead sessions than one call visits; call again), live_sessions (orphans mode),
 --            { id, "claimed", token, {fields}, previous_consumer } | { id, "owned", record } | { id, "notfound" }, ... }
@@ -88,7 +89,14 @@ else
         sizes[i] = redis.call('ZLEXCOUNT', KEYS[4], range_of(s))
         total = total + sizes[i]
     end
-    local limit = math.max(0, math.min(tonumber(ARGV[5]) or 0, math.ceil(total / live), MAX_WORK))
+    -- ARGV[6] "share": the capacity already is the caller's fair share, computed from its first call of this wake-up
+    -- (the rest of it comes in pipelined calls; capping each by what is left now would make survivors take their
+    -- shares in ever smaller turns).
+    local cap = tonumber(ARGV[5]) or 0
+    if ARGV[6] ~= 'share' then
+        cap = math.min(cap, math.ceil(total / live))
+    end
+    local limit = math.max(0, math.min(cap, MAX_WORK))
     if limit > 0 and free_count > 0 then
         for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, limit - 1)) do
             add(id)
