@@ -99,13 +99,11 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             replies.Add(first);
             await AcceptAsync(first, session, claimed).ConfigureAwait(false);
 
-            // The rest of this consumer's fair share (of what needed an owner when the first call ran) comes in one
+            // The rest of this consumer's fair share (as the first call computed it) comes in one
             // pipelined flight, outside the gate, on slots reserved now. Its calls are not capped again by what is left
             // when each runs: survivors take their whole shares at once instead of ever smaller turns, and the shares,
             // each computed from a reading no larger than the true total, never add up to more than every stream.
-            var live = Math.Max(1, first.LiveSessions);
-            var share = (first.Results.Count + first.OrphansLeft + live - 1) / live;
-            var rest = (int)Math.Min(Math.Min(free, share) - first.Results.Count, int.MaxValue);
+            var rest = (int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue);
             if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
             {
                 reservation = context.Registry.Reserve(rest);

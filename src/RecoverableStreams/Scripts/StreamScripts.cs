@@ -249,7 +249,7 @@ internal sealed class StreamScripts
             });
         }
 
-        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, (long)items[4] == 1, (int)items[5], results);
+        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, (long)items[4] == 1, (long)items[5], results);
     }
 
     private Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] args) =>
