@@ -99,12 +99,11 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             replies.Add(first);
             await AcceptAsync(first, session, claimed).ConfigureAwait(false);
 
-            // The rest of this consumer's fair share comes in one pipelined flight, outside the gate: its slots are
-            // reserved now (each call still caps itself at the fair share of what is left when it runs, so survivors
-            // claiming at the same time never take more than theirs).
-            var live = Math.Max(1, first.LiveSessions);
-            var share = (first.Results.Count + first.OrphansLeft + live - 1) / live;
-            var rest = (int)Math.Min(Math.Min(free, share) - first.Results.Count, int.MaxValue);
+            // The rest of this consumer's fair share (as the first call computed it) comes in one
+            // pipelined flight, outside the gate, on slots reserved now. Its calls are not capped again by what is left
+            // when each runs: survivors take their whole shares at once instead of ever smaller turns, and the shares,
+            // each computed from a reading no larger than the true total, never add up to more than every stream.
+            var rest = (int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue);
             if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
             {
                 reservation = context.Registry.Reserve(rest);
@@ -118,7 +117,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 var calls = new List<Task<ClaimReply>>();
                 for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
                 {
-                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall)));
+                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall), capacityIsShare: true));
                 }
 
                 // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.

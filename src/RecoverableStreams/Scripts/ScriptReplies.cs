@@ -32,10 +32,10 @@ internal sealed record ClaimResult(string Id, ClaimStatus Status, AcquiredEntry?
 /// What <c>claim.lua</c> returned; <see cref="SessionLive"/> is <see langword="false"/> when the caller's session was
 /// dead (nothing was claimed). <see cref="OrphansLeft"/> counts the streams still needing an owner among the free-now
 /// index and the dead sessions this call visited; <see cref="DeadSessionsLeft"/> says more dead sessions wait beyond
-/// the 1,000 one call visits (call again at once: they may own streams). <see cref="LiveSessions"/> is what the
-/// fair share divided by (orphans mode; 0 otherwise).
+/// the 1,000 one call visits (call again at once: they may own streams). <see cref="FairShare"/> is how many the
+/// caller should take now, before its capacity and the 1,000 bound (orphans mode; 0 otherwise).
 /// </summary>
-internal sealed record ClaimReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long OrphansLeft, bool SessionLive, bool DeadSessionsLeft, int LiveSessions, IReadOnlyList<ClaimResult> Results);
+internal sealed record ClaimReply(long ServerNowMs, long MillisecondsUntilNextDeadline, long OrphansLeft, bool SessionLive, bool DeadSessionsLeft, long FairShare, IReadOnlyList<ClaimResult> Results);
 
 /// <summary>A stream that needs an owner, as <c>find_orphans.lua</c> listed it.</summary>
 internal sealed record OrphanEntry(string Id, IReadOnlyList<KeyValuePair<string, RedisValue>> Fields);

@@ -121,8 +121,13 @@ internal sealed class StreamScripts
         return ClaimAsync(args);
     }
 
-    public Task<ClaimReply> ClaimOrphansAsync(string consumer, string session, int freeCapacity) =>
-        ClaimAsync([_keys.Group, consumer, session, "orphans", Math.Min(freeCapacity, MaxItemsPerCall)]);
+    /// <summary>
+    /// Claims streams that need an owner, up to <paramref name="freeCapacity"/> and 1,000, and the fair share of what is
+    /// left when the call runs; with <paramref name="capacityIsShare"/>, the capacity already is the caller's fair share
+    /// (the rest of a wake-up's share, computed from its first call) and is not capped again.
+    /// </summary>
+    public Task<ClaimReply> ClaimOrphansAsync(string consumer, string session, int freeCapacity, bool capacityIsShare = false) =>
+        ClaimAsync([_keys.Group, consumer, session, "orphans", Math.Min(freeCapacity, MaxItemsPerCall), capacityIsShare ? "share" : "left"]);
 
     public async Task<FindOrphansReply> FindOrphansAsync(string? session, long offset, int max)
     {
@@ -316,7 +321,7 @@ internal sealed class StreamScripts
             });
         }
 
-        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, (long)items[4] == 1, (int)items[5], results);
+        return new ClaimReply((long)items[0], (long)items[1], (long)items[2], (long)items[3] == 1, (long)items[4] == 1, (long)items[5], results);
     }
 
     private Task<RedisResult> RunAsync(string script, RedisKey[] keys, RedisValue[] args) =>

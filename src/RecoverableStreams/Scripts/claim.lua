@@ -2,16 +2,19 @@
 -- live session is never taken, so two claimers can never both win. Mode "ids" claims the given ids. Mode "orphans"
 -- reaps dead sessions (deadline passed) whatever they own, up to 1,000 per call, oldest first: each is sized by its
 -- own index members (ZLEXCOUNT, never {L}:counts, which may drift or be evicted) and removed once it owns nothing.
--- Then it claims, up to the caller's free capacity, its fair share (ceil(orphans / live sessions)) and 1,000, first
+-- Then it claims, up to the caller's free capacity, its fair share (what brings it up to ceil(all streams / live
+-- sessions), at least ceil(orphans / live sessions)) and 1,000, first
 -- from the free-now index, then from those dead sessions.
 -- The hot path is a constant number of commands per call, whatever the number of streams: one HMGET of the records,
 -- one ZMSCORE of their holders, one variadic XCLAIM, HSET, ZADD and ZREM, and one fence update granting a range of
 -- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
 -- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
--- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids")
+-- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids"), or
+--       6 "share" (mode "orphans": the capacity is already the caller's fair share; not capped again)
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), orphans_left, session_live (1|0),
---            dead_sessions_left (1: more dead sessions than one call visits; call again), live_sessions (orphans mode),
+--            dead_sessions_left (1: more dead sessions than one call visits; call again), fair_share (orphans mode: the
+--            streams the caller should take now, before its capacity and the 1,000 bound),
 --            { id, "claimed", token, {fields}, previous_consumer } | { id, "owned", record } | { id, "notfound" }, ... }
 local MAX_WORK = 1000
 local MAX_DEAD_SESSIONS = 1000
@@ -68,6 +71,7 @@ end
 local left = 0
 local dead_left = 0
 local live = 0
+local share = 0
 local reap = {}
 if ARGV[4] == 'ids' then
     for i = 6, math.min(#ARGV, 5 + MAX_WORK) do
@@ -88,7 +92,21 @@ else
         sizes[i] = redis.call('ZLEXCOUNT', KEYS[4], range_of(s))
         total = total + sizes[i]
     end
-    local limit = math.max(0, math.min(tonumber(ARGV[5]) or 0, math.ceil(total / live), MAX_WORK))
+    -- ARGV[6] "share": the capacity already is the caller's fair share, computed from its first call of this wake-up
+    -- (the rest of it comes in pipelined calls; capping each by what is left now would make survivors take their
+    -- shares in ever smaller turns).
+    -- The fair share: what brings the caller up to ceil(every stream / live sessions) (from the index: ZCARD of all
+    -- members plus the free-now index, and the caller's own members), and at least ceil(orphans / live sessions), so
+    -- that orphans left by full consumers are still taken in turns.
+    local all = redis.call('ZCARD', KEYS[4]) + free_count
+    local lo, hi = range_of(session)
+    local mine_count = redis.call('ZLEXCOUNT', KEYS[4], lo, hi)
+    share = math.max(math.ceil(all / live) - mine_count, math.ceil(total / live))
+    local cap = tonumber(ARGV[5]) or 0
+    if ARGV[6] ~= 'share' then
+        cap = math.min(cap, share)
+    end
+    local limit = math.max(0, math.min(cap, MAX_WORK))
     if limit > 0 and free_count > 0 then
         for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, limit - 1)) do
             add(id)
@@ -236,7 +254,7 @@ if #reap > 0 then
     redis.call('HDEL', KEYS[5], unpack(reap))
 end
 
-local out = { now, next_deadline_ms(), left, 1, dead_left, live }
+local out = { now, next_deadline_ms(), left, 1, dead_left, share }
 for i = 1, #ids do
     out[#out + 1] = results[i]
 end

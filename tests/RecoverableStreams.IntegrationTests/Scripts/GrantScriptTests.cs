@@ -188,15 +188,19 @@ public sealed class GrantScriptTests : ScriptTest
             Assert.That(await Db.SortedSetScoreAsync(Keys.Sessions, "dead|1"), Is.Not.Null, "not empty yet");
         });
 
-        // Turns alternate until nothing is left; each call takes at most its fair share of what is left.
+        // Turns alternate until nothing is left; each call takes at most its fair share: what brings the caller up to
+        // ceil(10 / 2), or ceil(left / 2) when that is more.
         var turns = new[] { ("c-b", "b|1"), ("c-a", "a|1") };
         var left = first.OrphansLeft;
+        var calls = 1;
         for (var turn = 0; left > 0 && turn < 20; turn++)
         {
             var (consumer, session) = turns[turn % 2];
+            var owned = await CountOfAsync(session);
             var reply = await Scripts.ClaimOrphansAsync(consumer, session, 100);
-            Assert.That(reply.Results.Count(r => r.Status == ClaimStatus.Claimed), Is.InRange(1, (left + 1) / 2), "ceil(left / 2)");
+            Assert.That(reply.Results.Count(r => r.Status == ClaimStatus.Claimed), Is.InRange(1, Math.Max(5 - owned, (left + 1) / 2)), "up to ceil(10 / 2) owned, or ceil(left / 2)");
             left = reply.OrphansLeft;
+            calls++;
         }
 
         Assert.Multiple(async () =>
@@ -206,6 +210,8 @@ public sealed class GrantScriptTests : ScriptTest
             Assert.That(await Db.HashExistsAsync(Keys.Counts, "dead|1"), Is.False);
             Assert.That((await OwnedByAsync("a|1")).Concat(await OwnedByAsync("b|1")), Is.EquivalentTo(ids), "each stream has exactly one new owner");
             Assert.That(await CountOfAsync("a|1") + await CountOfAsync("b|1"), Is.EqualTo(10));
+            Assert.That(await CountOfAsync("b|1"), Is.EqualTo(5), "each takes its whole share: an even split");
+            Assert.That(calls, Is.EqualTo(2), "in one call each");
         });
     }
 
