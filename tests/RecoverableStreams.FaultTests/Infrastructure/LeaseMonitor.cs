@@ -276,11 +276,28 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                 OnGrant(leaseId, args[2], micros, ttlMs: long.Parse(args[4], CultureInfo.InvariantCulture));
                 break;
             case "HSET" when key == _ownersKey && args.Count >= 4:
-                OnGrant(args[2], args[3], micros, ttlMs: null);
+                // Bulk grants (claim.lua) set many records in one variadic HSET: every field/value pair is a grant.
+                for (var i = 2; i + 1 < args.Count; i += 2)
+                {
+                    OnGrant(args[i], args[i + 1], micros, ttlMs: null);
+                }
+
                 break;
             case "HGET" when key == _ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
                 _call.Checks[args[2]] = recordChecked;
                 _call.CheckedRecord = true;
+                break;
+            case "HMGET" when key == _ownersKey && _call is { HasLeaseValues: true }:
+                // Bulk ownership-checked writes (release.lua) read every record they check in one HMGET.
+                foreach (var id in args.Skip(2))
+                {
+                    if (_call.ValueFor(id) is { } bulkChecked)
+                    {
+                        _call.Checks[id] = bulkChecked;
+                        _call.CheckedRecord = true;
+                    }
+                }
+
                 break;
             case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: false, SessionCall: null }:
                 // Session model: a renewal, read or claim checks its own session first; one whose deadline has passed
