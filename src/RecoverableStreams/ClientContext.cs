@@ -29,7 +29,7 @@ internal sealed class ClientContext
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Session = new SessionState(time);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
-        DataStreams = new DataStreamWatcher(redis, Database, options, logger, time);
+        DataStreams = new DataStreamWatcher(redis, Database, options, Layout.Partitions.Select(k => k.Prefix).ToArray(), logger, time);
         LeaseDuration = options.LeaseDuration;
         RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
     }
