@@ -36,7 +36,7 @@ internal static class ClusterConsumer
         var recording = 0;
         var times = new ConcurrentQueue<double>();
         var handlers = new CancellationTokenSource();
-        var consumer = await BenchConsumer.StartAsync(redis, options, (notification, _) =>
+        var consumer = await BenchConsumer.StartAsync(redis, options, (notification, at) =>
         {
             if (notification is { Type: StreamNotificationType.StreamAdded, Lease: { } owned })
             {

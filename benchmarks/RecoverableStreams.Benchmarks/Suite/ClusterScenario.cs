@@ -190,7 +190,7 @@ internal static class ClusterScenario
             return new Child(Process.Start(info) ?? throw new InvalidOperationException("cluster-consumer did not start."), name);
         }
 
-        public Task WaitForAsync(string prefix, TimeSpan timeout) => NextReplyAsync(prefix, timeout);
+        public Task<string> WaitForAsync(string prefix, TimeSpan timeout) => NextReplyAsync(prefix, timeout);
 
         public async Task<string> AskAsync(string command, string replyPrefix, TimeSpan timeout)
         {

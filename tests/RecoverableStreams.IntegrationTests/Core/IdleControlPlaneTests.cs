@@ -31,18 +31,20 @@ public sealed class IdleControlPlaneTests
 
         await Eventually.AssertAsync(() => consumer.Owned.Count == 100, TimeSpan.FromSeconds(30), "the consumer owns all 100 streams");
 
-        // The idle window: several reconciliation intervals (each runs XPENDING once for its totals).
+        // The idle window: several reconciliation passes. Each takes its guard (one SET NX PX: nothing else sets a key
+        // on an idle service) and reads its totals with one XPENDING summary; paging would add an XPENDING per page.
         await admin.ExecuteAsync("CONFIG", "RESETSTAT");
-        await Eventually.AssertAsync(async () => await CommandStats.CallsAsync(admin, "xpending") >= 4, TimeSpan.FromSeconds(30), "four reconciliation passes checked their totals");
-        var idle = await CommandStats.SnapshotAsync(admin, "xpending", "hmget");
+        await Eventually.AssertAsync(async () => await CommandStats.CallsAsync(admin, "set") >= 4, TimeSpan.FromSeconds(30), "four reconciliation passes ran");
+        var idle = await CommandStats.SnapshotAsync(admin, "set", "xpending");
         TestContext.Out.WriteLine("Idle window: " + string.Join(", ", idle.Select(kv => $"{kv.Key}={kv.Value}")));
-        Assert.That(idle["hmget"], Is.Zero, "no page of the pending list was read (reconcile.lua reads each page's records with one HMGET)");
+        Assert.That(idle["xpending"], Is.InRange(idle["set"] - 1, idle["set"]), "one XPENDING (the summary) per pass: no page of the pending list was read");
 
         // A pending entry nobody owns (delivered to another client): the totals disagree, and the pass repairs it.
         var orphan = await db.StreamAddAsync(service + "-input", "lbs-input", $$"""{"DataStreamName":"{{service}}:orphan"}""");
         await db.StreamReadGroupAsync(service + "-input", service + "-group", "other-client", ">", 1);
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == (string)orphan!), TimeSpan.FromSeconds(30), "the orphan is found and owned");
-        Assert.That(await CommandStats.CallsAsync(admin, "hmget"), Is.GreaterThan(0), "a page was read once the totals disagreed");
+        var after = await CommandStats.SnapshotAsync(admin, "set", "xpending");
+        Assert.That(after["xpending"], Is.GreaterThan(after["set"]), "a page of the pending list was read once the totals disagreed");
     }
 
     [Test]
@@ -64,7 +66,10 @@ public sealed class IdleControlPlaneTests
 
         await Eventually.AssertAsync(() => a.Owned.Count + b.Owned.Count == 40 && Math.Abs(a.Owned.Count - b.Owned.Count) <= 1, TimeSpan.FromSeconds(30), "two consumers share 40 streams evenly");
 
-        // The idle window: several renew intervals (333 ms each) of a balanced, unchanging fleet.
+        // The idle window: several renew intervals (333 ms each) of a balanced, unchanging fleet, after one second in
+        // which the last hand-over round (if any) saw that nothing is left to do.
+        var settled = await SessionDeadlineAsync(db, service, "a");
+        await Eventually.AssertAsync(async () => await SessionDeadlineAsync(db, service, "a") >= settled + 1000, TimeSpan.FromSeconds(30), "a's session was renewed over 1 s");
         var readsA = a.Client.Rebalancer!.LoadReads;
         var readsB = b.Client.Rebalancer!.LoadReads;
         var deadline = await SessionDeadlineAsync(db, service, "a");
