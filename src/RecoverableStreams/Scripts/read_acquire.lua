@@ -78,6 +78,30 @@ local function fair_count(lag_after)
     return math.max(1, math.min(count, math.ceil((lag_after + 1) / live)))
 end
 
+-- The data stream name of an lbs-input payload (property name in any letter case, as Go's encoding/json reads it),
+-- or nil; a payload this script cannot read is left to the client's parser, which dead-letters what is malformed.
+local function stream_name(fields)
+    for i = 1, #fields, 2 do
+        if fields[i] == 'lbs-input' then
+            local payload = fields[i + 1]
+            if #payload > tonumber(ARGV[5]) then
+                return nil
+            end
+            local ok, doc = pcall(cjson.decode, payload)
+            if not ok or type(doc) ~= 'table' then
+                return nil
+            end
+            for k, v in pairs(doc) do
+                if type(k) == 'string' and string.lower(k) == 'datastreamname' and type(v) == 'string' and v ~= '' then
+                    return v
+                end
+            end
+            return nil
+        end
+    end
+    return nil
+end
+
 local function read(count)
     return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count, 'STREAMS', KEYS[1], '>')
 end

@@ -36,9 +36,15 @@ public sealed class IdleControlPlaneTests
         // The idle window: several reconciliation passes, each reading its totals with one XPENDING summary.
         await admin.ExecuteAsync("CONFIG", "RESETSTAT");
         await Eventually.AssertAsync(async () => await CommandStats.CallsAsync(admin, "xpending") >= 4, TimeSpan.FromSeconds(30), "four reconciliation passes checked their totals");
-        var idle = await CommandStats.SnapshotAsync(admin, "xpending", "hmget");
+        var idle = await CommandStats.SnapshotAsync(admin, "xpending", "hmget", "xreadgroup", "xinfo|groups");
         TestContext.Out.WriteLine("Idle window: " + string.Join(", ", idle.Select(kv => $"{kv.Key}={kv.Value}")));
-        Assert.That(idle["hmget"], Is.Zero, "no page of the pending list was read (reconcile.lua reads each page's records with one HMGET)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(idle["hmget"], Is.Zero, "no page of the pending list was read (reconcile.lua reads each page's records with one HMGET)");
+            // The LBS reader still reads every PollInterval (and on wake-ups); a read that finds nothing asks for no lag.
+            Assert.That(idle["xreadgroup"], Is.GreaterThan(0), "the LBS reader read in the window");
+            Assert.That(idle["xinfo|groups"], Is.Zero, "no XINFO on a read that read nothing");
+        });
 
         // A pending entry nobody owns (delivered to another client): the totals disagree, and the pass repairs it.
         var orphan = await db.StreamAddAsync(service + "-input", "lbs-input", $$"""{"DataStreamName":"{{service}}:orphan"}""");
