@@ -64,6 +64,8 @@ internal sealed class PendingReconciler(ClientContext context, Partition partiti
         var totals = await partition.Scripts.ReadPendingTotalsAsync().ConfigureAwait(false);
         if (totals.Agree)
         {
+            // A pass all the same (event 302, with no page read): the start-up reconciliation is over.
+            Log.Reconciled(context.Logger, 0, 0);
             return 0;
         }
 
