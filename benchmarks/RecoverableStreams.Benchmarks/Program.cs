@@ -15,6 +15,7 @@ const string Usage = """
       renewal    cost of renewing M leases on one consumer                        --leases 10,100,1000,5000 --lease-seconds 3 --window-seconds 6 --rounds 30
       redlock    RedLock.net 2.3.2 locks vs leases, lost during a hold            --locks 5,50,500 --hold-seconds 20
       micro      BenchmarkDotNet: LbsEntryParser and HashSlot (no Redis)          [BenchmarkDotNet switches, e.g. --filter *]
+      cluster    N idle streams with readers on a local 3-primary Redis Cluster, C consumer processes, a crash  (env) BENCH_CLUSTER_STREAMS=1000000 BENCH_CLUSTER_CONSUMERS=4 BENCH_CLUSTER_PARTITIONS=12 BENCH_DURATION=300
 
     Without --redis a redis-server is started on a free loopback port and stopped at the end.
     --log [level] logs the clients to the console (default level Warning).
@@ -50,6 +51,21 @@ if (arguments.Scenario == "crash-peer")
     // A consumer of the suite's crash rows, killed by itself on request (a real crash, no internal API).
     await CrashPeer.RunChildAsync(arguments);
     return 0;
+}
+
+if (arguments.Scenario == "cluster-consumer")
+{
+    // One consumer process of the cluster row, killed by the parent.
+    await ClusterConsumer.RunChildAsync(arguments);
+    return 0;
+}
+
+if (arguments.Scenario == "cluster")
+{
+    // eng/bench.sh --cluster: starts and stops its own Redis Cluster.
+    var clusterReport = await ClusterScenario.RunAsync(arguments);
+    Console.WriteLine($"\nReport written to {clusterReport}");
+    Environment.Exit(0);
 }
 
 if (arguments.Scenario == "redlock-hold")

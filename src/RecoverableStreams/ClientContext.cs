@@ -28,7 +28,7 @@ internal sealed class ClientContext
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
-        DataStreams = new DataStreamWatcher(redis, Database, options, logger, time);
+        DataStreams = new DataStreamWatcher(redis, Database, options, Layout.Partitions.Select(k => k.Prefix).ToArray(), logger, time);
         LeaseDuration = options.LeaseDuration;
         RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
     }

@@ -69,6 +69,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <summary>The watcher of data streams that handlers wait on, for tests and benchmarks.</summary>
     internal Checkpoints.DataStreamWatcher DataStreams => _context.DataStreams;
 
+    /// <summary>The live rebalancer, when rebalancing is on (for tests and benchmarks).</summary>
+    internal Rebalancer? Rebalancer { get; private set; }
+
     /// <summary><see langword="true"/> between a successful <see cref="InitAsync"/> and <see cref="DoneAsync"/> (or a fatal error).</summary>
     public bool IsRunning => _init is { IsCompletedSuccessfully: true } && !_stopping.IsCancellationRequested && !_context.Notifications.IsCompleted;
 
@@ -232,7 +235,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         // A Go-library consumer on the same group would own streams beside us under another lease model.
         //await Task.WhenAll(_context.Partitions.Select(p => GoConsumerDetector.ThrowIfPresentAsync(_context.Database, p.Keys))).ConfigureAwait(false);
 
-        _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
+        await _keyspace.EnsureAsync().ConfigureAwait(false);
+        _context.DataStreams.CheckDeliveryNow();
         try
         {
             await _listener.StartAsync().ConfigureAwait(false);
@@ -260,7 +264,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
         if (fairShare is not null)
         {
-            loops.Add(Task.Run(new Rebalancer(_context, _leases, fairShare).RunAsync));
+            Rebalancer = new Rebalancer(_context, _leases, fairShare);
+            loops.Add(Task.Run(Rebalancer.RunAsync));
         }
 
         _loops = [.. loops];
@@ -345,7 +350,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         try
         {
             // A restart that lost the data also lost the flags; the group comes back with the next read.
-            _context.DataStreams.UseEvents(await _keyspace.EnsureAsync().ConfigureAwait(false));
+            await _keyspace.EnsureAsync().ConfigureAwait(false);
+        _context.DataStreams.CheckDeliveryNow();
             _context.CapacityFreed();
         }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)

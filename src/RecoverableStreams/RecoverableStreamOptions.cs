@@ -55,13 +55,22 @@ public sealed class RecoverableStreamOptions
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// How often handlers waiting in <see cref="StreamLease.ReadEntriesAsync"/> have their streams checked for entries
-    /// whose <c>xadd</c> wake-up was lost (a reconnect, a killed pub/sub connection): one batched round trip per 500
-    /// waiting streams. A reconnect checks at once. While <c>xadd</c> keyevents are not known to arrive (notifications
-    /// off or unconfirmed, and none seen), the check runs every <see cref="PollInterval"/> instead.
+    /// How often the delivery of <c>xadd</c> keyevents is proven, for handlers waiting in
+    /// <see cref="StreamLease.ReadEntriesAsync"/>: one canary <c>XADD</c> per primary to a key of this service, whose own
+    /// event must come back before the next check. While it does, no waiting stream is polled at all; after a missed
+    /// canary, a resubscription or a subscription failure, the streams are polled (see <see cref="SafetyPollBudget"/>)
+    /// until a canary comes back, and once more after that.
     /// </summary>
-    /// <value>The default is 30 seconds.</value>
-    public TimeSpan DataSafetyPollInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <value>The default is 5 seconds.</value>
+    public TimeSpan DeliveryCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The most waiting data streams the safety poll checks per second (one <c>XREVRANGE</c> each, inside a script
+    /// call per 500), while <c>xadd</c> delivery is not proven: then every waiting stream is checked every
+    /// <see cref="PollInterval"/>, or less often when that would exceed this budget.
+    /// </summary>
+    /// <value>The default is 5,000 streams per second.</value>
+    public int SafetyPollBudget { get; set; } = 5000;
 
     /// <summary>How many failed attempts a stream gets before it is dead-lettered (used by the hosting integration).</summary>
     /// <value>The default is 5.</value>

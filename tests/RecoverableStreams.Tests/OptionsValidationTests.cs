@@ -24,7 +24,8 @@ public sealed class OptionsValidationTests
         Assert.That(options.MaxConcurrentStreams, Is.EqualTo(100));
         Assert.That(options.KeyspaceNotifications, Is.EqualTo(KeyspaceNotificationsMode.Merge));
         Assert.That(options.PollInterval, Is.EqualTo(TimeSpan.FromSeconds(1)));
-        Assert.That(options.DataSafetyPollInterval, Is.EqualTo(TimeSpan.FromSeconds(30)));
+        Assert.That(options.DeliveryCheckInterval, Is.EqualTo(TimeSpan.FromSeconds(5)));
+        Assert.That(options.SafetyPollBudget, Is.EqualTo(5000));
         Assert.That(options.MaxDeliveryAttempts, Is.EqualTo(5));
         Assert.That(options.AutoClaim, Is.False);
         Assert.That(options.Database, Is.EqualTo(-1));
@@ -35,7 +36,8 @@ public sealed class OptionsValidationTests
         TestCaseData Case(string option, Action<RecoverableStreamOptions> breakIt) => new TestCaseData(option, breakIt).SetArgDisplayNames(option);
 
         yield return Case("ServiceName", o => o.ServiceName = "");
-        yield return Case("DataSafetyPollInterval", o => o.DataSafetyPollInterval = TimeSpan.Zero);
+        yield return Case("DeliveryCheckInterval", o => o.DeliveryCheckInterval = TimeSpan.Zero);
+        yield return Case("SafetyPollBudget", o => o.SafetyPollBudget = 0);
         yield return Case("ServiceName", o => o.ServiceName = "a{b}");
         yield return Case("LbsStreamKey", o => o.LbsStreamKey = "");
         yield return Case("LbsStreamKey", o => o.LbsStreamKey = "a}b");

@@ -39,6 +39,30 @@ internal sealed record RedisUsage(double Seconds, double CommandsPerSecond, doub
         return Between(before, await SnapshotAsync(server));
     }
 
+    /// <summary>
+    /// Measures <paramref name="window"/> from now with a snapshot every second, so the tails show: besides the window's
+    /// usage, the commands/s and CPU ms/s of each second (a burst, such as a safety pass, shows in p99 and max).
+    /// </summary>
+    public static async Task<(RedisUsage Usage, IReadOnlyList<double> CommandsPerSecond, IReadOnlyList<double> CpuMsPerSecond)> MeasureSampledAsync(IServer server, TimeSpan window)
+    {
+        var first = await SnapshotAsync(server);
+        var previous = first;
+        var commands = new List<double>();
+        var cpu = new List<double>();
+        var end = first.AtMs + window.TotalMilliseconds;
+        while (Clock.NowMs < end)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, end - Clock.NowMs))));
+            var next = await SnapshotAsync(server);
+            var second = Between(previous, next);
+            commands.Add(second.CommandsPerSecond);
+            cpu.Add(second.CpuMsPerSecond);
+            previous = next;
+        }
+
+        return (Between(first, previous), commands, cpu);
+    }
+
     /// <param name="before">The snapshot at the start of the window.</param>
     /// <param name="after">The snapshot at its end.</param>
     /// <param name="alsoExclude">Commands sent by the measurement itself (e.g. its own sampling), also left out.</param>

@@ -265,12 +265,18 @@ internal sealed class OursRows(IConnectionMultiplexer redis, string endPoint, Su
             await Task.Delay(TimeSpan.FromSeconds(3) + options.PollInterval);
             var lostBefore = consumer.Count(StreamNotificationType.StreamDisowned);
             var notOwnedBefore = leases.Count(l => !l.IsOwned);
-            var usage = await RedisUsage.MeasureAsync(_server, settings.Soak);
+            var (usage, perSecond, cpuPerSecond) = await RedisUsage.MeasureSampledAsync(_server, settings.Soak);
             var lost = Math.Max(consumer.Count(StreamNotificationType.StreamDisowned) - lostBefore, leases.Count(l => !l.IsOwned) - notOwnedBefore);
             var ownedAtEnd = consumer.Client.OwnedStreams.Count;
             var detail = notOwnedBefore == 0 ? "" : $"; {notOwnedBefore:N0} more before the window";
             report.Set("soak.lost", n, Me, Cell.Count(lost) with { Text = lost == 0 && notOwnedBefore == 0 ? "0" : $"{lost:N0} ({ownedAtEnd:N0} of {n:N0} owned at the end{detail})" });
             SuiteScenario.SetBill(report, "soak", n, Me, usage, lost + notOwnedBefore == 0 ? null : $"{lost + notOwnedBefore:N0} of {n:N0} leases lost");
+            if (lost + notOwnedBefore == 0 && perSecond.Count > 0)
+            {
+                // The tails of the per-second samples: a burst (a safety pass, a reconciliation page) shows here.
+                report.Set("soak.cmds", n, Me, Cell.Rate(usage.CommandsPerSecond, "/s") with { Text = $"{usage.CommandsPerSecond:N0}/s; per second p99 {Stats.Percentile(perSecond, 99):N0}/s, max {perSecond.Max():N0}/s ({usage.TopCommands})" });
+                report.Set("soak.cpu", n, Me, Cell.Rate(usage.CpuMsPerSecond, "ms/s") with { Text = $"{usage.CpuMsPerSecond:N1} ms/s; per second p99 {Stats.Percentile(cpuPerSecond, 99):N1}, max {cpuPerSecond.Max():N1} ms/s" });
+            }
         }
         finally
         {

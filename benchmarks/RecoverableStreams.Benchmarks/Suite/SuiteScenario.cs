@@ -224,6 +224,7 @@ internal static class SuiteScenario
         text.AppendLine("- **TTL key per stream**, the mechanism of the Go library [redis-stream-client-go](https://github.com/handcoding-labs/redis-stream-client-go), reimplemented small in `benchmarks/RecoverableStreams.Benchmarks/Peers/TtlKeyPeer.cs`: `SET key PX` per stream, renewed by its own loop every TTL/2, expiry found only through keyspace `expired` events, then `XCLAIM` + lock.");
         text.AppendLine("- **RedLock.net 2.3.2**, one auto-extended lock per stream, in a child process (its per-lock timers starve a thread pool).").AppendLine();
         text.AppendLine("Ratios are ours ÷ peer: below 1 means ours is lower (cheaper or faster). \"n/a\" rows say why the peer cannot do them; \"timeout\" cells say what was reached before the row's deadline.").AppendLine();
+        text.AppendLine("The Redis Cluster row (1,000,000 idle streams over 4 consumer processes on 3 primaries, then a crash) runs separately: `eng/bench.sh --cluster` writes `benchmarks/results/cluster-<utc time>.md` (benchmarks/README.md).").AppendLine();
         text.AppendLine("## Run").AppendLine();
         text.AppendLine("| | |").AppendLine("|---|---|");
         text.AppendLine($"| date (UTC) | {started:yyyy-MM-dd HH:mm} |");

@@ -9,12 +9,16 @@ namespace RecoverableStreams.Checkpoints;
 
 /// <summary>
 /// Watches every data stream a reader of this client sleeps on, at a cost that does not grow with idle streams: one
-/// subscription to the <c>xadd</c> keyevent channel, routed by key in the client (<see cref="XAddRouter"/>); one
-/// background loop that tells sleeping readers' leases they are alive (no Redis call) and runs the batched safety poll
-/// for lost pub/sub messages (<c>streams_after.lua</c>, up to 500 streams per call) every
-/// <see cref="RecoverableStreamOptions.DataSafetyPollInterval"/>, or every <see cref="RecoverableStreamOptions.PollInterval"/>
-/// while <c>xadd</c> events are not known to arrive. After a reconnect, once the subscription is renewed
-/// (<see cref="XAddSubscription"/>), a safety pass runs at once. Nothing is subscribed or started before the first reader.
+/// subscription to the <c>xadd</c> keyevent channel, routed by key in the client (<see cref="XAddRouter"/>), and one
+/// background loop that tells sleeping readers' leases they are alive (no Redis call) and proves that <c>xadd</c> events
+/// arrive (<see cref="DeliveryCanary"/>: one canary write per primary every
+/// <see cref="RecoverableStreamOptions.DeliveryCheckInterval"/>). While delivery is proven, no waiting stream is polled.
+/// The batched safety poll (<c>streams_after.lua</c>, up to 500 streams per call, at most
+/// <see cref="RecoverableStreamOptions.SafetyPollBudget"/> streams per second) runs only on evidence that events may have
+/// been lost: every <see cref="RecoverableStreamOptions.PollInterval"/> while delivery is not proven (a canary missed its
+/// round, a canary write failed, the subscription failed), and once after delivery is proven again (a resubscription
+/// after a reconnect, or a canary back after a miss), started after the proof so it covers every event lost before it.
+/// Nothing is subscribed or started before the first reader.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose; StopAsync ends the watcher.")]
 internal sealed class DataStreamWatcher : IXAddListener
@@ -23,10 +27,12 @@ internal sealed class DataStreamWatcher : IXAddListener
     private readonly IConnectionMultiplexer _redis;
     private readonly IDatabaseAsync _database;
     private readonly XAddSubscription _subscription;
+    private readonly DeliveryCanary _canary;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TimeSpan _pollInterval;
-    private readonly TimeSpan _safetyInterval;
+    private readonly TimeSpan _checkInterval;
+    private readonly int _budget;
     private readonly TimeSpan _heartbeatInterval;
     private readonly XAddRouter _router = new();
     private readonly WakeUpSignal _loopWake = new();
@@ -35,31 +41,61 @@ internal sealed class DataStreamWatcher : IXAddListener
     private Task? _started;
     private Task _loop = Task.CompletedTask;
     private volatile bool _subscribed;
-    private volatile bool _eventsConfirmed;
-    private volatile bool _eventsSeen;
+    private volatile DeliveryState _delivery = DeliveryState.Checking;
     private int _passRequested;
+    private int _checkRequested;
     private long _passes;
+    private long _probed;
+    private long _proofs;
+    private long _misses;
     private long _eventWakeUps;
     private long _safetyWakeUps;
 
-    public DataStreamWatcher(IConnectionMultiplexer redis, IDatabase database, RecoverableStreamOptions options, ILogger logger, TimeProvider time)
+    public DataStreamWatcher(IConnectionMultiplexer redis, IDatabase database, RecoverableStreamOptions options, IReadOnlyList<string> canaryPrefixes, ILogger logger, TimeProvider time)
     {
         _redis = redis;
         _database = database;
         _subscription = XAddSubscription.For(redis, database.Database);
+        _canary = new DeliveryCanary(redis, database, _router, canaryPrefixes, time, _loopWake.Set);
         _logger = logger;
         _time = time;
         _pollInterval = options.PollInterval;
-        _safetyInterval = options.DataSafetyPollInterval;
+        _checkInterval = options.DeliveryCheckInterval;
+        _budget = options.SafetyPollBudget;
         // Often enough that a sleeping reader never looks stalled (HandlerStallTimeout), and never more than PollInterval.
         _heartbeatInterval = options.HandlerStallTimeout is { } stall && stall / 4 < options.PollInterval ? stall / 4 : options.PollInterval;
     }
 
-    /// <summary>The interval of the safety poll now: long while <c>xadd</c> events are known to arrive, else PollInterval.</summary>
-    public TimeSpan SafetyPassInterval => _subscribed && (_eventsConfirmed || _eventsSeen) ? _safetyInterval : _pollInterval;
+    /// <summary>Whether <c>xadd</c> events are known to arrive (so no waiting stream is polled).</summary>
+    public enum DeliveryState
+    {
+        /// <summary>A canary is on its way (after the start or a resubscription); nothing is polled until it returns or misses.</summary>
+        Checking,
+
+        /// <summary>The last canary of every primary came back: nothing is polled.</summary>
+        Proven,
+
+        /// <summary>A canary missed its round, could not be written, or the subscription failed: polled every PollInterval.</summary>
+        Unproven,
+    }
+
+    /// <summary>What the watcher knows about the delivery of <c>xadd</c> events now.</summary>
+    public DeliveryState Delivery => _delivery;
 
     /// <summary>Completed safety passes (for tests and benchmarks).</summary>
     public long SafetyPasses => Interlocked.Read(ref _passes);
+
+    /// <summary>Streams probed by safety passes so far, one <c>XREVRANGE</c> each (for tests and benchmarks).</summary>
+    public long ProbedStreams => Interlocked.Read(ref _probed);
+
+    /// <summary>Canary rounds that came back from every primary (for tests and benchmarks).</summary>
+    public long DeliveryProofs => Interlocked.Read(ref _proofs);
+
+    /// <summary>Canary rounds that did not (for tests and benchmarks).</summary>
+    public long DeliveryMisses => Interlocked.Read(ref _misses);
+
+    /// <summary>The canary keys of the last round, one per primary.</summary>
+    public IReadOnlyList<string> CanaryKeys => _canary.Keys;
 
     /// <summary>Readers woken by an <c>xadd</c> event (for tests and benchmarks).</summary>
     public long EventWakeUps => Interlocked.Read(ref _eventWakeUps);
@@ -71,11 +107,14 @@ internal sealed class DataStreamWatcher : IXAddListener
     public int WaitingReaders => _router.All().Count(w => w.WaitingAfter is not null);
 
     /// <summary>
-    /// Whether the keyspace flags for <c>xadd</c> keyevents were confirmed on every primary (by
-    /// <see cref="Notifications.KeyspaceConfigurator"/>); without that, the safety poll runs every PollInterval until an
-    /// <c>xadd</c> event is seen.
+    /// Sends a canary round now: the keyspace flags were just applied (<see cref="Notifications.KeyspaceConfigurator"/>)
+    /// and may have changed.
     /// </summary>
-    public void UseEvents(bool confirmed) => _eventsConfirmed = confirmed;
+    public void CheckDeliveryNow()
+    {
+        Interlocked.Exchange(ref _checkRequested, 1);
+        _loopWake.Set();
+    }
 
     /// <summary>Registers a reader of <paramref name="key"/>, after the subscription is in place (first reader: subscribes).</summary>
     public async Task<DataStreamWaiter> RegisterAsync(string key, Action? waiting, CancellationToken cancellationToken)
@@ -103,7 +142,6 @@ internal sealed class DataStreamWatcher : IXAddListener
 
     void IXAddListener.OnXAdd(RedisChannel channel, RedisValue message)
     {
-        _eventsSeen = true;
         var woken = _router.OnMessage(channel, message);
         if (woken > 0)
         {
@@ -118,10 +156,11 @@ internal sealed class DataStreamWatcher : IXAddListener
             return;
         }
 
-        // Events may have been lost while disconnected, and a restarted server may have lost its flags.
+        // Events may have been lost while disconnected, and a restarted server may have lost its flags: prove delivery
+        // again; the pass after the proof (or the polls after a miss) finds what was missed.
         _subscribed = subscribed;
-        _eventsSeen = false;
-        RequestSafetyPass();
+        _delivery = subscribed ? DeliveryState.Checking : DeliveryState.Unproven;
+        CheckDeliveryNow();
     }
 
     public async Task StopAsync()
@@ -142,6 +181,7 @@ internal sealed class DataStreamWatcher : IXAddListener
 
         await started.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _canary.Stop();
         try
         {
             await _subscription.RemoveAsync(this).ConfigureAwait(false);
@@ -152,7 +192,10 @@ internal sealed class DataStreamWatcher : IXAddListener
         }
     }
 
-    /// <summary>Probes every sleeping reader's stream in batches and wakes those whose stream moved; returns how many.</summary>
+    /// <summary>
+    /// Probes every sleeping reader's stream in batches, at most <see cref="RecoverableStreamOptions.SafetyPollBudget"/>
+    /// streams per second (heartbeating sleeping readers while it paces), and wakes those whose stream moved; returns how many.
+    /// </summary>
     public async Task<int> SafetyPassAsync()
     {
         var waiting = new List<(DataStreamWaiter Waiter, string After)>();
@@ -167,11 +210,30 @@ internal sealed class DataStreamWatcher : IXAddListener
         var woken = 0;
         if (waiting.Count > 0)
         {
+            var started = _time.GetTimestamp();
+            var lastHeartbeat = started;
+            var probed = 0;
             var batches = SafetyPollBatches.Plan(waiting, w => w.Waiter.Key, IsCluster());
             foreach (var wave in batches.Chunk(BatchesInFlight))
             {
                 var replies = await Task.WhenAll(wave.Select(ProbeAsync)).ConfigureAwait(false);
                 woken += replies.Sum();
+                probed += wave.Sum(b => b.Count);
+                Interlocked.Add(ref _probed, wave.Sum(b => b.Count));
+
+                // The budget: the next wave waits until this pass is back under SafetyPollBudget streams per second.
+                var ahead = TimeSpan.FromSeconds((double)probed / _budget) - _time.GetElapsedTime(started);
+                while (ahead > TimeSpan.Zero && !_stopping.IsCancellationRequested)
+                {
+                    var step = Min(ahead, _heartbeatInterval);
+                    await Task.Delay(step, _time, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    ahead -= step;
+                    if (_time.GetElapsedTime(lastHeartbeat) >= _heartbeatInterval)
+                    {
+                        HeartbeatSleepingReaders();
+                        lastHeartbeat = _time.GetTimestamp();
+                    }
+                }
             }
         }
 
@@ -194,6 +256,7 @@ internal sealed class DataStreamWatcher : IXAddListener
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             // Without the subscription nothing is missed, only found later: the safety poll runs every PollInterval.
+            _subscribed = false;
             Log.DataStreamSubscribeFailed(_logger, _subscription.Channel.ToString(), _pollInterval, ex);
         }
 
@@ -203,11 +266,20 @@ internal sealed class DataStreamWatcher : IXAddListener
     private async Task RunAsync()
     {
         var stopping = _stopping.Token;
-        var lastPass = _time.GetTimestamp();
+        long lastPassStart = 0;
+        var havePassed = false;
+        long provenAt = 0;
+        long roundSentAt = 0;
+        var roundPending = false;
+        var nextRound = _time.GetTimestamp();
         while (!stopping.IsCancellationRequested)
         {
             var now = _time.GetTimestamp();
-            var wait = Min(_heartbeatInterval, SafetyPassInterval - _time.GetElapsedTime(lastPass, now));
+            var wait = Min(_heartbeatInterval, roundPending ? _checkInterval - _time.GetElapsedTime(roundSentAt, now) : _time.GetElapsedTime(now, nextRound));
+            if (_delivery == DeliveryState.Unproven && havePassed)
+            {
+                wait = Min(wait, _pollInterval - _time.GetElapsedTime(lastPassStart, now));
+            }
 
             try
             {
@@ -222,14 +294,61 @@ internal sealed class DataStreamWatcher : IXAddListener
             }
 
             HeartbeatSleepingReaders();
+            if (Interlocked.Exchange(ref _checkRequested, 0) == 1)
+            {
+                roundPending = false;
+                nextRound = _time.GetTimestamp();
+            }
+
+            // The canary round: proven when every primary's canary came back, missed when the round ends without.
+            if (roundPending)
+            {
+                if (_canary.AllArrived())
+                {
+                    roundPending = false;
+                    Interlocked.Increment(ref _proofs);
+                    if (_delivery != DeliveryState.Proven && _subscribed)
+                    {
+                        provenAt = _time.GetTimestamp();
+                        _delivery = DeliveryState.Proven;
+                        Log.DeliveryProven(_logger);
+                    }
+                }
+                else if (_time.GetElapsedTime(roundSentAt) >= _checkInterval)
+                {
+                    roundPending = false;
+                    nextRound = _time.GetTimestamp();
+                    MarkUnproven("a canary did not come back within DeliveryCheckInterval");
+                }
+            }
+
+            if (!roundPending && _time.GetTimestamp() >= nextRound)
+            {
+                roundSentAt = _time.GetTimestamp();
+                nextRound = roundSentAt + (long)(_checkInterval.TotalSeconds * _time.TimestampFrequency);
+                var sent = await _canary.SendAsync(IsCluster()).ConfigureAwait(false);
+                if (!sent || !_subscribed)
+                {
+                    MarkUnproven(!_subscribed ? "the xadd keyevent subscription is not in place" : "a canary could not be written");
+                }
+                else
+                {
+                    roundPending = true;
+                }
+            }
+
+            // The safety poll: only on evidence that events may have been lost.
             now = _time.GetTimestamp();
             var requested = Interlocked.Exchange(ref _passRequested, 0) == 1;
-            if (!requested && _time.GetElapsedTime(lastPass, now) < SafetyPassInterval)
+            var afterProof = _delivery == DeliveryState.Proven && (!havePassed || lastPassStart < provenAt);
+            var polling = _delivery == DeliveryState.Unproven && (!havePassed || _time.GetElapsedTime(lastPassStart, now) >= _pollInterval);
+            if (!requested && !afterProof && !polling)
             {
                 continue;
             }
 
-            lastPass = now;
+            lastPassStart = now;
+            havePassed = true;
             try
             {
                 await SafetyPassAsync().ConfigureAwait(false);
@@ -238,6 +357,16 @@ internal sealed class DataStreamWatcher : IXAddListener
             {
                 Log.DataSafetyPollFailed(_logger, ex);
             }
+        }
+    }
+
+    private void MarkUnproven(string reason)
+    {
+        Interlocked.Increment(ref _misses);
+        if (_delivery != DeliveryState.Unproven)
+        {
+            _delivery = DeliveryState.Unproven;
+            Log.DeliveryUnproven(_logger, reason, _pollInterval, _budget);
         }
     }
 

@@ -63,7 +63,11 @@ internal static class RecoverableStreamOptionsValidator
         RequirePositive(errors, options.PollInterval, nameof(options.PollInterval));
         RequirePositive(errors, options.MaxOutageRetryDuration, nameof(options.MaxOutageRetryDuration));
         RequirePositive(errors, options.MaxConfigurationOutageRetryDuration, nameof(options.MaxConfigurationOutageRetryDuration));
-        RequirePositive(errors, options.DataSafetyPollInterval, nameof(options.DataSafetyPollInterval));
+        RequirePositive(errors, options.DeliveryCheckInterval, nameof(options.DeliveryCheckInterval));
+        if (options.SafetyPollBudget < 1)
+        {
+            errors.Add("SafetyPollBudget must be at least 1 stream per second.");
+        }
 
         if (options.HandlerStallTimeout is { } stall && stall <= TimeSpan.Zero)
         {

@@ -14,8 +14,14 @@ internal sealed class XAddRouter
     private const int StackKeyChars = 256;
     private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>> _waiters = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>>.AlternateLookup<ReadOnlySpan<char>> _byKeySpan;
+    private readonly ConcurrentDictionary<string, Action> _probes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Action>.AlternateLookup<ReadOnlySpan<char>> _probeBySpan;
 
-    public XAddRouter() => _byKeySpan = _waiters.GetAlternateLookup<ReadOnlySpan<char>>();
+    public XAddRouter()
+    {
+        _byKeySpan = _waiters.GetAlternateLookup<ReadOnlySpan<char>>();
+        _probeBySpan = _probes.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <summary>How many streams have at least one registered reader.</summary>
     public int StreamCount => _waiters.Count;
@@ -44,9 +50,24 @@ internal sealed class XAddRouter
         }
     }
 
+    /// <summary>
+    /// Calls <paramref name="arrived"/> for every <c>xadd</c> event of <paramref name="key"/> (the delivery canary); a
+    /// probe key wakes no reader.
+    /// </summary>
+    public void SetProbe(string key, Action arrived) => _probes[key] = arrived;
+
+    /// <summary>Stops calling back for <paramref name="key"/>.</summary>
+    public void RemoveProbe(string key) => _probes.TryRemove(key, out _);
+
     /// <summary>Wakes every reader of <paramref name="key"/>; returns how many.</summary>
     public int Route(ReadOnlySpan<char> key)
     {
+        if (!_probes.IsEmpty && _probeBySpan.TryGetValue(key, out var arrived))
+        {
+            arrived();
+            return 0;
+        }
+
         if (!_byKeySpan.TryGetValue(key, out var waiters))
         {
             return 0;

@@ -4,8 +4,10 @@ using RecoverableStreams.Leasing;
 namespace RecoverableStreams.Rebalancing;
 
 /// <summary>
-/// Live rebalancing (<see cref="RecoverableStreamOptions.Rebalance"/>, with AutoClaim): once per renew interval, reads
-/// the service's load and, when this consumer owns more than its fair share, hands its newest streams over, at most a
+/// Live rebalancing (<see cref="RecoverableStreamOptions.Rebalance"/>, with AutoClaim): once per renew interval, checks
+/// whether the load can have changed (<see cref="ServiceLoad.ReadFingerprintAsync"/>: the number of sessions and of
+/// streams that need an owner, a few commands); only then, or while a previous round still has work, it reads the
+/// service's load and, when this consumer owns more than its fair share, hands its newest streams over, at most a
 /// bounded number per round (a tenth of <see cref="RecoverableStreamOptions.MaxConcurrentStreams"/>, between 10 and
 /// 1,000). Each stream ends here first and is then released (ownership-checked), so the under-share consumer that
 /// claims it never overlaps with this one; this consumer's own claims stop at its fair share, so it never takes back
@@ -17,6 +19,14 @@ internal sealed class Rebalancer(ClientContext context, LeaseOperations leases, 
 
     /// <summary>Streams ended here whose release has not reached Redis yet; released again each round.</summary>
     private readonly List<StreamLease> _unreleased = [];
+
+    /// <summary>The fingerprint of the load at the last full round; null forces the next round to read the load.</summary>
+    private string? _lastFingerprint;
+
+    private long _rounds;
+
+    /// <summary>Rounds that read the load (<c>loads.lua</c>), for tests and benchmarks.</summary>
+    public long LoadReads => Interlocked.Read(ref _rounds);
 
     public int MaxPerRound => Math.Clamp(context.Registry.Capacity / 10, 10, 1000);
 
@@ -57,10 +67,21 @@ internal sealed class Rebalancer(ClientContext context, LeaseOperations leases, 
             return 0;
         }
 
+        // Nothing joined, left or moved since the last round that found nothing to do: the targets are the same.
+        var fingerprint = await load.ReadFingerprintAsync().ConfigureAwait(false);
+        if (string.Equals(fingerprint, _lastFingerprint, StringComparison.Ordinal))
+        {
+            return 0;
+        }
+
+        _lastFingerprint = null;
+        Interlocked.Increment(ref _rounds);
         var snapshot = await load.ReadAsync(session).ConfigureAwait(false);
         var count = FairShare.HandOverCount(snapshot.Live, snapshot.Total, session.Id, MaxPerRound);
         if (count == 0)
         {
+            // Balanced as far as this consumer can tell: read the load again only when the fingerprint moves.
+            _lastFingerprint = fingerprint;
             return 0;
         }
 

@@ -56,6 +56,29 @@ internal sealed class ServiceLoad(ClientContext context)
     }
 
     /// <summary>
+    /// What a change of the load shows in, read with a few pipelined commands and no script: how many sessions exist
+    /// (a consumer joined, closed, or a dead one was reaped) and how many streams need an owner in each partition (a
+    /// stream was announced, completed or released). A capacity comes with its session, so it changes only with it.
+    /// </summary>
+    public async Task<string> ReadFingerprintAsync()
+    {
+        var batch = context.Database.CreateBatch();
+        var sessions = batch.SortedSetLengthAsync(context.Partitions[0].Keys.Sessions);
+        var totals = context.Partitions
+            .Select(p => (Records: batch.HashLengthAsync(p.Keys.Owners), Free: batch.SortedSetLengthAsync(p.Keys.Free)))
+            .ToArray();
+        batch.Execute();
+        var parts = new List<long> { await sessions.ConfigureAwait(false) };
+        foreach (var (records, free) in totals)
+        {
+            parts.Add(await records.ConfigureAwait(false));
+            parts.Add(await free.ConfigureAwait(false));
+        }
+
+        return string.Join(',', parts);
+    }
+
+    /// <summary>
     /// How many streams that need an owner this consumer may claim now: up to its fair share and its free slots
     /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old.
     /// </summary>

@@ -6,10 +6,11 @@ namespace RecoverableStreams.Recovery;
 
 /// <summary>
 /// The safety net (docs/ARCHITECTURE.md): every <see cref="RecoverableStreamOptions.ReconcileInterval"/>, one consumer
-/// at a time (a <c>SET NX PX</c> guard) pages through the whole pending list, following the cursor to its end, and puts
-/// every entry idle longer than a lease that has no ownership record (or one naming a session that no longer exists)
-/// into the free-now index. The
-/// scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
+/// at a time (a <c>SET NX PX</c> guard) compares cheap totals (<c>reconcile_totals.lua</c>: the group's pending count
+/// against the ownership records plus the free-now index, and whether every owning session exists); only when they
+/// disagree does it page through the whole pending list, following the cursor to its end, and put every entry idle
+/// longer than a lease that has no ownership record (or one naming a session that no longer exists) into the free-now
+/// index. The scheduler then hands those out fairly. Runs once at start, in the background, in bounded pages.
 /// </summary>
 internal sealed class PendingReconciler(ClientContext context, Partition partition)
 {
@@ -47,13 +48,25 @@ internal sealed class PendingReconciler(ClientContext context, Partition partiti
         }
     }
 
-    /// <summary>Runs one full pass when this consumer wins the guard; returns the entries repaired, or -1 when another consumer has the turn.</summary>
+    /// <summary>
+    /// Runs one pass when this consumer wins the guard and the totals disagree; returns the entries repaired, or -1 when
+    /// another consumer has the turn.
+    /// </summary>
     public async Task<int> ReconcileOnceAsync()
     {
         var won = await context.Database.StringSetAsync(partition.Keys.ReconcileGuard, context.ConsumerMember, context.Options.ReconcileInterval, When.NotExists).ConfigureAwait(false);
         if (!won)
         {
             return -1;
+        }
+
+        // A few commands whatever the size of the pending list: nothing to repair, nothing to page.
+        var totals = await partition.Scripts.ReadPendingTotalsAsync().ConfigureAwait(false);
+        if (totals.Agree)
+        {
+            // A pass all the same (event 302, with no page read): the start-up reconciliation is over.
+            Log.Reconciled(context.Logger, 0, 0);
+            return 0;
         }
 
         var start = "-";

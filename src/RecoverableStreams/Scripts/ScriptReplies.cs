@@ -68,6 +68,16 @@ internal enum WriteOutcome
 /// <summary>What one page of <c>reconcile.lua</c> returned.</summary>
 internal sealed record ReconcilePage(int Seen, string LastId, int Repaired);
 
+/// <summary>
+/// What <c>reconcile_totals.lua</c> counted: the group's pending entries, the ownership records, the free-now index,
+/// and the sessions named by a count that no longer exist (-1: too many counts to check).
+/// </summary>
+internal sealed record PendingTotals(long Pending, long Records, long Free, long MissingSessions)
+{
+    /// <summary>Whether a pass has nothing to repair: every pending entry is owned or free, and every owner exists.</summary>
+    public bool Agree => Pending >= 0 && Pending == Records + Free && MissingSessions == 0;
+}
+
 /// <summary>What <c>close_session.lua</c> did.</summary>
 internal enum CloseOutcome
 {

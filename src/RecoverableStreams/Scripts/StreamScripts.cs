@@ -276,6 +276,18 @@ internal sealed class StreamScripts
         return new ReconcilePage((int)items[0], (string)items[1]!, (int)items[2]);
     }
 
+    /// <summary>
+    /// The cheap totals before a reconciliation pass (<c>reconcile_totals.lua</c>): pending entries against records
+    /// plus free entries, and sessions named by a count that no longer exist.
+    /// </summary>
+    public async Task<PendingTotals> ReadPendingTotalsAsync()
+    {
+        var items = (RedisResult[])(await RunAsync("reconcile_totals",
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Counts, _keys.Free],
+            [_keys.Group]).ConfigureAwait(false))!;
+        return new PendingTotals((long)items[0], (long)items[1], (long)items[2], (long)items[3]);
+    }
+
     /// <summary>Adds an LBS entry unless the name's announcement is still live; returns the live or new id.</summary>
     public async Task<(string Id, bool Added)> AddStreamAsync(string dataStreamName, string field, string payload)
     {

@@ -26,7 +26,7 @@ public sealed class IdleReaderCostTests
 
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(10), autoClaim: true, maxConcurrentStreams: Streams);
         options.SweepInterval = TimeSpan.FromSeconds(5);
-        options.DataSafetyPollInterval = TimeSpan.FromSeconds(1);
+        options.DeliveryCheckInterval = TimeSpan.FromSeconds(1);
         await using var readers = await WatchedReaders.StartAsync(redis, options);
         var subscribesBefore = await CommandStats.SnapshotAsync(admin, "subscribe", "psubscribe");
 
@@ -36,14 +36,17 @@ public sealed class IdleReaderCostTests
             TimeSpan.FromSeconds(240), $"all {Streams} handlers read their one entry and wait at the end of their stream");
         var subscribesAfter = await CommandStats.SnapshotAsync(admin, "subscribe", "psubscribe");
 
-        // The idle window: several safety passes, nothing added.
+        // The idle window: five delivery checks (one a second), nothing added.
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Proven && readers.Watcher.SafetyPasses >= 1,
+            TimeSpan.FromSeconds(30), "xadd delivery is proven by the canary, and the one pass after the proof ran");
         await admin.ExecuteAsync("CONFIG", "RESETSTAT");
+        var proofsBefore = readers.Watcher.DeliveryProofs;
         var passesBefore = readers.Watcher.SafetyPasses;
         var wakeUpsBefore = readers.Watcher.EventWakeUps + readers.Watcher.SafetyWakeUps;
-        await Eventually.AssertAsync(() => readers.Watcher.SafetyPasses >= passesBefore + 5, TimeSpan.FromSeconds(60), "five safety passes ran");
-        var idle = await CommandStats.SnapshotAsync(admin, "xrange", "xread", "xrevrange", "evalsha", "eval");
-        var passes = readers.Watcher.SafetyPasses - passesBefore;
-        TestContext.Out.WriteLine($"Idle window, {passes} safety passes over {Streams} waiting readers: " + string.Join(", ", idle.Select(kv => $"{kv.Key}={kv.Value}")));
+        await Eventually.AssertAsync(() => readers.Watcher.DeliveryProofs >= proofsBefore + 5, TimeSpan.FromSeconds(60), "five delivery checks came back");
+        var idle = await CommandStats.SnapshotAsync(admin, "xrange", "xread", "xrevrange", "evalsha", "eval", "xadd");
+        var proofs = readers.Watcher.DeliveryProofs - proofsBefore;
+        TestContext.Out.WriteLine($"Idle window, {proofs} delivery checks over {Streams} waiting readers: " + string.Join(", ", idle.Select(kv => $"{kv.Key}={kv.Value}")));
 
         Assert.Multiple(() =>
         {
@@ -52,8 +55,12 @@ public sealed class IdleReaderCostTests
             // A per-reader poll every PollInterval would read each stream about twice a second here.
             Assert.That(idle["xrange"] + idle["xread"], Is.LessThan(50), $"no data reads proportional to the {Streams} idle streams");
             Assert.That(readers.Watcher.EventWakeUps + readers.Watcher.SafetyWakeUps, Is.EqualTo(wakeUpsBefore), "no reader was woken");
-            Assert.That(idle["xrevrange"], Is.GreaterThanOrEqualTo(Streams), "the safety poll did look at every waiting stream (inside its script)");
-            Assert.That(idle["xrevrange"], Is.LessThanOrEqualTo(Streams * (passes + 1)), "once per stream per pass");
+            // Delivery of xadd events is proven by the canary: no per-stream safety poll runs at all.
+            Assert.That(idle["xrevrange"], Is.Zero, $"no XREVRANGE on the {Streams} idle data streams while delivery is proven");
+            Assert.That(readers.Watcher.SafetyPasses, Is.EqualTo(passesBefore), "no safety pass ran in the window");
+            Assert.That(readers.Watcher.DeliveryMisses, Is.Zero, "no canary was missed");
+            // The canary is one XADD per primary per check, whatever the number of streams.
+            Assert.That(idle["xadd"], Is.InRange(proofs, proofs + 2), "the idle cost is one canary XADD per check");
         });
 
         // One new entry wakes its own reader and no other.

@@ -29,12 +29,13 @@ public sealed class LostWakeUpTests
         var dataStream = service + ":data";
         await admin.GetDatabase().StreamAddAsync(dataStream, "n", 0);
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(10), autoClaim: true);
-        // Only the pass run on reconnecting can deliver within the test's deadline.
-        options.DataSafetyPollInterval = TimeSpan.FromMinutes(10);
+        // Delivery is checked once a second, so polls would show up at once if they ran while it is proven.
+        options.DeliveryCheckInterval = TimeSpan.FromSeconds(1);
         await using var readers = await WatchedReaders.StartAsync(redis, options);
         await new StreamPublisher(redis, TestOptions.For(service)).AddStreamAsync(dataStream);
         await Eventually.AssertAsync(() => readers.Received(dataStream) == 1 && readers.Watcher.WaitingReaders == 1, TimeSpan.FromSeconds(30), "the handler waits at the end of its stream");
-        Assert.That(readers.Watcher.SafetyPassInterval, Is.EqualTo(TimeSpan.FromMinutes(10)), "xadd events are confirmed, so the periodic pass is rare");
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Proven, TimeSpan.FromSeconds(30), "xadd delivery is proven by the canary");
+        var passesBeforeKill = readers.Watcher.SafetyPasses;
         var eventWakeUps = readers.Watcher.EventWakeUps;
         var safetyWakeUps = readers.Watcher.SafetyWakeUps;
 
@@ -52,6 +53,19 @@ public sealed class LostWakeUpTests
             Assert.That(Volatile.Read(ref subscriptionDropped), Is.EqualTo(1), "the consumer's subscription connection did drop");
             Assert.That(readers.Watcher.EventWakeUps, Is.EqualTo(eventWakeUps), "no xadd event woke the reader");
             Assert.That(readers.Watcher.SafetyWakeUps, Is.GreaterThan(safetyWakeUps), "the safety pass after reconnecting did");
+            Assert.That(readers.Watcher.SafetyPasses, Is.GreaterThan(passesBeforeKill), "a pass ran after the resubscription");
+        });
+
+        // Then polls stop again: delivery is proven, and several checks pass without a pass.
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Proven, TimeSpan.FromSeconds(30), "delivery is proven again");
+        var passesAfter = readers.Watcher.SafetyPasses;
+        var probedAfter = readers.Watcher.ProbedStreams;
+        var proofs = readers.Watcher.DeliveryProofs;
+        await Eventually.AssertAsync(() => readers.Watcher.DeliveryProofs >= proofs + 3, TimeSpan.FromSeconds(30), "three more delivery checks came back");
+        Assert.Multiple(() =>
+        {
+            Assert.That(readers.Watcher.SafetyPasses, Is.EqualTo(passesAfter), "no pass ran while delivery was proven again");
+            Assert.That(readers.Watcher.ProbedStreams, Is.EqualTo(probedAfter), "and no stream was probed");
         });
 
         // And the subscription is back (renewed by the client: StackExchange.Redis does not restore it): the next entry is
@@ -77,10 +91,13 @@ public sealed class LostWakeUpTests
         var service = TestOptions.NewServiceName();
         var dataStream = service + ":data";
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(10), autoClaim: true);
-        options.DataSafetyPollInterval = TimeSpan.FromSeconds(1);
+        options.DeliveryCheckInterval = TimeSpan.FromSeconds(1);
         await using var readers = await WatchedReaders.StartAsync(redis, options);
         await new StreamPublisher(redis, TestOptions.For(service)).AddStreamAsync(dataStream);
         await Eventually.AssertAsync(() => readers.Watcher.WaitingReaders == 1, TimeSpan.FromSeconds(30), "the handler waits on its empty stream");
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Proven, TimeSpan.FromSeconds(30), "xadd delivery is proven by the canary");
+        var passesWhileProven = readers.Watcher.SafetyPasses;
+        var misses = readers.Watcher.DeliveryMisses;
 
         // The fault: the server stops publishing keyspace events after the client confirmed them.
         await admin.ConfigSetAsync("notify-keyspace-events", "");
@@ -93,7 +110,23 @@ public sealed class LostWakeUpTests
         {
             Assert.That(readers.Watcher.EventWakeUps, Is.EqualTo(eventWakeUps), "no event woke the reader");
             Assert.That(readers.Watcher.SafetyWakeUps, Is.GreaterThanOrEqualTo(1), "the safety poll did");
+            Assert.That(readers.Watcher.DeliveryMisses, Is.GreaterThan(misses), "because the canary missed its round");
+            Assert.That(readers.Watcher.SafetyPasses, Is.GreaterThan(passesWhileProven), "which started the polls");
         });
+
+        // Polls go on while the canary misses, and stop once the flags are back and a canary returns.
+        var passes = readers.Watcher.SafetyPasses;
+        await Eventually.AssertAsync(() => readers.Watcher.SafetyPasses >= passes + 2, TimeSpan.FromSeconds(30), "polls repeat every PollInterval while delivery is not proven");
+        await admin.ConfigSetAsync("notify-keyspace-events", "KEtx");
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Proven, TimeSpan.FromSeconds(30), "delivery is proven again");
+        await Eventually.AssertAsync(async () =>
+        {
+            // The one pass after the proof may still be running when the proof is seen.
+            var before = readers.Watcher.SafetyPasses;
+            var proofs = readers.Watcher.DeliveryProofs;
+            await Eventually.TrueAsync(() => readers.Watcher.DeliveryProofs >= proofs + 3, TimeSpan.FromSeconds(30));
+            return readers.Watcher.SafetyPasses == before;
+        }, TimeSpan.FromSeconds(60), "no pass runs over three delivery checks once delivery is proven again");
     }
 
     [Test]
@@ -106,12 +139,13 @@ public sealed class LostWakeUpTests
         var dataStreams = Enumerable.Range(0, 20).Select(i => $"{service}:data:{i}").ToArray();
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(10), autoClaim: true);
         options.KeyspaceNotifications = KeyspaceNotificationsMode.Off;
-        options.DataSafetyPollInterval = TimeSpan.FromMinutes(10);
+        options.DeliveryCheckInterval = TimeSpan.FromSeconds(1);
         await using var readers = await WatchedReaders.StartAsync(redis, options);
         var publisher = new StreamPublisher(redis, TestOptions.For(service));
         await Task.WhenAll(dataStreams.Select(s => publisher.AddStreamAsync(s)));
         await Eventually.AssertAsync(() => readers.Watcher.WaitingReaders == dataStreams.Length, TimeSpan.FromSeconds(60), "every handler waits on its empty stream");
-        Assert.That(readers.Watcher.SafetyPassInterval, Is.EqualTo(options.PollInterval), "without confirmed events the batched poll runs every PollInterval");
+        await Eventually.AssertAsync(() => readers.Watcher.Delivery == Checkpoints.DataStreamWatcher.DeliveryState.Unproven, TimeSpan.FromSeconds(30),
+            "without keyspace events the canary never comes back, so the batched poll runs every PollInterval");
 
         var moved = dataStreams.Where((_, i) => i % 7 == 3).ToArray();
         foreach (var stream in moved)

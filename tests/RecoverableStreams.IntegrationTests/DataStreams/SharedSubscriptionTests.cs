@@ -21,7 +21,7 @@ public sealed class SharedSubscriptionTests
 
         var optionsA = TestOptions.For(serviceA, lease: TimeSpan.FromSeconds(10), autoClaim: true);
         var optionsB = TestOptions.For(serviceB, lease: TimeSpan.FromSeconds(10), autoClaim: true);
-        optionsA.DataSafetyPollInterval = optionsB.DataSafetyPollInterval = TimeSpan.FromMinutes(10);
+        optionsA.DeliveryCheckInterval = optionsB.DeliveryCheckInterval = TimeSpan.FromMinutes(10);
         var readersA = await WatchedReaders.StartAsync(redis, optionsA);
         await using var readersB = await WatchedReaders.StartAsync(redis, optionsB);
         await new StreamPublisher(redis, TestOptions.For(serviceA)).AddStreamAsync(streamA);

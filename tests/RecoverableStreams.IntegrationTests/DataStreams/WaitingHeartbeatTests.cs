@@ -14,7 +14,7 @@ public sealed class WaitingHeartbeatTests : SharedRedisTest
         var idleStream = service + ":idle";
         var options = TestOptions.For(service, lease: TimeSpan.FromSeconds(2), autoClaim: true);
         options.HandlerStallTimeout = TimeSpan.FromSeconds(1.5);
-        options.DataSafetyPollInterval = TimeSpan.FromSeconds(1);
+        options.DeliveryCheckInterval = TimeSpan.FromSeconds(1);
         await using var consumer = await TestConsumer.StartAsync(Redis, options);
         var publisher = new StreamPublisher(Redis, TestOptions.For(service));
         await publisher.AddStreamAsync(waitingStream);
@@ -34,8 +34,9 @@ public sealed class WaitingHeartbeatTests : SharedRedisTest
 
         // The control: the handler that does nothing is found stalled, so stall detection is on.
         await Eventually.AssertAsync(() => !idleLease.IsOwned, TimeSpan.FromSeconds(30), "the idle handler's stream is lost to HandlerStallTimeout");
-        var passes = consumer.Client.DataStreams.SafetyPasses;
-        await Eventually.AssertAsync(() => consumer.Client.DataStreams.SafetyPasses >= passes + 4, TimeSpan.FromSeconds(60), "several more stall windows pass");
+        // Delivery checks run once a second: four of them span several stall windows.
+        var checks = consumer.Client.DataStreams.DeliveryProofs + consumer.Client.DataStreams.DeliveryMisses;
+        await Eventually.AssertAsync(() => consumer.Client.DataStreams.DeliveryProofs + consumer.Client.DataStreams.DeliveryMisses >= checks + 4, TimeSpan.FromSeconds(60), "several more stall windows pass");
 
         Assert.Multiple(() =>
         {

@@ -311,4 +311,47 @@ public sealed class GrantScriptTests : ScriptTest
             Assert.That(await Db.HashExistsAsync(Keys.Owners, ids[0]), Is.True, "a live owner keeps its stream");
         });
     }
+
+    [Test]
+    public async Task Reconcile_totals_agree_when_every_pending_entry_is_owned_or_free_and_disagree_for_an_orphan_or_a_vanished_owner()
+    {
+        await OpenAsync("live|1");
+        await OpenAsync("gone|1");
+        var ids = await AnnounceAsync("a", "b", "c", "d");
+        await GrantAsync("live|1", 2);
+        await GrantAsync("gone|1", 1);
+        var consistent = await Scripts.ReadPendingTotalsAsync();
+
+        // An entry delivered by another client: pending, with no record and not free.
+        await Db.StreamReadGroupAsync(Keys.Lbs, Keys.Group, "other-client", ">", 1);
+        var orphan = await Scripts.ReadPendingTotalsAsync();
+
+        // Repaired by a pass: agree again. Then the owning session vanishes (lost control keys).
+        await Scripts.ReconcilePageAsync("-", 100, TimeSpan.Zero);
+        var repaired = await Scripts.ReadPendingTotalsAsync();
+        await Db.SortedSetRemoveAsync(Keys.Sessions, "gone|1");
+        var vanished = await Scripts.ReadPendingTotalsAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(consistent, Is.EqualTo(new PendingTotals(3, 3, 0, 0)), "three granted entries, three records");
+            Assert.That(consistent.Agree, Is.True);
+            Assert.That(orphan, Is.EqualTo(new PendingTotals(4, 3, 0, 0)), "the orphan is pending without a record");
+            Assert.That(orphan.Agree, Is.False);
+            Assert.That(repaired, Is.EqualTo(new PendingTotals(4, 3, 1, 0)), "the pass put the orphan in the free-now index");
+            Assert.That(repaired.Agree, Is.True);
+            Assert.That(vanished.MissingSessions, Is.EqualTo(1), "a count names a session that no longer exists");
+            Assert.That(vanished.Agree, Is.False);
+            Assert.That(ids, Has.Length.EqualTo(4));
+        });
+    }
+
+    [Test]
+    public async Task Reconcile_totals_report_a_missing_group_as_unknown()
+    {
+        await Db.StreamAddAsync(Keys.Lbs, "lbs-input", "{}");
+        var totals = await Scripts.ReadPendingTotalsAsync();
+        Assert.That(totals.Pending, Is.EqualTo(-1));
+        Assert.That(totals.Agree, Is.False);
+    }
 }
