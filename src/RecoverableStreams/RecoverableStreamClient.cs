@@ -233,7 +233,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     {
         await Task.WhenAll(_context.Partitions.Select(p => CreateGroupAsync(p.Keys))).ConfigureAwait(false);
         // A Go-library consumer on the same group would own streams beside us under another lease model.
-        //await Task.WhenAll(_context.Partitions.Select(p => GoConsumerDetector.ThrowIfPresentAsync(_context.Database, p.Keys))).ConfigureAwait(false);
+        await Task.WhenAll(_context.Partitions.Select(p => GoConsumerDetector.ThrowIfPresentAsync(_context.Database, p.Keys))).ConfigureAwait(false);
 
         await _keyspace.EnsureAsync().ConfigureAwait(false);
         _context.DataStreams.CheckDeliveryNow();
