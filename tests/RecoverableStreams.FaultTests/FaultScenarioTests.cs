@@ -141,7 +141,10 @@ public sealed class FaultScenarioTests
         AssertOutcome(outcome);
         Assert.That(run.Proxy!.ConnectionsCut, Is.GreaterThan(0), "the worker's connections were cut");
         AssertTakenOver(outcome, "partition", workers: 1);
-        AssertLateCallsRefused(outcome, "partition");
+        // The fault bit: its session was dead in Redis when the partition ended (FaultRun reports a live one as a
+        // failure) and every stream it owned was granted to another session. No late call is asserted here, unlike the
+        // blackhole: with its connections reset, the worker's own deadline timer ends its session before Redis' does,
+        // so it sends nothing late (revived sessions and stale writes accepted stay 0 in AssertOutcome).
     }
 
     /// <summary>
