@@ -95,36 +95,13 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
         }
     }
 
-    /// <summary>
-    /// Takes one granted entry on. Should taking it on throw (a Redis failure while dead-lettering a malformed entry,
-    /// or anything unexpected), the failure is logged and the grant is given back with <c>release.lua</c>, so a peer
-    /// (or this reader) takes it again; a release that fails too is left to the session's own repair of grants it
-    /// does not know.
-    /// </summary>
+    /// <summary>Takes one granted entry on; one that throws is logged and given back, never ending the batch.</summary>
     private async Task AcceptOneAsync(Scripts.AcquiredEntry entry, LeaseSession session)
     {
-        try
+        var lease = await leases.AcceptOrGiveBackAsync(entry, LeaseOrigin.Assigned, session, partition).ConfigureAwait(false);
+        if (lease is not null)
         {
-            var lease = await leases.AcceptAsync(entry, LeaseOrigin.Assigned, session, partition).ConfigureAwait(false);
-            if (lease is not null)
-            {
-                context.Notifications.Post(Notify.Added(lease));
-            }
-        }
-        // One entry's failure must never end the batch: it is logged and its grant handed back.
-        #pragma warning disable CA1031
-        catch (Exception ex) when (ex is not OperationCanceledException || !context.Stopping.IsCancellationRequested)
-        #pragma warning restore CA1031
-        {
-            Log.AcceptFailed(context.Logger, context.Layout.IdOf(partition.Index, entry.Id), ex);
-            try
-            {
-                await partition.Scripts.ReleaseAsync(session.Id, [(entry.Id, session.RecordValue(entry.FencingToken))]).ConfigureAwait(false);
-            }
-            catch (Exception release) when (release is RedisException or RedisTimeoutException)
-            {
-                Log.ReadFailed(context.Logger, release);
-            }
+            context.Notifications.Post(Notify.Added(lease));
         }
     }
 

@@ -27,6 +27,36 @@ internal sealed class LeaseOperations : ILeaseOperations
     public TimeProvider Time => _context.Time;
 
     /// <summary>
+    /// <see cref="AcceptAsync"/> for one entry of a batch (a read or a claim). Should taking it on throw (a Redis failure
+    /// while dead-lettering a malformed entry, or anything unexpected), the failure is logged and the grant is given
+    /// back with <c>release.lua</c>, so a peer (or this consumer) takes it again and the rest of the batch is taken on;
+    /// a release that fails too is left to the session's repair of grants it does not know (<see cref="GrantRepair"/>).
+    /// </summary>
+    public async Task<StreamLease?> AcceptOrGiveBackAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session, Partition partition)
+    {
+        try
+        {
+            return await AcceptAsync(entry, origin, session, partition).ConfigureAwait(false);
+        }
+        #pragma warning disable CA1031 // one entry's failure must never end its batch
+        catch (Exception ex) when (ex is not OperationCanceledException || !_context.Stopping.IsCancellationRequested)
+        #pragma warning restore CA1031
+        {
+            Log.AcceptFailed(_context.Logger, _context.Layout.IdOf(partition.Index, entry.Id), ex);
+            try
+            {
+                await partition.Scripts.ReleaseAsync(session.Id, [(entry.Id, session.RecordValue(entry.FencingToken))]).ConfigureAwait(false);
+            }
+            catch (Exception release) when (release is RedisException or RedisTimeoutException)
+            {
+                Log.ReadFailed(_context.Logger, release);
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Turns a stream freshly granted to <paramref name="session"/> into an owned <see cref="StreamLease"/>, or
     /// dead-letters it when it is malformed. Returns the lease, or <see langword="null"/> when the entry was
     /// dead-lettered or the session ended while the grant was on its way (its streams go to peers).

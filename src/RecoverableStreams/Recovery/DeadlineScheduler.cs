@@ -176,7 +176,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             }
 
             var origin = string.Equals(result.Entry!.PreviousConsumer, context.ConsumerId, StringComparison.Ordinal) ? LeaseOrigin.Recovered : LeaseOrigin.Claimed;
-            if (await leases.AcceptAsync(result.Entry, origin, session, partition).ConfigureAwait(false) is { } lease)
+            if (await leases.AcceptOrGiveBackAsync(result.Entry, origin, session, partition).ConfigureAwait(false) is { } lease)
             {
                 claimed.Add(lease);
                 count++;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using StackExchange.Redis;
+using TcpProxy = RecoverableStreams.IntegrationTests.Infrastructure.TcpProxy;
 
 namespace RecoverableStreams.FaultTests.Infrastructure;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using TcpProxy = RecoverableStreams.IntegrationTests.Infrastructure.TcpProxy;
 
 namespace RecoverableStreams.FaultTests.Infrastructure;
 
