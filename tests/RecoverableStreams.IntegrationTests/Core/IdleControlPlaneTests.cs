@@ -47,8 +47,14 @@ public sealed class IdleControlPlaneTests
         });
 
         // A pending entry nobody owns (delivered to another client): the totals disagree, and the pass repairs it.
-        var orphan = await db.StreamAddAsync(service + "-input", "lbs-input", $$"""{"DataStreamName":"{{service}}:orphan"}""");
-        await db.StreamReadGroupAsync(service + "-input", service + "-group", "other-client", ">", 1);
+        // Added and read by the other client in one transaction: the consumer's reader, woken by the XADD, must not read
+        // it first (then it would simply be granted, and no page would need reading).
+        var transaction = db.CreateTransaction();
+        var added = transaction.StreamAddAsync(service + "-input", "lbs-input", $$"""{"DataStreamName":"{{service}}:orphan"}""");
+        var delivered = transaction.StreamReadGroupAsync(service + "-input", service + "-group", "other-client", ">", 1);
+        Assert.That(await transaction.ExecuteAsync(), Is.True);
+        var orphan = await added;
+        Assert.That((await delivered).Select(e => (string)e.Id!), Is.EqualTo(new[] { (string)orphan! }), "the other client read the orphan");
         await Eventually.AssertAsync(() => consumer.Owned.Any(l => l.IdInLbs == (string)orphan!), TimeSpan.FromSeconds(30), "the orphan is found and owned");
         Assert.That(await CommandStats.CallsAsync(admin, "hmget"), Is.GreaterThan(0), "a page of the pending list was read once the totals disagreed");
     }
