@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -40,8 +41,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <param name="options">The settings.</param>
     /// <param name="loggerFactory">Where logs go; none when <see langword="null"/>.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="meterFactory">
+    /// Creates the meter <see cref="CoreDiagnostics.MeterName"/> (pass the host's, from DI: the hosting package does);
+    /// when <see langword="null"/>, the client creates its own and disposes it when it stops.
+    /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
-    public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
@@ -53,6 +58,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             timeProvider ?? TimeProvider.System,
             ConsumerIdentity.Resolve(options.ConsumerId),
             ConsumerIdentity.NewInstanceId(),
+            new CoreMetrics(meterFactory),
             _stopping.Token);
         _leases = new LeaseOperations(_context);
         _session = _context.CreateSession(_leases);
@@ -311,6 +317,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         _session.Dispose();
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
+
+        // Last: every lease has ended (and been counted) by now.
+        _context.Metrics.Dispose();
     }
 
     private async Task CreateGroupAsync(StreamKeys keys)

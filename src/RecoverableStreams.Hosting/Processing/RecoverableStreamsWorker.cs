@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -112,7 +113,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         var settings = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
         var hosting = services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(binding.Key);
         var redis = await _connections.GetAsync(binding, settings, stoppingToken).ConfigureAwait(false);
-        var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time);
+        var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time, services.GetService<IMeterFactory>());
         Volatile.Write(ref _client, client);
         try
         {

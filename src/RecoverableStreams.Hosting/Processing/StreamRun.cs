@@ -17,7 +17,6 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 {
     private Activity? _span;
     private int _attempt = 1;
-    private long _acquiredTimestamp;
 
     public async Task<StreamRunOutcome> RunAsync()
     {
@@ -55,7 +54,6 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
     private async Task<StreamRunEvent> RunCoreAsync(CancellationToken token)
     {
-        _acquiredTimestamp = deps.Time.GetTimestamp();
         _span = HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
         await ReportAsync(new StreamRunEvent(StreamRunEventKind.Acquired, lease)).ConfigureAwait(false);
 
@@ -84,8 +82,9 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
         var outageRetries = 0;
         while (true)
         {
+            var handlerStarted = deps.Time.GetTimestamp();
             var failure = await RunHandlerAsync(handlerType, token).ConfigureAwait(false);
-            await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerReturned, lease) { Attempt = _attempt, Delay = deps.Time.GetElapsedTime(_acquiredTimestamp) }).ConfigureAwait(false);
+            await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerReturned, lease) { Attempt = _attempt, Delay = deps.Time.GetElapsedTime(handlerStarted), Exception = failure }).ConfigureAwait(false);
 
             // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
             // OwnershipLost itself is read too: its callbacks (this linked token among them) run on the thread pool,
