@@ -47,6 +47,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
     public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
+        : this(redis, options, loggerFactory, timeProvider, meterFactory, recordMetrics: true)
+    {
+    }
+
+    /// <summary>Creates a consumer; <paramref name="recordMetrics"/> <see langword="false"/> records nothing (the hosting package's <c>DisableMetrics</c>).</summary>
+    internal RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IMeterFactory? meterFactory, bool recordMetrics)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
@@ -58,7 +64,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             timeProvider ?? TimeProvider.System,
             ConsumerIdentity.Resolve(options.ConsumerId),
             ConsumerIdentity.NewInstanceId(),
-            new CoreMetrics(meterFactory),
+            new CoreMetrics(meterFactory, recordMetrics),
             _stopping.Token);
         _leases = new LeaseOperations(_context);
         _session = _context.CreateSession(_leases);

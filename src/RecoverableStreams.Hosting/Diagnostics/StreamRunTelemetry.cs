@@ -9,7 +9,7 @@ namespace RecoverableStreams.Hosting.Diagnostics;
 /// writes the log line, the metrics, the span's tags and the <see cref="IStreamLifecycleObserver"/> event from it.
 /// No other code of the hosting layer logs, counts or notifies a stream's lifecycle.
 /// </summary>
-internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics metrics, LifecycleNotifier notifier, int maxDeliveryAttempts, TimeProvider time)
+internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics? metrics, LifecycleNotifier notifier, int maxDeliveryAttempts, TimeProvider time)
 {
     /// <summary>The span tag naming the outcome (<see cref="OutcomeName"/>).</summary>
     public const string OutcomeTag = "recoverable_streams.outcome";
@@ -81,7 +81,12 @@ internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics metrics,
     private void WriteMetrics(StreamRunEvent e)
     {
         // Streams taken, owned and ended are the core's facts (its meter counts them once, by origin and reason);
-        // only what the run alone knows is measured here.
+        // only what the run alone knows is measured here. No metrics: the service's DisableMetrics.
+        if (metrics is null)
+        {
+            return;
+        }
+
         switch (e.Kind)
         {
             case StreamRunEventKind.HandlerStarting when e.Lease.Origin != LeaseOrigin.Assigned && e.Delay is { } latency:

@@ -54,7 +54,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
     private async Task<StreamRunEvent> RunCoreAsync(CancellationToken token)
     {
-        _span = HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
+        _span = deps.Hosting.DisableTracing ? null : HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
         await ReportAsync(new StreamRunEvent(StreamRunEventKind.Acquired, lease)).ConfigureAwait(false);
 
         if (deps.HandOvers.IsHandedOver(lease.IdInLbs))
@@ -119,7 +119,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
                 return await HandOverAsync($"its handler hit a Redis outage ({kind}) for {outage.TotalSeconds:0.#} s ({outageRetries} tries; bound {bound})", pause: false, token).ConfigureAwait(false);
             }
 
-            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))
+            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Hosting.HandlerRetry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))
             {
                 return await OnCancelledAsync().ConfigureAwait(false);
             }
@@ -224,7 +224,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
         deps.Options.LeaseDuration * 5 > deps.Options.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Options.MaxOutageRetryDuration;
 
     /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
-    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Retry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Retry.MaxDelay;
+    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Hosting.HandlerRetry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Hosting.HandlerRetry.MaxDelay;
 
     private async Task<long> ReadFailedAttemptsAsync(CancellationToken token)
     {
@@ -278,7 +278,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry; a stop
         // or a loss during the pause ends in a release (or nothing) below, as for any cancelled run.
-        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
+        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Hosting.HandlerRetry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
         await PauseAsync(delay, token).ConfigureAwait(false);
         if (!await ReleaseAsync().ConfigureAwait(false))
         {

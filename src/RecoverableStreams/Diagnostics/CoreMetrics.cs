@@ -40,8 +40,12 @@ internal sealed class CoreMetrics : IDisposable
     private readonly Gauge<long> _lag;
     private readonly Counter<long> _rejected;
 
-    public CoreMetrics(IMeterFactory? factory)
+    private readonly bool _enabled;
+
+    /// <summary>Creates the instruments; with <paramref name="enabled"/> <see langword="false"/> they record nothing.</summary>
+    public CoreMetrics(IMeterFactory? factory, bool enabled = true)
     {
+        _enabled = enabled;
         var version = typeof(CoreMetrics).Assembly.GetName().Version?.ToString();
         _ownsMeter = factory is null;
         _meter = factory?.Create(new MeterOptions(CoreDiagnostics.MeterName) { Version = version }) ?? new Meter(CoreDiagnostics.MeterName, version);
@@ -59,6 +63,11 @@ internal sealed class CoreMetrics : IDisposable
     /// <summary>A lease was taken and added to the registry.</summary>
     public void LeaseAcquired(StreamKeys keys, LeaseOrigin origin)
     {
+        if (!_enabled)
+        {
+            return;
+        }
+
         var tags = Tags(keys);
         tags.Add(OriginTag, OriginName(origin));
         _consumed.Add(1, tags);
@@ -68,6 +77,11 @@ internal sealed class CoreMetrics : IDisposable
     /// <summary>A lease ended (<see cref="Leasing.LeaseOperations.End"/>), once, with its reason.</summary>
     public void LeaseEnded(StreamKeys keys, LeaseEndReason reason)
     {
+        if (!_enabled)
+        {
+            return;
+        }
+
         _held.Add(-1, Tags(keys));
         var tags = Tags(keys);
         tags.Add(ReasonTag, ReasonName(reason));
@@ -75,11 +89,22 @@ internal sealed class CoreMetrics : IDisposable
     }
 
     /// <summary>One renewal call, measured from its send time.</summary>
-    public void Renewed(StreamKeys keys, TimeSpan duration) => _renewal.Record(duration.TotalSeconds, Tags(keys));
+    public void Renewed(StreamKeys keys, TimeSpan duration)
+    {
+        if (_enabled)
+        {
+            _renewal.Record(duration.TotalSeconds, Tags(keys));
+        }
+    }
 
     /// <summary>The group's lag as the read script reported it (negative: Redis could not tell, nothing is recorded).</summary>
     public void Lag(StreamKeys keys, long entries)
     {
+        if (!_enabled)
+        {
+            return;
+        }
+
         if (entries >= 0)
         {
             _lag.Record(entries, Tags(keys));
@@ -89,6 +114,11 @@ internal sealed class CoreMetrics : IDisposable
     /// <summary>An entry went to the dead-letter stream before delivery: <paramref name="duplicate"/> when a live entry announces its stream, else malformed.</summary>
     public void EntryRejected(StreamKeys keys, bool duplicate)
     {
+        if (!_enabled)
+        {
+            return;
+        }
+
         var tags = Tags(keys);
         tags.Add(ReasonTag, duplicate ? "duplicate" : "malformed");
         _rejected.Add(1, tags);

@@ -94,6 +94,69 @@ public sealed class DiagnosticsTests
         }
     }
 
+    [Test]
+    public async Task DisableTracing_and_DisableMetrics_leave_a_services_runs_untraced_and_unmeasured()
+    {
+        var service = TestOptions.NewServiceName();
+        var lbs = TestHosts.LbsKey(service);
+        var measured = new ConcurrentQueue<string>();
+        var spans = new ConcurrentQueue<Activity>();
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name is RecoverableStreamsDiagnostics.MeterName or CoreDiagnostics.MeterName)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        void Record(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "messaging.destination.name" && Equals(tag.Value, lbs))
+                {
+                    measured.Enqueue(instrument.Name);
+                }
+            }
+        }
+
+        meters.SetMeasurementEventCallback<long>((instrument, _, tags, _) => Record(instrument, tags));
+        meters.SetMeasurementEventCallback<double>((instrument, _, tags, _) => Record(instrument, tags));
+        meters.Start();
+        using var activities = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == RecoverableStreamsDiagnostics.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                if (Equals(activity.GetTagItem("messaging.destination.name"), lbs))
+                {
+                    spans.Enqueue(activity);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(activities);
+
+        var builder = TestHosts.NewBuilder(service, settings: new Dictionary<string, string?> { ["DisableTracing"] = "true", ["DisableMetrics"] = "true" });
+        builder.Services.AddRecoverableRedisStreams().AddHandler<NoOpHandler>();
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await using var redis = await SharedRedis.Server.ConnectAsync();
+            await TestHosts.Publisher(redis, service).AddStreamAsync("quiet-1");
+            var db = redis.GetDatabase();
+            await Eventually.AssertAsync(async () => await db.KeyExistsAsync(lbs) && await db.StreamLengthAsync(lbs) == 0, TimeSpan.FromSeconds(20), "the stream was completed (its LBS entry is gone)");
+            await host.StopAsync();
+            Assert.That(spans, Is.Empty, "no process span for a service with DisableTracing");
+            Assert.That(measured.Distinct(), Is.Empty, "no measurement for a service with DisableMetrics");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
     internal sealed class NoOpHandler : IStreamWorkHandler
     {
         public Task HandleAsync(StreamWorkContext context, CancellationToken cancellationToken) => Task.CompletedTask;
