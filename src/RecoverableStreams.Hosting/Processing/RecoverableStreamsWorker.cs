@@ -112,7 +112,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
     {
         var settings = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
         var hosting = services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(binding.Key);
-        var redis = await _connections.GetAsync(binding, settings, stoppingToken).ConfigureAwait(false);
+        var redis = await _connections.GetAsync(binding, stoppingToken).ConfigureAwait(false);
         var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time, services.GetService<IMeterFactory>(), recordMetrics: !hosting.DisableMetrics);
         Volatile.Write(ref _client, client);
         try
@@ -124,7 +124,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
             var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
             _runtime.Started(redis, client);
             Log.WorkerStarted(Logger, client.ConsumerId, _router.Count);
-            var telemetry = new StreamRunTelemetry(Logger, hosting.DisableMetrics ? null : _metrics, _notifier, settings.MaxDeliveryAttempts, Time);
+            var telemetry = new StreamRunTelemetry(Logger, hosting.DisableMetrics ? null : _metrics, _notifier, hosting.MaxDeliveryAttempts, Time);
             var deps = new StreamRunDependencies(client, settings, hosting, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, telemetry, services.GetService<DistributedContextPropagator>(), Time, Logger);
             using var advertising = new CancellationTokenSource();
             var advertiser = Task.Run(() => AdvertiseRoutesAsync(routes, advertising.Token), CancellationToken.None);

@@ -112,7 +112,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             await ReportAsync(new StreamRunEvent(StreamRunEventKind.AttemptFailed, lease) { Attempt = _attempt, Exception = failure, IsOutage = true }).ConfigureAwait(false);
             var outage = deps.Time.GetElapsedTime(outageSince.Value);
             var kind = RedisOutage.Classify(failure) ?? RedisOutageKind.Transient;
-            var bound = RedisOutage.RetryBound(kind, deps.Options);
+            var bound = RedisOutage.RetryBound(kind, deps.Hosting);
             if (outage >= bound)
             {
                 Log.OutageRetriesExhausted(deps.Logger, lease.DataStreamName, lease.IdInLbs, outageRetries, kind, bound);
@@ -221,7 +221,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
     /// <summary>How long a stream handed over is left to other consumers: a few leases, and the outage bound.</summary>
     private TimeSpan HandOverWindow =>
-        deps.Options.LeaseDuration * 5 > deps.Options.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Options.MaxOutageRetryDuration;
+        deps.Options.LeaseDuration * 5 > deps.Hosting.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Hosting.MaxOutageRetryDuration;
 
     /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
     private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Hosting.HandlerRetry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Hosting.HandlerRetry.MaxDelay;
@@ -270,7 +270,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        if (failedAttempts >= deps.Options.MaxDeliveryAttempts)
+        if (failedAttempts >= deps.Hosting.MaxDeliveryAttempts)
         {
             var reason = $"{failure.GetType().FullName}: {failure.Message} (after {failedAttempts} failed attempt(s))";
             return await DeadLetterAsync(reason, _attempt, failure).ConfigureAwait(false);
@@ -289,7 +289,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
         {
             Attempt = _attempt,
             Delay = delay,
-            Reason = $"retry after failed attempt {failedAttempts} of {deps.Options.MaxDeliveryAttempts}",
+            Reason = $"retry after failed attempt {failedAttempts} of {deps.Hosting.MaxDeliveryAttempts}",
         };
     }
 

@@ -29,7 +29,7 @@ internal sealed class HostedStreamPublisher(IServiceProvider services, ServiceBi
             if (_publisher is null)
             {
                 var options = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
-                var redis = await services.GetRequiredService<RedisConnectionProvider>().GetAsync(binding, options, cancellationToken).ConfigureAwait(false);
+                var redis = await services.GetRequiredService<RedisConnectionProvider>().GetAsync(binding, cancellationToken).ConfigureAwait(false);
                 _publisher = new StreamPublisher(redis, options);
             }
 
