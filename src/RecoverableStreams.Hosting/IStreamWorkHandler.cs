@@ -6,7 +6,7 @@ namespace RecoverableStreams.Hosting;
 /// </summary>
 /// <remarks>
 /// Returning normally completes the stream (its LBS entry, lease and checkpoint are removed). Throwing counts a failed
-/// attempt: the stream is retried, possibly on another worker, until <see cref="RecoverableStreamOptions.MaxDeliveryAttempts"/>,
+/// attempt: the stream is retried, possibly on another worker, until <see cref="RecoverableStreamsHostingOptions.MaxDeliveryAttempts"/>,
 /// then dead-lettered. When <c>cancellationToken</c> fires (the host stops or this worker lost the stream) the stream is
 /// never completed, even if the handler returns normally.
 /// </remarks>

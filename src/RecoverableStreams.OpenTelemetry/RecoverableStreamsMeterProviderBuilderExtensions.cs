@@ -7,9 +7,9 @@ namespace OpenTelemetry.Metrics;
 public static class RecoverableStreamsMeterProviderBuilderExtensions
 {
     /// <summary>
-    /// Adds the RecoverableStreams meters: <c>RecoverableStreams</c> (leases held, acquired and lost, renewal duration,
-    /// LBS lag, dead letters) and <c>RecoverableStreams.Hosting</c> (streams owned, assigned, claimed, completed, failed,
-    /// dead-lettered and released, failover latency, handler duration, lease headroom).
+    /// Adds the RecoverableStreams meters: <c>RecoverableStreams</c> (<c>messaging.client.consumed.messages</c>, leases
+    /// held and ended, session renewal duration, LBS lag, rejected entries) and <c>RecoverableStreams.Hosting</c>
+    /// (<c>messaging.process.duration</c>, failover latency, lease headroom); docs/HOSTING.md lists every instrument.
     /// </summary>
     /// <param name="builder">The meter provider builder.</param>
     /// <returns>The builder.</returns>

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
+using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Keys;
 using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
@@ -13,8 +14,9 @@ namespace RecoverableStreams;
 /// <summary>What the client's parts share: settings, names, Redis, the clock, the channel and the wake-ups.</summary>
 internal sealed class ClientContext
 {
-    public ClientContext(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILogger logger, TimeProvider time, string consumerId, string instanceId, CancellationToken stopping)
+    public ClientContext(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILogger logger, TimeProvider time, string consumerId, string instanceId, CoreMetrics metrics, CancellationToken stopping)
     {
+        Metrics = metrics;
         Redis = redis;
         Options = options;
         Logger = logger;
@@ -40,6 +42,9 @@ internal sealed class ClientContext
     public RecoverableStreamOptions Options { get; }
 
     public ILogger Logger { get; }
+
+    /// <summary>The client's instruments; the client disposes them when it stops.</summary>
+    public CoreMetrics Metrics { get; }
 
     public TimeProvider Time { get; }
 

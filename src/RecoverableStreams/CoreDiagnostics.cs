@@ -8,8 +8,10 @@ namespace RecoverableStreams;
 public static class CoreDiagnostics
 {
     /// <summary>
-    /// The name of the core <see cref="System.Diagnostics.Metrics.Meter"/>: leases held, acquired and lost, renewal
-    /// duration, LBS lag and dead letters (docs/HOSTING.md lists every instrument).
+    /// The name of the core <see cref="System.Diagnostics.Metrics.Meter"/> (created through the
+    /// <see cref="System.Diagnostics.Metrics.IMeterFactory"/> given to <see cref="RecoverableStreamClient"/>): streams
+    /// consumed, leases held and ended, session renewal duration, LBS lag and rejected entries (docs/HOSTING.md lists
+    /// every instrument).
     /// </summary>
     public const string MeterName = "RecoverableStreams";
 

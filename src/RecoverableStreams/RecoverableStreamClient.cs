@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -40,8 +41,18 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <param name="options">The settings.</param>
     /// <param name="loggerFactory">Where logs go; none when <see langword="null"/>.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
+    /// <param name="meterFactory">
+    /// Creates the meter <see cref="CoreDiagnostics.MeterName"/> (pass the host's, from DI: the hosting package does);
+    /// when <see langword="null"/>, the client creates its own and disposes it when it stops.
+    /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
-    public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    public RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null)
+        : this(redis, options, loggerFactory, timeProvider, meterFactory, recordMetrics: true)
+    {
+    }
+
+    /// <summary>Creates a consumer; <paramref name="recordMetrics"/> <see langword="false"/> records nothing (the hosting package's <c>DisableMetrics</c>).</summary>
+    internal RecoverableStreamClient(IConnectionMultiplexer redis, RecoverableStreamOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IMeterFactory? meterFactory, bool recordMetrics)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
@@ -53,6 +64,7 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             timeProvider ?? TimeProvider.System,
             ConsumerIdentity.Resolve(options.ConsumerId),
             ConsumerIdentity.NewInstanceId(),
+            new CoreMetrics(meterFactory, recordMetrics),
             _stopping.Token);
         _leases = new LeaseOperations(_context);
         _session = _context.CreateSession(_leases);
@@ -316,6 +328,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         _session.Dispose();
         _context.Notifications.Complete();
         Log.ClientStopped(_context.Logger, ConsumerId, releaseOwned ? owned.Count : 0);
+
+        // Last: every lease has ended (and been counted) by now.
+        _context.Metrics.Dispose();
     }
 
     private async Task CreateGroupAsync(StreamKeys keys)

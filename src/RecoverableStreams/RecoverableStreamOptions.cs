@@ -72,30 +72,6 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is 5,000 streams per second.</value>
     public int SafetyPollBudget { get; set; } = 5000;
 
-    /// <summary>How many failed attempts a stream gets before it is dead-lettered (used by the hosting integration).</summary>
-    /// <value>The default is 5.</value>
-    public int MaxDeliveryAttempts { get; set; } = 5;
-
-    /// <summary>
-    /// How long one worker keeps retrying a stream whose handler fails because Redis is in an outage (unreachable,
-    /// timing out, or in a transient state such as a failover, CLUSTERDOWN, LOADING or READONLY). Outages never count
-    /// as delivery attempts; past this bound the stream is released (never dead-lettered), so that another consumer,
-    /// or this one later, takes it (used by the hosting integration).
-    /// </summary>
-    /// <value>The default is 1 minute.</value>
-    public TimeSpan MaxOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(1);
-
-    /// <summary>
-    /// How long one worker keeps retrying a stream whose handler fails because Redis refuses for its configuration:
-    /// out of memory (<c>OOM</c>, <c>maxmemory</c> reached with <c>noeviction</c>), an ACL user without a needed
-    /// command, key or channel (<c>NOPERM</c>), an unauthenticated connection (<c>NOAUTH</c>), or failed persistence
-    /// (<c>MISCONF</c>), also when a script's error wraps them. Such a refusal lasts until an operator acts; it never
-    /// counts as a delivery attempt and its log line (event 258) says what to fix. Past this bound the stream is released
-    /// (never dead-lettered), as after <see cref="MaxOutageRetryDuration"/> (used by the hosting integration).
-    /// </summary>
-    /// <value>The default is 10 minutes.</value>
-    public TimeSpan MaxConfigurationOutageRetryDuration { get; set; } = TimeSpan.FromMinutes(10);
-
     /// <summary>
     /// When set, a stream whose holder has shown no progress (read, checkpoint or heartbeat) for this long is released
     /// (that stream only; the consumer's other streams stay owned), so a hung-but-alive worker loses it to a peer.
@@ -140,13 +116,6 @@ public sealed class RecoverableStreamOptions
     /// <summary>Overrides the consumer group name.</summary>
     /// <value>The default is <see langword="null"/>: <c>&lt;ServiceName&gt;-group</c>.</value>
     public string? ConsumerGroup { get; set; }
-
-    /// <summary>
-    /// A StackExchange.Redis configuration string, used by integrations that create the connection themselves
-    /// (the hosting package). The client ignores it: it is given a connection.
-    /// </summary>
-    /// <value>The default is <see langword="null"/>.</value>
-    public string? Configuration { get; set; }
 
     /// <summary>The longest data stream name an LBS entry may announce; longer ones are dead-lettered.</summary>
     /// <value>The default is 1024 characters.</value>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using RecoverableStreams.Configuration;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Keys;
@@ -11,7 +12,8 @@ namespace RecoverableStreams;
 /// Announces data streams: one LBS entry per stream, in the Go library's wire format, so Go, Python and .NET producers
 /// are interchangeable. Also wakes idle consumers at once, where keyspace notifications are off. When a trace is active
 /// (a listener of <see cref="CoreDiagnostics.ActivitySourceName"/>, or any current <see cref="System.Diagnostics.Activity"/>),
-/// the entry's <c>Info</c> carries its W3C context under <see cref="CoreDiagnostics.TraceParentInfoKey"/>.
+/// the entry's <c>Info</c> carries its context as the app's <see cref="DistributedContextPropagator"/> writes it (by
+/// default W3C, under <see cref="CoreDiagnostics.TraceParentInfoKey"/>).
 /// </summary>
 public sealed class StreamPublisher : IStreamPublisher
 {
@@ -19,17 +21,23 @@ public sealed class StreamPublisher : IStreamPublisher
     private readonly IDatabase _db;
     private readonly PartitionLayout _layout;
     private readonly RecoverableStreamOptions _options;
+    private readonly DistributedContextPropagator? _propagator;
 
     /// <summary>Creates a publisher for the service named in <paramref name="options"/>.</summary>
     /// <param name="redis">The connection.</param>
     /// <param name="options">The same options the consumers use (service name, key overrides, database, limits).</param>
+    /// <param name="propagator">
+    /// Writes the trace context and baggage into the entry's <c>Info</c> (pass the app's, from DI: the hosting package
+    /// does); <see cref="DistributedContextPropagator.Current"/> when <see langword="null"/>.
+    /// </param>
     /// <exception cref="ArgumentException">The options are invalid; the message names each problem.</exception>
-    public StreamPublisher(IConnectionMultiplexer redis, RecoverableStreamOptions options)
+    public StreamPublisher(IConnectionMultiplexer redis, RecoverableStreamOptions options, DistributedContextPropagator? propagator = null)
     {
         ArgumentNullException.ThrowIfNull(redis);
         RecoverableStreamOptionsValidator.ThrowIfInvalid(options);
         _redis = redis;
         _options = options;
+        _propagator = propagator;
         _db = redis.GetDatabase(options.Database);
         _layout = PartitionLayout.For(options);
     }
@@ -60,7 +68,7 @@ public sealed class StreamPublisher : IStreamPublisher
         var partition = _layout.PartitionOf(dataStreamName);
         var keys = _layout[partition];
         using var activity = PublishTracing.StartSend(keys.Lbs, dataStreamName);
-        var payload = LbsEntryParser.Serialize(dataStreamName, PublishTracing.Inject(info, activity ?? System.Diagnostics.Activity.Current));
+        var payload = LbsEntryParser.Serialize(dataStreamName, PublishTracing.Inject(info, activity ?? Activity.Current, _propagator));
         var check = new LbsEntryParser(_options).ParsePayload(System.Text.Encoding.UTF8.GetBytes(payload));
         if (!check.IsValid)
         {

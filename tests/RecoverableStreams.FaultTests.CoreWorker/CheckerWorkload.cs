@@ -27,7 +27,6 @@ internal static class CheckerWorkload
             LeaseDuration = TimeSpan.Parse(Environment.GetEnvironmentVariable("RecoverableStreams__LeaseDuration") ?? "00:00:02", CultureInfo.InvariantCulture),
             SweepInterval = TimeSpan.Parse(Environment.GetEnvironmentVariable("RecoverableStreams__SweepInterval") ?? "00:00:01", CultureInfo.InvariantCulture),
             MaxConcurrentStreams = 50,
-            MaxDeliveryAttempts = 1000,
         };
 
         using var stop = new CancellationTokenSource();

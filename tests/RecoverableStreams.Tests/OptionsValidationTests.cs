@@ -26,7 +26,6 @@ public sealed class OptionsValidationTests
         Assert.That(options.PollInterval, Is.EqualTo(TimeSpan.FromSeconds(1)));
         Assert.That(options.DeliveryCheckInterval, Is.EqualTo(TimeSpan.FromSeconds(5)));
         Assert.That(options.SafetyPollBudget, Is.EqualTo(5000));
-        Assert.That(options.MaxDeliveryAttempts, Is.EqualTo(5));
         Assert.That(options.AutoClaim, Is.False);
         Assert.That(options.Database, Is.EqualTo(-1));
     }
@@ -54,7 +53,6 @@ public sealed class OptionsValidationTests
         yield return Case("PollInterval", o => o.PollInterval = TimeSpan.Zero);
         yield return Case("HandlerStallTimeout", o => o.HandlerStallTimeout = TimeSpan.Zero);
         yield return Case("MaxConcurrentStreams", o => o.MaxConcurrentStreams = 0);
-        yield return Case("MaxDeliveryAttempts", o => o.MaxDeliveryAttempts = 0);
         yield return Case("MaxDataStreamNameLength", o => o.MaxDataStreamNameLength = 0);
         yield return Case("MaxLbsPayloadBytes", o => o.MaxLbsPayloadBytes = 10);
         yield return Case("MaxInfoDepth", o => o.MaxInfoDepth = 1);

@@ -28,14 +28,37 @@ internal sealed class ValidateRecoverableStreamOptions(IServiceProvider services
         var prefix = binding.DisplayName + ": ";
         var errors = options.Validate().Select(error => prefix + error).ToList();
         var hosting = services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(binding.Key);
-        errors.AddRange(ValidateRetry(hosting.HandlerRetry).Select(error => prefix + error));
-        if (!RedisConnectionProvider.CanConnect(services, binding, options))
+        errors.AddRange(ValidateHosting(hosting).Select(error => prefix + error));
+        if (!RedisConnectionProvider.CanConnect(services, binding))
         {
             errors.Add(prefix + $"Configuration is required when no IConnectionMultiplexer is registered and ConnectionStrings:{binding.ConnectionStringName} is not set: set one of the three.");
         }
 
         CheckUnknownKeys(binding, bindings, hosting.UnknownConfigurationKeys, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    internal static IEnumerable<string> ValidateHosting(RecoverableStreamsHostingOptions hosting)
+    {
+        if (hosting.MaxDeliveryAttempts < 1)
+        {
+            yield return "MaxDeliveryAttempts must be at least 1.";
+        }
+
+        if (hosting.MaxOutageRetryDuration <= TimeSpan.Zero)
+        {
+            yield return "MaxOutageRetryDuration must be positive.";
+        }
+
+        if (hosting.MaxConfigurationOutageRetryDuration <= TimeSpan.Zero)
+        {
+            yield return "MaxConfigurationOutageRetryDuration must be positive.";
+        }
+
+        foreach (var error in ValidateRetry(hosting.HandlerRetry))
+        {
+            yield return error;
+        }
     }
 
     internal static IEnumerable<string> ValidateRetry(HandlerRetryOptions retry)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using RecoverableStreams.Hosting.DependencyInjection;
 using RecoverableStreams.Hosting.Diagnostics;
 using StackExchange.Redis;
@@ -11,7 +12,7 @@ namespace RecoverableStreams.Hosting.Connection;
 
 /// <summary>
 /// Finds each service's Redis connection, lazily (never in a constructor), the most explicit first: the service
-/// section's <see cref="RecoverableStreamOptions.Configuration"/>; <c>ConnectionStrings:{name}</c>
+/// section's <see cref="RecoverableStreamsHostingOptions.Configuration"/>; <c>ConnectionStrings:{name}</c>
 /// (<c>ConnectionStrings:Redis</c> without a name); an <see cref="IConnectionMultiplexer"/> registered with the
 /// service's connection name as its key (as Aspire.StackExchange.Redis's <c>AddKeyedRedisClient</c> does); an unkeyed
 /// one. An unkeyed multiplexer is last because it is anybody's (Aspire's <c>AddRedisClient("cache")</c> registers the
@@ -25,10 +26,10 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
     private readonly ConcurrentDictionary<string, IConnectionMultiplexer> _connections = new(StringComparer.Ordinal);
     private readonly List<ConnectionMultiplexer> _owned = [];
 
-    public async Task<IConnectionMultiplexer> GetAsync(ServiceBinding binding, RecoverableStreamOptions options, CancellationToken cancellationToken)
+    public async Task<IConnectionMultiplexer> GetAsync(ServiceBinding binding, CancellationToken cancellationToken)
     {
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger<RedisConnectionProvider>() ?? NullLogger<RedisConnectionProvider>.Instance;
-        var configuration = ConfigurationString(services, binding, options);
+        var configuration = ConfigurationString(services, binding);
         if (string.IsNullOrWhiteSpace(configuration))
         {
             if (binding.ConnectionName is { } key && services.GetKeyedService<IConnectionMultiplexer>(key) is { } keyed)
@@ -95,7 +96,7 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
     }
 
     /// <summary>True when a connection can be found for the service, checked without resolving or connecting anything.</summary>
-    public static bool CanConnect(IServiceProvider services, ServiceBinding binding, RecoverableStreamOptions options)
+    public static bool CanConnect(IServiceProvider services, ServiceBinding binding)
     {
         var isService = services.GetService<IServiceProviderIsService>();
         if (binding.ConnectionName is { } key && isService is IServiceProviderIsKeyedService keyed && keyed.IsKeyedService(typeof(IConnectionMultiplexer), key))
@@ -103,13 +104,16 @@ internal sealed class RedisConnectionProvider(IServiceProvider services) : IAsyn
             return true;
         }
 
-        return isService?.IsService(typeof(IConnectionMultiplexer)) == true || !string.IsNullOrWhiteSpace(ConfigurationString(services, binding, options));
+        return isService?.IsService(typeof(IConnectionMultiplexer)) == true || !string.IsNullOrWhiteSpace(ConfigurationString(services, binding));
     }
 
-    private static string? ConfigurationString(IServiceProvider services, ServiceBinding binding, RecoverableStreamOptions options) =>
-        !string.IsNullOrWhiteSpace(options.Configuration)
-            ? options.Configuration
+    private static string? ConfigurationString(IServiceProvider services, ServiceBinding binding)
+    {
+        var explicitConfiguration = services.GetService<IOptionsMonitor<RecoverableStreamsHostingOptions>>()?.Get(binding.Key).Configuration;
+        return !string.IsNullOrWhiteSpace(explicitConfiguration)
+            ? explicitConfiguration
             : services.GetService<IConfiguration>()?.GetConnectionString(binding.ConnectionStringName);
+    }
 
     public async ValueTask DisposeAsync()
     {

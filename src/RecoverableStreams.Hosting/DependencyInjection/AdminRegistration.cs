@@ -28,6 +28,6 @@ internal static class AdminRegistration
         var connections = services.GetRequiredService<RedisConnectionProvider>();
         // The provider keeps a connection once it is made and nothing when it fails: each call asks again, so a failed
         // first connection is retried on the next call instead of being remembered until the host restarts.
-        return new RecoverableStreamsAdmin(async cancellationToken => await connections.GetAsync(binding, options, cancellationToken).ConfigureAwait(false), options);
+        return new RecoverableStreamsAdmin(async cancellationToken => await connections.GetAsync(binding, cancellationToken).ConfigureAwait(false), options);
     }
 }

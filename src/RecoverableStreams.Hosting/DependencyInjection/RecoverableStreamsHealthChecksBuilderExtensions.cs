@@ -1,7 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using RecoverableStreams.Hosting.DependencyInjection;
+using RecoverableStreams.Hosting;
 using RecoverableStreams.Hosting.Health;
-using RecoverableStreams.Hosting.Processing;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -14,6 +13,9 @@ public static class RecoverableStreamsHealthChecksBuilderExtensions
     /// <summary>
     /// Adds a check that is unhealthy when Redis does not answer PING or the stream client is not running (not started
     /// yet, or stopped), and healthy otherwise, with the consumer id and the number of owned streams as data.
+    /// <c>AddRecoverableRedisStreams</c> adds this check by default (unless <see cref="RecoverableStreamsHostingOptions.DisableHealthChecks"/>);
+    /// call this to choose its name, failure status, tags or timeout. It replaces the default one, and a second call
+    /// adds nothing.
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
     /// <param name="name">The check's name.</param>
@@ -25,18 +27,15 @@ public static class RecoverableStreamsHealthChecksBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return builder.Add(new HealthCheckRegistration(
-            name,
-            sp => new RecoverableStreamsHealthCheck(sp.GetService<RecoverableStreamsRuntimes>()?.Get(Options.Options.DefaultName)),
-            failureStatus,
-            tags,
-            timeout));
+        return HealthCheckRegistrations.AddExplicit(builder, Options.Options.DefaultName, name, failureStatus, tags, timeout);
     }
 
     /// <summary>
     /// Adds the check of a service added with <c>AddKeyedRecoverableRedisStreams(serviceKey, ...)</c>, named
     /// <c>recoverable-streams-{serviceKey}</c> unless <paramref name="name"/> says otherwise; it reports as
-    /// <see cref="AddRecoverableStreamsHealthCheck"/> does, for that service alone.
+    /// <see cref="AddRecoverableStreamsHealthCheck"/> does, for that service alone. Added by default with the service
+    /// (unless its <see cref="RecoverableStreamsHostingOptions.DisableHealthChecks"/>); this call replaces the default one,
+    /// and a second call adds nothing.
     /// </summary>
     /// <param name="builder">The health checks builder.</param>
     /// <param name="serviceKey">The service's key.</param>
@@ -49,13 +48,6 @@ public static class RecoverableStreamsHealthChecksBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(serviceKey);
-        return builder.Add(new HealthCheckRegistration(
-            name ?? DefaultName + "-" + serviceKey,
-            sp => new RecoverableStreamsHealthCheck(
-                sp.GetServices<ServiceBinding>().Any(b => b.Key == serviceKey) ? sp.GetService<RecoverableStreamsRuntimes>()?.Get(serviceKey) : null,
-                serviceKey),
-            failureStatus,
-            tags,
-            timeout));
+        return HealthCheckRegistrations.AddExplicit(builder, serviceKey, name ?? HealthCheckRegistrations.DefaultNameOf(serviceKey), failureStatus, tags, timeout);
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using RecoverableStreams;
@@ -8,6 +9,7 @@ using RecoverableStreams.Hosting.Configuration;
 using RecoverableStreams.Hosting.Connection;
 using RecoverableStreams.Hosting.DependencyInjection;
 using RecoverableStreams.Hosting.Diagnostics;
+using RecoverableStreams.Hosting.Health;
 using RecoverableStreams.Hosting.Lifecycle;
 using RecoverableStreams.Hosting.Processing;
 
@@ -65,6 +67,10 @@ public static class RecoverableStreamsServiceCollectionExtensions
             var registered = binding;
             services.AddSingleton(new WorkerRegistration(binding.Key));
             services.AddSingleton<IHostedService>(sp => new RecoverableStreamsWorker(sp, registered));
+
+            // A worker's health check by default (Aspire's model): DisableHealthChecks turns it off.
+            services.AddHealthChecks();
+            services.AddSingleton<IPostConfigureOptions<HealthCheckServiceOptions>>(sp => new DefaultHealthCheck(registered, sp));
         }
 
         if (configure is not null)
@@ -103,6 +109,7 @@ public static class RecoverableStreamsServiceCollectionExtensions
         services.TryAddSingleton<RecoverableStreamsRuntimes>();
         services.TryAddSingleton<HostingMetrics>();
         services.TryAddSingleton<LifecycleNotifier>();
+        OpenTelemetryDefaults.Add(services);
         AdminRegistration.Add(services, binding);
         return binding;
     }

@@ -9,7 +9,7 @@ internal enum StreamRunEventKind
     /// <summary>A handler was chosen and is about to run (<see cref="StreamRunEvent.Attempt"/>, <see cref="StreamRunEvent.Handler"/>).</summary>
     HandlerStarting,
 
-    /// <summary>The handler returned or threw; <see cref="StreamRunEvent.Delay"/> is the time from the acquisition to now.</summary>
+    /// <summary>The handler returned or threw (<see cref="StreamRunEvent.Exception"/>); <see cref="StreamRunEvent.Delay"/> is how long it ran.</summary>
     HandlerReturned,
 
     /// <summary>An attempt threw: counted in Redis, or (<see cref="StreamRunEvent.IsOutage"/>) a Redis outage retried under the same lease.</summary>
@@ -44,7 +44,7 @@ internal sealed record StreamRunEvent(StreamRunEventKind Kind, StreamLease Lease
 
     /// <summary>
     /// A duration: for a retry, the back-off waited before the release; for <see cref="StreamRunEventKind.HandlerStarting"/>
-    /// of a taken-over stream, the failover latency; for <see cref="StreamRunEventKind.HandlerReturned"/>, the handler's run.
+    /// of a taken-over stream, the failover latency; for <see cref="StreamRunEventKind.HandlerReturned"/>, the handler attempt's run.
     /// </summary>
     public TimeSpan? Delay { get; init; }
 

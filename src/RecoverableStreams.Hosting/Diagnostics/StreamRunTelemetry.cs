@@ -9,7 +9,7 @@ namespace RecoverableStreams.Hosting.Diagnostics;
 /// writes the log line, the metrics, the span's tags and the <see cref="IStreamLifecycleObserver"/> event from it.
 /// No other code of the hosting layer logs, counts or notifies a stream's lifecycle.
 /// </summary>
-internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics metrics, LifecycleNotifier notifier, int maxDeliveryAttempts, TimeProvider time)
+internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics? metrics, LifecycleNotifier notifier, int maxDeliveryAttempts, TimeProvider time)
 {
     /// <summary>The span tag naming the outcome (<see cref="OutcomeName"/>).</summary>
     public const string OutcomeTag = "recoverable_streams.outcome";
@@ -80,40 +80,28 @@ internal sealed class StreamRunTelemetry(ILogger logger, HostingMetrics metrics,
 
     private void WriteMetrics(StreamRunEvent e)
     {
-        var origin = HostingMetrics.OriginTag(e.Lease.Origin);
+        // Streams taken, owned and ended are the core's facts (its meter counts them once, by origin and reason);
+        // only what the run alone knows is measured here. No metrics: the service's DisableMetrics.
+        if (metrics is null)
+        {
+            return;
+        }
+
         switch (e.Kind)
         {
-            case StreamRunEventKind.Acquired:
-                (e.Lease.Origin == LeaseOrigin.Assigned ? metrics.Assigned : metrics.Claimed).Add(1, origin);
-                break;
-            case StreamRunEventKind.HandlerStarting when e.Lease.Origin != LeaseOrigin.Assigned:
+            case StreamRunEventKind.HandlerStarting when e.Lease.Origin != LeaseOrigin.Assigned && e.Delay is { } latency:
                 // The run measures it: from the lease's acquisition (Redis clock) to the handler's start (local clock).
-                if (e.Delay is { } latency)
-                {
-                    metrics.FailoverLatency.Record(Math.Max(0, latency.TotalSeconds), origin);
-                }
-
+                metrics.FailoverLatency.Record(Math.Max(0, latency.TotalSeconds), HostingMetrics.Tags(e.Lease));
                 break;
             case StreamRunEventKind.HandlerReturned:
-                metrics.HandlerDuration.Record((e.Delay ?? TimeSpan.Zero).TotalSeconds, origin);
-                metrics.LeaseHeadroom.Record(Math.Max(0, (e.Lease.ExpiresAt - time.GetUtcNow()).TotalSeconds));
-                break;
-            case StreamRunEventKind.AttemptFailed:
-                metrics.Failed.Add(1, origin);
-                break;
-            case StreamRunEventKind.Ended:
-                switch (e.Outcome)
+                var tags = HostingMetrics.Tags(e.Lease);
+                if (e.Exception is { } failure)
                 {
-                    case StreamRunOutcome.Completed:
-                        metrics.Completed.Add(1, origin);
-                        break;
-                    case StreamRunOutcome.DeadLettered:
-                        metrics.DeadLettered.Add(1, origin);
-                        break;
-                    case StreamRunOutcome.RetryScheduled or StreamRunOutcome.HandedOver or StreamRunOutcome.ReleasedAtShutdown:
-                        metrics.Released.Add(1, origin);
-                        break;
+                    tags.Add("error.type", failure.GetType().FullName);
                 }
+
+                metrics.ProcessDuration.Record((e.Delay ?? TimeSpan.Zero).TotalSeconds, tags);
+                metrics.LeaseHeadroom.Record(Math.Max(0, (e.Lease.ExpiresAt - time.GetUtcNow()).TotalSeconds), HostingMetrics.Tags(e.Lease));
                 break;
         }
     }

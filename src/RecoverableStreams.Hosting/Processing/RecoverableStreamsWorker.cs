@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -111,8 +112,8 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
     {
         var settings = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
         var hosting = services.GetRequiredService<IOptionsMonitor<RecoverableStreamsHostingOptions>>().Get(binding.Key);
-        var redis = await _connections.GetAsync(binding, settings, stoppingToken).ConfigureAwait(false);
-        var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time);
+        var redis = await _connections.GetAsync(binding, stoppingToken).ConfigureAwait(false);
+        var client = new RecoverableStreamClient(redis, settings, _loggerFactory, Time, services.GetService<IMeterFactory>(), recordMetrics: !hosting.DisableMetrics);
         Volatile.Write(ref _client, client);
         try
         {
@@ -123,8 +124,8 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
             var notifications = await client.InitAsync(stoppingToken).ConfigureAwait(false);
             _runtime.Started(redis, client);
             Log.WorkerStarted(Logger, client.ConsumerId, _router.Count);
-            var telemetry = new StreamRunTelemetry(Logger, _metrics, _notifier, settings.MaxDeliveryAttempts, Time);
-            var deps = new StreamRunDependencies(client, settings, hosting.HandlerRetry, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, telemetry, services.GetService<DistributedContextPropagator>(), Time, Logger);
+            var telemetry = new StreamRunTelemetry(Logger, hosting.DisableMetrics ? null : _metrics, _notifier, hosting.MaxDeliveryAttempts, Time);
+            var deps = new StreamRunDependencies(client, settings, hosting, services.GetRequiredService<IServiceScopeFactory>(), _router, routes, _handOvers, _metrics, telemetry, services.GetService<DistributedContextPropagator>(), Time, Logger);
             using var advertising = new CancellationTokenSource();
             var advertiser = Task.Run(() => AdvertiseRoutesAsync(routes, advertising.Token), CancellationToken.None);
             try

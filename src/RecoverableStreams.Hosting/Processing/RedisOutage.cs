@@ -66,10 +66,10 @@ internal static class RedisOutage
 
     /// <summary>
     /// How long one worker retries a stream through an outage of this kind before it hands the stream over (never
-    /// dead-letters it): <see cref="RecoverableStreamOptions.MaxOutageRetryDuration"/> for a transient state,
-    /// <see cref="RecoverableStreamOptions.MaxConfigurationOutageRetryDuration"/> for a refusal an operator must fix.
+    /// dead-letters it): <see cref="RecoverableStreamsHostingOptions.MaxOutageRetryDuration"/> for a transient state,
+    /// <see cref="RecoverableStreamsHostingOptions.MaxConfigurationOutageRetryDuration"/> for a refusal an operator must fix.
     /// </summary>
-    public static TimeSpan RetryBound(RedisOutageKind kind, RecoverableStreamOptions options) =>
+    public static TimeSpan RetryBound(RedisOutageKind kind, RecoverableStreamsHostingOptions options) =>
         kind == RedisOutageKind.Transient ? options.MaxOutageRetryDuration : options.MaxConfigurationOutageRetryDuration;
 
     /// <summary>What an operator should do about an outage of this kind: the second half of the log line.</summary>

@@ -17,7 +17,6 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 {
     private Activity? _span;
     private int _attempt = 1;
-    private long _acquiredTimestamp;
 
     public async Task<StreamRunOutcome> RunAsync()
     {
@@ -55,8 +54,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
     private async Task<StreamRunEvent> RunCoreAsync(CancellationToken token)
     {
-        _acquiredTimestamp = deps.Time.GetTimestamp();
-        _span = HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
+        _span = deps.Hosting.DisableTracing ? null : HostingActivity.StartRun(lease, deps.Options, deps.Propagator);
         await ReportAsync(new StreamRunEvent(StreamRunEventKind.Acquired, lease)).ConfigureAwait(false);
 
         if (deps.HandOvers.IsHandedOver(lease.IdInLbs))
@@ -84,8 +82,9 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
         var outageRetries = 0;
         while (true)
         {
+            var handlerStarted = deps.Time.GetTimestamp();
             var failure = await RunHandlerAsync(handlerType, token).ConfigureAwait(false);
-            await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerReturned, lease) { Attempt = _attempt, Delay = deps.Time.GetElapsedTime(_acquiredTimestamp) }).ConfigureAwait(false);
+            await ReportAsync(new StreamRunEvent(StreamRunEventKind.HandlerReturned, lease) { Attempt = _attempt, Delay = deps.Time.GetElapsedTime(handlerStarted), Exception = failure }).ConfigureAwait(false);
 
             // Cancelled (host stopping or ownership lost): never complete and never count a failure, whatever the handler did.
             // OwnershipLost itself is read too: its callbacks (this linked token among them) run on the thread pool,
@@ -113,14 +112,14 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             await ReportAsync(new StreamRunEvent(StreamRunEventKind.AttemptFailed, lease) { Attempt = _attempt, Exception = failure, IsOutage = true }).ConfigureAwait(false);
             var outage = deps.Time.GetElapsedTime(outageSince.Value);
             var kind = RedisOutage.Classify(failure) ?? RedisOutageKind.Transient;
-            var bound = RedisOutage.RetryBound(kind, deps.Options);
+            var bound = RedisOutage.RetryBound(kind, deps.Hosting);
             if (outage >= bound)
             {
                 Log.OutageRetriesExhausted(deps.Logger, lease.DataStreamName, lease.IdInLbs, outageRetries, kind, bound);
                 return await HandOverAsync($"its handler hit a Redis outage ({kind}) for {outage.TotalSeconds:0.#} s ({outageRetries} tries; bound {bound})", pause: false, token).ConfigureAwait(false);
             }
 
-            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))
+            if (!await PauseAsync(RetryBackoff.For(outageRetries, deps.Hosting.HandlerRetry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble()), token).ConfigureAwait(false))
             {
                 return await OnCancelledAsync().ConfigureAwait(false);
             }
@@ -222,10 +221,10 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
     /// <summary>How long a stream handed over is left to other consumers: a few leases, and the outage bound.</summary>
     private TimeSpan HandOverWindow =>
-        deps.Options.LeaseDuration * 5 > deps.Options.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Options.MaxOutageRetryDuration;
+        deps.Options.LeaseDuration * 5 > deps.Hosting.MaxOutageRetryDuration ? deps.Options.LeaseDuration * 5 : deps.Hosting.MaxOutageRetryDuration;
 
     /// <summary>How long a stream taken back during its hand-over window is held before it is given back again.</summary>
-    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Retry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Retry.MaxDelay;
+    private TimeSpan HandOverPause => deps.Options.LeaseDuration / 2 < deps.Hosting.HandlerRetry.MaxDelay ? deps.Options.LeaseDuration / 2 : deps.Hosting.HandlerRetry.MaxDelay;
 
     private async Task<long> ReadFailedAttemptsAsync(CancellationToken token)
     {
@@ -271,7 +270,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             return await OnCancelledAsync().ConfigureAwait(false);
         }
 
-        if (failedAttempts >= deps.Options.MaxDeliveryAttempts)
+        if (failedAttempts >= deps.Hosting.MaxDeliveryAttempts)
         {
             var reason = $"{failure.GetType().FullName}: {failure.Message} (after {failedAttempts} failed attempt(s))";
             return await DeadLetterAsync(reason, _attempt, failure).ConfigureAwait(false);
@@ -279,7 +278,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
 
         // Back off while still holding the lease (the client keeps renewing it), then let any worker retry; a stop
         // or a loss during the pause ends in a release (or nothing) below, as for any cancelled run.
-        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Retry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
+        var delay = RetryBackoff.For(Math.Max(1, failedAttempts), deps.Hosting.HandlerRetry, deps.Options.HandlerStallTimeout, Random.Shared.NextDouble());
         await PauseAsync(delay, token).ConfigureAwait(false);
         if (!await ReleaseAsync().ConfigureAwait(false))
         {
@@ -290,7 +289,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
         {
             Attempt = _attempt,
             Delay = delay,
-            Reason = $"retry after failed attempt {failedAttempts} of {deps.Options.MaxDeliveryAttempts}",
+            Reason = $"retry after failed attempt {failedAttempts} of {deps.Hosting.MaxDeliveryAttempts}",
         };
     }
 

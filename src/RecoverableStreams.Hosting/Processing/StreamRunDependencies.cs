@@ -10,7 +10,7 @@ namespace RecoverableStreams.Hosting.Processing;
 internal sealed record StreamRunDependencies(
     RecoverableStreamClient Client,
     RecoverableStreamOptions Options,
-    HandlerRetryOptions Retry,
+    RecoverableStreamsHostingOptions Hosting,
     IServiceScopeFactory ScopeFactory,
     HandlerRouter Router,
     RouteDirectory Routes,

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using RecoverableStreams.Hosting.Connection;
@@ -29,8 +30,9 @@ internal sealed class HostedStreamPublisher(IServiceProvider services, ServiceBi
             if (_publisher is null)
             {
                 var options = services.GetRequiredService<IOptionsMonitor<RecoverableStreamOptions>>().Get(binding.Key);
-                var redis = await services.GetRequiredService<RedisConnectionProvider>().GetAsync(binding, options, cancellationToken).ConfigureAwait(false);
-                _publisher = new StreamPublisher(redis, options);
+                var redis = await services.GetRequiredService<RedisConnectionProvider>().GetAsync(binding, cancellationToken).ConfigureAwait(false);
+                // The app's propagator when it registered one (as the run side reads it), else DistributedContextPropagator.Current.
+                _publisher = new StreamPublisher(redis, options, services.GetService<DistributedContextPropagator>());
             }
 
             return _publisher;

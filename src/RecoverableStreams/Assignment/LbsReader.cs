@@ -134,17 +134,18 @@ internal sealed class LbsReader(ClientContext context, Partition partition, Leas
             return ReadOutcome.Idle;
         }
 
-        CoreMetrics.Lag(partition.Keys.Lbs, reply.Left);
+        context.Metrics.Lag(partition.Keys, reply.Left);
         foreach (var duplicate in reply.Duplicates)
         {
             Log.DuplicateDeadLettered(context.Logger, duplicate.Id, duplicate.DataStreamName, duplicate.LiveId);
+            context.Metrics.EntryRejected(partition.Keys, duplicate: true);
         }
 
         foreach (var refused in reply.Refused)
         {
             // Over a size or field limit: the script dead-lettered it, and its fields never left Redis.
             Log.MalformedEntry(context.Logger, context.Layout.IdOf(partition.Index, refused.Id), refused.Reason);
-            CoreMetrics.DeadLettered(partition.Keys.Lbs, malformed: true);
+            context.Metrics.EntryRejected(partition.Keys, duplicate: false);
         }
 
         foreach (var entry in reply.Entries)

@@ -61,8 +61,6 @@ internal static class RecoverableStreamOptionsValidator
         RequirePositive(errors, options.SweepInterval, nameof(options.SweepInterval));
         RequirePositive(errors, options.ReconcileInterval, nameof(options.ReconcileInterval));
         RequirePositive(errors, options.PollInterval, nameof(options.PollInterval));
-        RequirePositive(errors, options.MaxOutageRetryDuration, nameof(options.MaxOutageRetryDuration));
-        RequirePositive(errors, options.MaxConfigurationOutageRetryDuration, nameof(options.MaxConfigurationOutageRetryDuration));
         RequirePositive(errors, options.DeliveryCheckInterval, nameof(options.DeliveryCheckInterval));
         if (options.SafetyPollBudget < 1)
         {
@@ -75,7 +73,6 @@ internal static class RecoverableStreamOptionsValidator
         }
 
         RequireAtLeast(errors, options.MaxConcurrentStreams, 1, nameof(options.MaxConcurrentStreams));
-        RequireAtLeast(errors, options.MaxDeliveryAttempts, 1, nameof(options.MaxDeliveryAttempts));
         RequireAtLeast(errors, options.MaxDataStreamNameLength, 1, nameof(options.MaxDataStreamNameLength));
         RequireAtLeast(errors, options.MaxLbsPayloadBytes, 64, nameof(options.MaxLbsPayloadBytes));
         RequireAtLeast(errors, options.MaxInfoDepth, 2, nameof(options.MaxInfoDepth));

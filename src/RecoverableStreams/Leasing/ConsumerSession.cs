@@ -130,7 +130,7 @@ internal sealed class ConsumerSession : IDisposable
             return TimeSpan.Zero;
         }
 
-        CoreMetrics.Renewed(_context.Partitions[0].Keys.Lbs, _context.Time.GetElapsedTime(sentAt));
+        _context.Metrics.Renewed(_context.Partitions[0].Keys, _context.Time.GetElapsedTime(sentAt));
         var reply = Combine(replies);
         if (!reply.Accepted)
         {

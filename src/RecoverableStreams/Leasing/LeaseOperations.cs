@@ -75,7 +75,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             }
             else
             {
-                CoreMetrics.DeadLettered(partition.Keys.Lbs, malformed: true);
+                _context.Metrics.EntryRejected(partition.Keys, duplicate: false);
             }
 
             return null;
@@ -107,7 +107,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             return null;
         }
 
-        CoreMetrics.LeaseAcquired(partition.Keys.Lbs, origin);
+        _context.Metrics.LeaseAcquired(partition.Keys, origin);
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }
@@ -270,7 +270,6 @@ internal sealed class LeaseOperations : ILeaseOperations
         var (outcome, _) = await Send(lease.Partition.Scripts.DeadLetterAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName, reason, _context.ConsumerId, _context.Options.DeadLetterMaxLength)).ConfigureAwait(false);
         ThrowIfRefused(lease, outcome, "it was not dead-lettered");
         End(lease, LeaseEndReason.DeadLettered);
-        CoreMetrics.DeadLettered(lease.Partition.Keys.Lbs, malformed: false);
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
 
@@ -293,7 +292,7 @@ internal sealed class LeaseOperations : ILeaseOperations
         }
 
         var askedFor = IsAskedFor(reason);
-        CoreMetrics.LeaseEnded(lease.Partition.Keys.Lbs, askedFor);
+        _context.Metrics.LeaseEnded(lease.Partition.Keys, reason);
         if (!askedFor)
         {
             Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");

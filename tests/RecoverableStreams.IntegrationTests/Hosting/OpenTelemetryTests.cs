@@ -147,10 +147,10 @@ public sealed class OpenTelemetryTests
 
             string[] coreForThisLbs =
             [
-                "recoverable_streams.leases.acquired", "recoverable_streams.leases.held", "recoverable_streams.renewal.duration",
-                "recoverable_streams.lbs.lag", "recoverable_streams.dead_letters",
+                "messaging.client.consumed.messages", "recoverable_streams.leases.held", "recoverable_streams.leases.ended",
+                "recoverable_streams.session.renewal.duration", "recoverable_streams.lbs.lag",
             ];
-            string[] hosting = ["recoverable_streams.streams.completed", "recoverable_streams.streams.dead_lettered", "recoverable_streams.streams.owned"];
+            string[] hosting = ["messaging.process.duration", "recoverable_streams.lease.headroom"];
             var seen = new HashSet<string>();
             await Eventually.AssertAsync(
                 () =>
@@ -161,26 +161,34 @@ public sealed class OpenTelemetryTests
                     {
                         foreach (ref readonly var point in metric.GetMetricPoints())
                         {
+                            string? destination = null, reason = null, errorType = null;
                             foreach (var tag in point.Tags)
                             {
-                                if (tag.Key == "messaging.destination.name" && Equals(tag.Value, lbs))
+                                switch (tag.Key)
                                 {
-                                    seen.Add(metric.Name);
+                                    case "messaging.destination.name": destination = tag.Value as string; break;
+                                    case "recoverable_streams.reason": reason = tag.Value as string; break;
+                                    case "error.type": errorType = tag.Value as string; break;
                                 }
                             }
-                        }
 
-                        if (metric.MeterName == RecoverableStreamsDiagnostics.MeterName)
-                        {
-                            seen.Add(metric.Name);
+                            if (destination == lbs)
+                            {
+                                seen.Add(metric.Name);
+                                seen.Add(metric.Name + (reason is null ? "" : "|" + reason) + (errorType is null ? "" : "|error"));
+                            }
                         }
                     }
 
-                    return coreForThisLbs.Concat(hosting).All(seen.Contains);
+                    // Both ends of this service's two streams, each counted once by the core, and the failed attempt
+                    // as a hosting measurement with error.type.
+                    string[] facts = ["recoverable_streams.leases.ended|completed", "recoverable_streams.leases.ended|dead_lettered", "messaging.process.duration|error"];
+                    return coreForThisLbs.Concat(hosting).Concat(facts).All(seen.Contains);
                 },
                 TimeSpan.FromSeconds(30),
-                "every core instrument reports for this LBS and the hosting ones report");
-            Assert.That(metrics.Single(m => m.Name == "recoverable_streams.renewal.duration").Unit, Is.EqualTo("s"));
+                "every core and hosting instrument reports for this LBS, with the ends' reasons and the failure's error.type");
+            Assert.That(metrics.Single(m => m.Name == "recoverable_streams.session.renewal.duration").Unit, Is.EqualTo("s"));
+            Assert.That(metrics.Single(m => m.Name == "messaging.process.duration").Unit, Is.EqualTo("s"));
         }
         finally
         {

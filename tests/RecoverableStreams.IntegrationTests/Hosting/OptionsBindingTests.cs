@@ -42,7 +42,7 @@ public sealed class OptionsBindingTests
             Assert.That(options.ServiceName, Is.EqualTo(service));
             Assert.That(options.ConsumerId, Is.EqualTo("json-consumer"));
             Assert.That(options.LeaseDuration, Is.EqualTo(TimeSpan.FromSeconds(3)));
-            Assert.That(options.MaxDeliveryAttempts, Is.EqualTo(7));
+            Assert.That(host.Services.GetRequiredService<IOptions<RecoverableStreamsHostingOptions>>().Value.MaxDeliveryAttempts, Is.EqualTo(7), "a hosting setting, same section");
             Assert.That(options.MaxConcurrentStreams, Is.EqualTo(5), "the code delegate runs after the file");
             Assert.That(options.HandlerStallTimeout, Is.EqualTo(TimeSpan.FromSeconds(20)));
             Assert.That(options.KeyspaceNotifications, Is.EqualTo(KeyspaceNotificationsMode.VerifyOnly));
@@ -51,6 +51,53 @@ public sealed class OptionsBindingTests
 
         await host.StartAsync();
         await host.StopAsync();
+    }
+
+    [Test]
+    public async Task The_hosting_settings_bind_from_the_same_section_and_are_no_unknown_keys()
+    {
+        // UnknownConfigurationKeys = Error: a key that matched no option would stop the host.
+        using var host = BuildFromJson($$"""
+            {
+              "RecoverableStreams": {
+                "ServiceName": "{{TestOptions.NewServiceName()}}",
+                "Configuration": "{{SharedRedis.Server.ConnectionString}}",
+                "MaxDeliveryAttempts": 3,
+                "MaxOutageRetryDuration": "00:00:42",
+                "MaxConfigurationOutageRetryDuration": "00:07:00",
+                "DisableHealthChecks": true,
+                "DisableTracing": true,
+                "DisableMetrics": true,
+                "UnknownConfigurationKeys": "Error"
+              }
+            }
+            """);
+        var hosting = host.Services.GetRequiredService<IOptions<RecoverableStreamsHostingOptions>>().Value;
+        Assert.Multiple(() =>
+        {
+            Assert.That(hosting.Configuration, Is.EqualTo(SharedRedis.Server.ConnectionString));
+            Assert.That(hosting.MaxDeliveryAttempts, Is.EqualTo(3));
+            Assert.That(hosting.MaxOutageRetryDuration, Is.EqualTo(TimeSpan.FromSeconds(42)));
+            Assert.That(hosting.MaxConfigurationOutageRetryDuration, Is.EqualTo(TimeSpan.FromMinutes(7)));
+            Assert.That((hosting.DisableHealthChecks, hosting.DisableTracing, hosting.DisableMetrics), Is.EqualTo((true, true, true)));
+        });
+
+        // Started: no unknown key, and the connection came from Configuration (there is no connection string).
+        await host.StartAsync();
+        await host.StopAsync();
+    }
+
+    [Test]
+    public void A_bad_hosting_value_fails_start_with_the_option_name()
+    {
+        using var host = BuildFromJson($$"""
+            {
+              "ConnectionStrings": { "Redis": "{{SharedRedis.Server.ConnectionString}}" },
+              "RecoverableStreams": { "ServiceName": "{{TestOptions.NewServiceName()}}", "MaxDeliveryAttempts": 0, "MaxOutageRetryDuration": "00:00:00" }
+            }
+            """);
+        var error = Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.That(error!.Message, Does.Contain("MaxDeliveryAttempts must be at least 1").And.Contain("MaxOutageRetryDuration must be positive"));
     }
 
     [Test]

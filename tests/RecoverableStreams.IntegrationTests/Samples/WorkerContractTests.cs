@@ -133,8 +133,8 @@ public sealed class WorkerContractTests
 
         await Eventually.AssertAsync(
             () => worker.Output.Contains($"process {service}-input", StringComparison.Ordinal)
-                && worker.Output.Contains("recoverable_streams.leases.acquired", StringComparison.Ordinal)
-                && worker.Output.Contains("recoverable_streams.streams.completed", StringComparison.Ordinal),
+                && worker.Output.Contains("messaging.client.consumed.messages", StringComparison.Ordinal)
+                && worker.Output.Contains("messaging.process.duration", StringComparison.Ordinal),
             Deadline,
             "the console exporter printed the handler's span and the core and hosting metrics");
     }

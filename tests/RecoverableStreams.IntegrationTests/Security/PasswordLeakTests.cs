@@ -33,7 +33,6 @@ public sealed class PasswordLeakTests
         // Not redis.Configuration: StackExchange.Redis returns the password there by design (docs/SECURITY.md warns).
         texts.Add(redis.GetStatus());
         var options = TestOptions.For();
-        options.Configuration = lazy.ToString(includePassword: true);
         await using var client = new RecoverableStreamClient(redis, options, loggerFactory);
         var startFailure = Assert.ThrowsAsync<RecoverableStreamsException>(async () => await client.InitAsync());
         texts.Add(startFailure!.ToString());
@@ -41,10 +40,14 @@ public sealed class PasswordLeakTests
         var publishFailure = Assert.ThrowsAsync<RecoverableStreamsException>(async () => await new StreamPublisher(redis, options).AddStreamAsync("s"));
         texts.Add(publishFailure!.ToString());
 
-        // 3. Invalid options that carry the connection string.
+        // 3. Invalid options; the connection string is a hosting setting now, so invalid hosting options carry it.
         options.MaxConcurrentStreams = 0;
         var invalid = Assert.Throws<ArgumentException>(() => _ = new RecoverableStreamClient(redis, options));
         texts.Add(invalid!.ToString());
+        var hosting = new RecoverableStreams.Hosting.RecoverableStreamsHostingOptions { Configuration = lazy.ToString(includePassword: true), MaxDeliveryAttempts = 0 };
+        var hostingErrors = RecoverableStreams.Hosting.Configuration.ValidateRecoverableStreamOptions.ValidateHosting(hosting).ToList();
+        Assert.That(hostingErrors, Is.Not.Empty, "the invalid hosting options were refused");
+        texts.AddRange(hostingErrors);
 
         texts.AddRange(logs.Records.Select(r => r.Text));
         Assert.That(logs.Records, Is.Not.Empty, "the failures were logged");

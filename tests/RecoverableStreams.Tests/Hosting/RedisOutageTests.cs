@@ -1,3 +1,4 @@
+using RecoverableStreams.Hosting;
 using RecoverableStreams.Hosting.Processing;
 using StackExchange.Redis;
 
@@ -82,7 +83,7 @@ public sealed class RedisOutageTests
             Assert.That(RedisOutage.Classify(reply), Is.EqualTo(kind), "the reply itself");
             Assert.That(RedisOutage.Classify(new RecoverableStreamsException("Redis failed: " + message, reply)), Is.EqualTo(kind), "wrapped by the library");
             Assert.That(RedisOutage.IsOutage(reply), Is.True);
-            Assert.That(RedisOutage.RetryBound(kind, new RecoverableStreamOptions { MaxConfigurationOutageRetryDuration = TimeSpan.FromMinutes(7) }),
+            Assert.That(RedisOutage.RetryBound(kind, new RecoverableStreamsHostingOptions { MaxConfigurationOutageRetryDuration = TimeSpan.FromMinutes(7) }),
                 Is.EqualTo(TimeSpan.FromMinutes(7)), "bounded by MaxConfigurationOutageRetryDuration");
             Assert.That(RedisOutage.WhatToFix(kind), Does.Not.StartWith("nothing"), "the log line says what to fix");
         });
@@ -97,7 +98,7 @@ public sealed class RedisOutageTests
     public void A_transient_state_inside_a_script_reply_is_a_transient_outage(string message)
     {
         Assert.That(RedisOutage.Classify(new RedisServerException(message)), Is.EqualTo(RedisOutageKind.Transient));
-        Assert.That(RedisOutage.RetryBound(RedisOutageKind.Transient, new RecoverableStreamOptions { MaxOutageRetryDuration = TimeSpan.FromSeconds(42) }),
+        Assert.That(RedisOutage.RetryBound(RedisOutageKind.Transient, new RecoverableStreamsHostingOptions { MaxOutageRetryDuration = TimeSpan.FromSeconds(42) }),
             Is.EqualTo(TimeSpan.FromSeconds(42)), "bounded by MaxOutageRetryDuration");
     }
 
