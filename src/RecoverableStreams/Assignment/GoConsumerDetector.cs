@@ -13,7 +13,11 @@ namespace RecoverableStreams.Assignment;
 /// a Go one: an entry pending to a consumer of the group, with no ownership record of ours, whose Go lease key exists.
 /// A Go consumer whose lease has expired is not a live owner: its entries are recovered like any orphan.
 /// </summary>
-/// <remarks>Bounded: at most <see cref="MaxConsumers"/> consumers and <see cref="EntriesPerConsumer"/> entries each.</remarks>
+/// <remarks>
+/// Bounded: one <c>XINFO STREAM FULL COUNT 16</c>, then for at most <see cref="MaxConsumers"/> consumers one HMGET of
+/// their oldest <see cref="EntriesPerConsumer"/> pending entries' records, and for an entry without a record one XRANGE
+/// and one EXISTS.
+/// </remarks>
 internal static class GoConsumerDetector
 {
     /// <summary>The separator of the Go library's lease keys (its configs.MutexKeySep).</summary>
@@ -48,25 +52,28 @@ internal static class GoConsumerDetector
     /// <summary>The first entry held under a live Go lease, or <see langword="null"/>.</summary>
     public static async Task<GoLease?> FindAsync(IDatabase database, StreamKeys keys)
     {
-        StreamPendingInfo summary;
+        // One read-only call lists every consumer of every group with the oldest entries of its pending list.
+        RedisResult info;
         try
         {
-            summary = await database.StreamPendingAsync(keys.Lbs, keys.Group).ConfigureAwait(false);
+            info = await database.ExecuteAsync("XINFO", "STREAM", keys.Lbs, "FULL", "COUNT", EntriesPerConsumer).ConfigureAwait(false);
         }
-        catch (RedisServerException ex) when (ex.Message.Contains("NOGROUP", StringComparison.Ordinal))
+        catch (RedisServerException ex) when (ex.Message.Contains("no such key", StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
 
-        foreach (var consumer in summary.Consumers.Take(MaxConsumers))
+        var group = Items(Field(info, "groups")).FirstOrDefault(g => (string?)Field(g, "name") == keys.Group);
+        foreach (var consumer in Items(group is null ? null : Field(group, "consumers")).Take(MaxConsumers))
         {
-            var pending = await database.StreamPendingMessagesAsync(keys.Lbs, keys.Group, EntriesPerConsumer, consumer.Name).ConfigureAwait(false);
+            var pending = Items(Field(consumer, "pending")).Select(p => (RedisValue)(string?)Items(p).First()).ToArray();
             if (pending.Length == 0)
             {
                 continue;
             }
 
-            var records = await database.HashGetAsync(keys.Owners, pending.Select(p => p.MessageId).ToArray()).ConfigureAwait(false);
+            var consumerName = (string?)Field(consumer, "name") ?? "";
+            var records = await database.HashGetAsync(keys.Owners, pending).ConfigureAwait(false);
             for (var i = 0; i < pending.Length; i++)
             {
                 if (!records[i].IsNull)
@@ -74,7 +81,7 @@ internal static class GoConsumerDetector
                     continue;   // ours: an ownership record names a session of this library
                 }
 
-                var entryId = pending[i].MessageId.ToString();
+                var entryId = pending[i].ToString();
                 var name = await DataStreamNameAsync(database, keys.Lbs, entryId).ConfigureAwait(false);
                 if (name is null)
                 {
@@ -84,13 +91,31 @@ internal static class GoConsumerDetector
                 var leaseKey = name + MutexKeySeparator + entryId;
                 if (await LeaseKeyExistsAsync(database, leaseKey).ConfigureAwait(false))
                 {
-                    return new GoLease(consumer.Name.ToString(), entryId, name, leaseKey);
+                    return new GoLease(consumerName, entryId, name, leaseKey);
                 }
             }
         }
 
         return null;
     }
+
+    /// <summary>The value under <paramref name="name"/> in a reply of field/value pairs (XINFO's maps), or null.</summary>
+    private static RedisResult? Field(RedisResult? reply, string name)
+    {
+        var items = Items(reply);
+        for (var i = 0; i + 1 < items.Length; i += 2)
+        {
+            if ((string?)items[i] == name)
+            {
+                return items[i + 1];
+            }
+        }
+
+        return null;
+    }
+
+    private static RedisResult[] Items(RedisResult? reply) =>
+        reply is { IsNull: false, Resp2Type: ResultType.Array } ? (RedisResult[])reply! : [];
 
     private static async Task<bool> LeaseKeyExistsAsync(IDatabase database, string leaseKey)
     {
