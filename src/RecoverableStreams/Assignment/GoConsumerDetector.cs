@@ -34,6 +34,11 @@ internal static class GoConsumerDetector
         {
             found = await FindAsync(database, keys).ConfigureAwait(false);
         }
+        catch (RedisServerException ex) when (ex.Message.StartsWith("NOPERM", StringComparison.Ordinal))
+        {
+            // An ACL user without XINFO STREAM (docs/SECURITY.md lists it): no evidence either way, so no refusal.
+            return;
+        }
         catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
         {
             throw new RecoverableStreamsException($"Cannot check group '{keys.Group}' for Go-library consumers: {ex.Message}", ex);
