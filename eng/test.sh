@@ -51,6 +51,25 @@ for trx in "$results_dir"/*.trx; do
   e=$(sed -E 's/.* error="([0-9]+)".*/\1/' <<<"$counters")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
 done
+# The names of failed tests and the start of each message, right above the closing line, so that a CI log cut to its
+# tail still says what failed.
+for trx in "$results_dir"/*.trx; do
+  [ -f "$trx" ] || continue
+  awk '
+    /<UnitTestResult / {
+      failed = ($0 ~ /outcome="Failed"/); inmsg = 0; msg = ""; lines = 0
+      if (failed) { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11) }
+    }
+    failed && /<Message>/ { inmsg = 1 }
+    failed && inmsg {
+      line = $0; sub(/.*<Message>/, "", line); closed = sub(/<\/Message>.*/, "", line)
+      gsub(/^ +| +$/, "", line)
+      if (line != "" && lines < 4) { msg = msg (lines ? " | " : "") line; lines++ }
+      if (closed) inmsg = 0
+    }
+    failed && /<\/UnitTestResult>/ { print "FAILED " name (msg != "" ? ": " substr(msg, 1, 400) : ""); failed = 0 }
+  ' "$trx"
+done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1   # a test host crashed or a project did not run: never report green
 fi
