@@ -16,15 +16,17 @@ internal sealed class ServiceLoad(ClientContext context)
     private Snapshot? _last;
 
     /// <summary>
-    /// One reading: the live sessions with the counts Redis keeps, the total, and this consumer's local count when it
-    /// was read (to add what this consumer acquired or gave up since).
+    /// One reading: the live sessions with the counts Redis keeps, the total, this consumer's local count when it was
+    /// read (to add what this consumer acquired or gave up since), and until when (a local timestamp) every session it
+    /// lists is surely still live: the earliest of their deadlines.
     /// </summary>
-    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt, int LocalCountAtRead);
+    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt, int LocalCountAtRead, long LiveUntil);
 
     /// <summary>Reads the load now (and publishes this consumer's capacity).</summary>
     public async Task<Snapshot> ReadAsync(LeaseSession session)
     {
         var localCount = context.Registry.Count;
+        var sentAt = context.Time.GetTimestamp();
         var replies = await Task.WhenAll(context.Partitions.Select(p =>
             p.Scripts.ReadLoadAsync(session.Id, p.Index == 0 ? context.Registry.Capacity : null))).ConfigureAwait(false);
 
@@ -46,7 +48,10 @@ internal sealed class ServiceLoad(ClientContext context)
             live.Add(new SessionLoad(id, count, capacity >= 0 ? capacity : count));
         }
 
-        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp(), localCount);
+        // Measured from the send, so network time only shortens how long the reading counts as true.
+        var firstDeadlineMs = replies.Select(r => r.MillisecondsUntilFirstDeadline).Where(ms => ms >= 0).DefaultIfEmpty(long.MaxValue / 2).Min();
+        var liveUntil = sentAt + (long)Math.Min(firstDeadlineMs / 1000.0 * context.Time.TimestampFrequency, long.MaxValue / 4);
+        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp(), localCount, liveUntil);
         lock (_lock)
         {
             _last = snapshot;
@@ -90,7 +95,10 @@ internal sealed class ServiceLoad(ClientContext context)
             last = _last;
         }
 
-        if (last is null || context.Time.GetElapsedTime(last.ReadAt) > FreshFor)
+        // A reading serves only while it is fresh and before the first session it lists may have died: a fair share
+        // computed with a dead session still counted is too small, and what no one takes then waits a whole lease
+        // for the next wake-up (measured: 832 of 10,000 streams re-owned 1.9 s late after a crash).
+        if (last is null || context.Time.GetElapsedTime(last.ReadAt) > FreshFor || context.Time.GetTimestamp() >= last.LiveUntil)
         {
             last = await ReadAsync(session).ConfigureAwait(false);
         }

@@ -86,5 +86,8 @@ internal enum CloseOutcome
     Missing,
 }
 
-/// <summary>What <c>loads.lua</c> returned: streams that need an owner in the partition, and each live session's count there (and capacity, -1 when unknown or not asked).</summary>
-internal sealed record PartitionLoadReply(long ServerNowMs, long Total, IReadOnlyList<(string Session, int Owned, int Capacity)> Sessions);
+/// <summary>
+/// What <c>loads.lua</c> returned: streams that need an owner in the partition, each live session's count there (and
+/// capacity, -1 when unknown or not asked), and how long until the first of those sessions may die (-1: none live).
+/// </summary>
+internal sealed record PartitionLoadReply(long ServerNowMs, long Total, long MillisecondsUntilFirstDeadline, IReadOnlyList<(string Session, int Owned, int Capacity)> Sessions);

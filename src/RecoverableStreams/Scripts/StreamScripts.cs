@@ -306,13 +306,13 @@ internal sealed class StreamScripts
             : [_keys.Sessions, _keys.Counts, _keys.Owners, _keys.Free, _keys.Capacities];
         RedisValue[] args = capacity is { } value ? [session, value] : [];
         var items = (RedisResult[])(await RunAsync("loads", keys, args).ConfigureAwait(false))!;
-        var sessions = new List<(string Session, int Owned, int Capacity)>((items.Length - 2) / 3);
-        for (var i = 2; i + 2 < items.Length; i += 3)
+        var sessions = new List<(string Session, int Owned, int Capacity)>((items.Length - 3) / 3);
+        for (var i = 3; i + 2 < items.Length; i += 3)
         {
             sessions.Add(((string)items[i]!, (int)items[i + 1], (int)items[i + 2]));
         }
 
-        return new PartitionLoadReply((long)items[0], (long)items[1], sessions);
+        return new PartitionLoadReply((long)items[0], (long)items[1], (long)items[2], sessions);
     }
 
     private async Task<ClaimReply> ClaimAsync(IReadOnlyList<RedisValue> args)

@@ -5,16 +5,22 @@
 -- drops entries of sessions that are no longer live once they outnumber the live ones by 100 (one HSCAN page per call).
 -- KEYS: 1 sessions zset, 2 counts hash, 3 owners hash, 4 free zset, [5 capacities hash]
 -- ARGV: [1 session id, 2 capacity] (with KEYS[5])
--- Returns: { now_ms, total, session, owned, capacity (-1: unknown), ... }
+-- Returns: { now_ms, total, ms until the earliest live session's deadline (-1: none), session, owned, capacity
+--           (-1: unknown), ... }: a reading is true only until the first listed session may have died.
 local MAX_SESSIONS = 1000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'LIMIT', 0, MAX_SESSIONS)
+local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, MAX_SESSIONS)
 local total = redis.call('HLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4])
-local out = { now, total }
-if #live == 0 then
-    return out
+if #scored == 0 then
+    return { now, total, -1 }
 end
+
+local live = {}
+for i = 1, #scored, 2 do
+    live[#live + 1] = scored[i]
+end
+local out = { now, total, math.max(0, tonumber(scored[2]) - now) }
 
 local counts = redis.call('HMGET', KEYS[2], unpack(live))
 local capacities = {}

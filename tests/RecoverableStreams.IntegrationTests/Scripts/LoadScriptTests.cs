@@ -33,8 +33,23 @@ public sealed class LoadScriptTests : ScriptTest
             Assert.That(withCapacity.Total, Is.EqualTo(granted), "records of a, b and the dead session, and the free one; not the undelivered backlog");
             Assert.That(withCapacity.Sessions, Is.EquivalentTo(new[] { ("a|1", a.Entries.Count - 1, 50), ("b|1", 1, -1) }), "live sessions only; b never said its capacity");
             Assert.That(plain.Sessions, Is.EquivalentTo(new[] { ("a|1", a.Entries.Count - 1, -1), ("b|1", 1, -1) }), "without the capacities key, no capacity and no write");
+            Assert.That(withCapacity.MillisecondsUntilFirstDeadline, Is.InRange(Lease.TotalMilliseconds - 5_000, Lease.TotalMilliseconds), "until the earliest live deadline: a's or b's, opened a moment ago");
         });
         Assert.That((int)await Db.HashGetAsync(Keys.Capacities, "a|1"), Is.EqualTo(50));
+    }
+
+    [Test]
+    public async Task The_reading_says_when_its_first_live_session_may_die()
+    {
+        Assert.That((await Scripts.ReadLoadAsync("nobody|1", null)).MillisecondsUntilFirstDeadline, Is.EqualTo(-1), "no live session");
+        await OpenAsync("long|1");
+        await OpenAsync("short|1", TimeSpan.FromSeconds(3));
+        await OpenAsync("dead|1");
+        await KillAsync("dead|1");
+
+        var reply = await Scripts.ReadLoadAsync("long|1", null);
+
+        Assert.That(reply.MillisecondsUntilFirstDeadline, Is.InRange(1, 3_000), "the short session's deadline; the dead one is not live");
     }
 
     [Test]
