@@ -291,15 +291,15 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         await Task.WhenAll(_loops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         var owned = _context.Registry.Snapshot();
+        var releasing = Task.FromResult<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>>([]);
         if (releaseOwned && owned.Count > 0)
         {
             // Every lease ends here first (its handler stops), then all are released in one pipelined flight (pages of
-            // at most 1,000 per script call, sent together) that wakes each partition's peers once.
+            // at most 1,000 per script call, sent together) whose last call per partition closes the session there and
+            // wakes that partition's peers once. The session is closed in the other partitions in the same flight
+            // (LeaveAsync, sent before anything is awaited: on each partition's connection the release goes first).
             var ended = owned.Where(l => _leases.End(l, LeaseEndReason.Shutdown)).ToArray();
-            foreach (var (leases, error) in await _leases.ReleaseManyAsync(ended).ConfigureAwait(false))
-            {
-                Log.ShutdownReleaseFailed(_context.Logger, leases.Count, error);
-            }
+            releasing = _leases.ReleaseAndCloseSessionsAsync(ended);
         }
 
         foreach (var lease in _context.Registry.Snapshot())
@@ -322,6 +322,11 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             {
                 Log.UnsubscribeFailed(_context.Logger, ex);
             }
+        }
+
+        foreach (var (leases, error) in await releasing.ConfigureAwait(false))
+        {
+            Log.ShutdownReleaseFailed(_context.Logger, leases.Count, error);
         }
 
         await _context.DataStreams.StopAsync().ConfigureAwait(false);

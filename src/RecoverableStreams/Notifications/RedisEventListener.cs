@@ -72,6 +72,11 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
         {
             partition.ReaderWake.Set();
         }
+        else if (text == "closed")
+        {
+            partition.OnSessionClosed(context.Time.GetTimestamp());
+            partition.SchedulerWake.Set();
+        }
         else
         {
             partition.SchedulerWake.Set();

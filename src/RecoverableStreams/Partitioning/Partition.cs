@@ -10,6 +10,8 @@ namespace RecoverableStreams.Partitioning;
 /// </summary>
 internal sealed class Partition(int index, StreamKeys keys, StreamScripts scripts)
 {
+    private long _sessionClosedAt;
+
     public int Index { get; } = index;
 
     public StreamKeys Keys { get; } = keys;
@@ -24,6 +26,14 @@ internal sealed class Partition(int index, StreamKeys keys, StreamScripts script
 
     /// <summary>Entry ids released by peers recently, so an unclaimed one is announced as released rather than expired.</summary>
     public RecentIds RecentlyReleased { get; } = new(capacity: 4096);
+
+    /// <summary>
+    /// When (a local timestamp) a peer's session was last heard closing here: a fair-share reading taken before it
+    /// still counts a consumer that left (<see cref="Rebalancing.ServiceLoad"/> reads again).
+    /// </summary>
+    public long SessionClosedAt => Interlocked.Read(ref _sessionClosedAt);
+
+    public void OnSessionClosed(long at) => Interlocked.Exchange(ref _sessionClosedAt, at);
 
     public override string ToString() => Keys.Lbs;
 }

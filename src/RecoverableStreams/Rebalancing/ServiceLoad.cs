@@ -98,7 +98,9 @@ internal sealed class ServiceLoad(ClientContext context)
         // A reading serves only while it is fresh and before the first session it lists may have died: a fair share
         // computed with a dead session still counted is too small, and what no one takes then waits a whole lease
         // for the next wake-up (measured: 832 of 10,000 streams re-owned 1.9 s late after a crash).
-        if (last is null || context.Time.GetElapsedTime(last.ReadAt) > FreshFor || context.Time.GetTimestamp() >= last.LiveUntil)
+        // Nor past a peer's close heard since (a graceful shutdown wakes its peers right after it closes).
+        if (last is null || context.Time.GetElapsedTime(last.ReadAt) > FreshFor || context.Time.GetTimestamp() >= last.LiveUntil
+            || context.Partitions.Any(p => p.SessionClosedAt >= last.ReadAt))
         {
             last = await ReadAsync(session).ConfigureAwait(false);
         }

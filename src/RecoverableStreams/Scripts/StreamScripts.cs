@@ -202,7 +202,7 @@ internal sealed class StreamScripts
             throw new ArgumentOutOfRangeException(nameof(leases), leases.Count, $"At most {MaxItemsPerCall} streams per call.");
         }
 
-        return await ReleasePageAsync(session, leases, wake: true, alsoNamed: []).ConfigureAwait(false);
+        return await ReleasePageAsync(session, leases, ReleaseCall.Wake, alsoNamed: []).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -212,11 +212,18 @@ internal sealed class StreamScripts
     /// the ids released; throws when any call failed (the others may have released theirs; a release is
     /// ownership-checked, so sending the same leases again is harmless).
     /// </summary>
-    public async Task<IReadOnlyList<string>> ReleaseManyAsync(string session, IReadOnlyList<(string Id, string Value)> leases)
+    /// <param name="session">The session whose records are released.</param>
+    /// <param name="leases">The streams and their record values.</param>
+    /// <param name="closeSession">
+    /// A shutdown: the last call also closes the session (removed, or dead at once when something stayed recorded)
+    /// before it wakes peers, so they share the streams among the consumers that remain.
+    /// </param>
+    public async Task<IReadOnlyList<string>> ReleaseManyAsync(string session, IReadOnlyList<(string Id, string Value)> leases, bool closeSession = false)
     {
+        var end = closeSession ? ReleaseCall.CloseSessionAndWake : ReleaseCall.Wake;
         if (leases.Count <= MaxItemsPerCall)
         {
-            return await ReleasePageAsync(session, leases, wake: true, alsoNamed: []).ConfigureAwait(false);
+            return await ReleasePageAsync(session, leases, end, alsoNamed: []).ConfigureAwait(false);
         }
 
         var pages = leases.Chunk(MaxItemsPerCall).ToArray();
@@ -226,16 +233,16 @@ internal sealed class StreamScripts
             var last = i == pages.Length - 1;
             // The last call names the earlier pages' ids too (those it did not release itself only wake peers early).
             var earlier = last ? leases.Take(i * MaxItemsPerCall).Select(l => l.Id).ToArray() : [];
-            calls[i] = ReleasePageAsync(session, pages[i], wake: last, alsoNamed: earlier);
+            calls[i] = ReleasePageAsync(session, pages[i], last ? end : ReleaseCall.Quiet, alsoNamed: earlier);
         }
 
         var released = await Task.WhenAll(calls).ConfigureAwait(false);
         return released.SelectMany(r => r).ToArray();
     }
 
-    private async Task<IReadOnlyList<string>> ReleasePageAsync(string session, IReadOnlyCollection<(string Id, string Value)> page, bool wake, string[] alsoNamed)
+    private async Task<IReadOnlyList<string>> ReleasePageAsync(string session, IReadOnlyCollection<(string Id, string Value)> page, ReleaseCall call, string[] alsoNamed)
     {
-        var args = new List<RedisValue>(3 + (page.Count * 2) + alsoNamed.Length) { session, wake ? 1 : 0, page.Count };
+        var args = new List<RedisValue>(3 + (page.Count * 2) + alsoNamed.Length) { session, (int)call, page.Count };
         foreach (var (id, value) in page)
         {
             args.Add(id);
@@ -365,5 +372,18 @@ internal sealed class StreamScripts
         }
 
         return fields;
+    }
+
+    /// <summary>What one <c>release.lua</c> call of a flight does besides releasing (its ARGV[2]).</summary>
+    private enum ReleaseCall
+    {
+        /// <summary>An earlier page: the last one wakes peers for it.</summary>
+        Quiet = 0,
+
+        /// <summary>The last page: wakes peers, naming every stream of the flight.</summary>
+        Wake = 1,
+
+        /// <summary>The last page of a shutdown: closes the session, then wakes peers.</summary>
+        CloseSessionAndWake = 2,
     }
 }

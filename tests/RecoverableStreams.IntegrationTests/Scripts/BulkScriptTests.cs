@@ -110,6 +110,52 @@ public sealed class BulkScriptTests
     }
 
     [Test]
+    public async Task A_shutdowns_release_closes_the_session_before_the_wake_up_or_marks_it_dead_when_something_stays_recorded()
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        var a = await GrantManyAsync(scripts, keys, "a|1", 1_500);
+        await scripts.OpenSessionAsync("peer|1", TimeSpan.FromSeconds(30));
+        var messages = new List<string>();
+        var subscriber = _redis!.GetSubscriber();
+        var channel = RedisChannel.Literal(keys.Events);
+        await subscriber.SubscribeAsync(channel, (_, m) =>
+        {
+            lock (messages)
+            {
+                messages.Add(((string)m!).Split(' ')[0]);
+            }
+        });
+
+        // Every stream released: the session is gone before peers wake (two pages, the last one closes).
+        await scripts.ReleaseManyAsync("a|1", a.Select(e => (e.Id, "a|1|" + e.FencingToken)).ToArray(), closeSession: true);
+        await Eventually.AssertAsync(() => { lock (messages) { return messages.Count >= 2; } }, TimeSpan.FromSeconds(5), "the wake-ups arrive");
+        var sessionsAfterFullRelease = (await Db.SortedSetRangeByRankAsync(keys.Sessions)).Select(s => (string)s!).ToArray();
+        var countAfterFullRelease = await Db.HashExistsAsync(keys.Counts, "a|1");
+
+        await subscriber.UnsubscribeAsync(channel);
+
+        // One stream whose release is refused (another token): still recorded, so the session is dead at once instead.
+        var (otherScripts, otherKeys) = NewService();
+        await otherScripts.OpenSessionAsync("b|1", TimeSpan.FromSeconds(30));
+        var b = await GrantManyAsync(otherScripts, otherKeys, "b|1", 2);
+        await otherScripts.ReleaseManyAsync("b|1", [(b[0].Id, "b|1|1"), (b[1].Id, "b|1|" + b[1].FencingToken)], closeSession: true);
+        var bDeadline = await Db.SortedSetScoreAsync(otherKeys.Sessions, "b|1");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(sessionsAfterFullRelease, Is.EqualTo(new[] { "peer|1" }), "a|1 is removed");
+            Assert.That(countAfterFullRelease, Is.False, "and its count with it");
+            lock (messages)
+            {
+                Assert.That(messages.Take(2), Is.EqualTo(new[] { "closed", "released" }), "peers hear the close first, then one wake-up for the released streams");
+            }
+
+            Assert.That(bDeadline, Is.Zero, "b|1 still owns a stream: dead at once, so peers take it now");
+        });
+    }
+
+    [Test]
     public async Task A_release_refuses_other_tokens_and_dead_sessions_and_an_empty_release_wakes_nobody()
     {
         var (scripts, keys) = NewService();
