@@ -12,10 +12,14 @@ public sealed class RandomizedCheckerTests
 {
     private static readonly TimeSpan CiDuration = TimeSpan.FromSeconds(25);
 
-    /// <summary>A seed whose plan has failovers of both kinds within <see cref="SentinelCiDuration"/>.</summary>
-    private const int SentinelCiSeed = 1;
+    /// <summary>
+    /// A seed whose plan reaches a failover (the primary killed) about 11 s into <see cref="SentinelCiDuration"/>, among
+    /// crashes, freezes, joins and leaves: measured 29 s in all on the 2-core machine. A planned failover near the end
+    /// would add the ~15 s the group takes to heal before the drain.
+    /// </summary>
+    private const int SentinelCiSeed = 6;
 
-    /// <summary>Short: the Sentinel group's start and each failover's settling add to it (one CI minute in all).</summary>
+    /// <summary>Short: the Sentinel group's start (about 6 s) and the healing after the last failover add to it.</summary>
     private static readonly TimeSpan SentinelCiDuration = TimeSpan.FromSeconds(20);
 
     private static IEnumerable<int> Seeds() => CheckerSettings.Seeds(1, 2);

@@ -82,6 +82,12 @@ internal sealed class CheckerRun : IAsyncDisposable
         await stopAnnouncing.CancelAsync();
         await announcing;
         HealAll();
+        if (_sentinel is not null)
+        {
+            // The drain starts from a healthy group: the last failover's old primary replicates again.
+            await _sentinel.WaitHealthyAsync();
+        }
+
         var drained = await Eventually.TrueAsync(async () =>
         {
             try
@@ -206,15 +212,16 @@ internal sealed class CheckerRun : IAsyncDisposable
     }
 
     /// <summary>
-    /// A failover, recorded as an operation: the invoke names the primary, the ok carries the <see cref="PrimaryMove"/>
-    /// the sentinels confirmed once the group is healthy again (or fail, when the primary did not move).
+    /// A failover, recorded as an operation: the invoke (once the group is healthy, so its time is the fault's start)
+    /// names the kind, the ok carries the <see cref="PrimaryMove"/> the sentinels confirmed (fail when the primary did
+    /// not move).
     /// </summary>
     private async Task FailoverAsync(CheckerSentinel sentinel, FailoverKind kind)
     {
         Count(HistoryOp.Failover);
+        await sentinel.WaitHealthyAsync();
         var id = _nemesis.NextId();
-        var before = await sentinel.PrimaryPortAsync();
-        _nemesis.Write(HistoryLog.Now(), id, HistoryOp.Failover, HistoryPhase.Invoke, detail: string.Create(CultureInfo.InvariantCulture, $"{kind} primary 127.0.0.1:{before}"));
+        _nemesis.Write(HistoryLog.Now(), id, HistoryOp.Failover, HistoryPhase.Invoke, detail: kind.ToString());
         var move = await sentinel.FailoverAsync(kind);
         _nemesis.Write(HistoryLog.Now(), id, HistoryOp.Failover, move.Moved ? HistoryPhase.Ok : HistoryPhase.Fail, detail: move.ToString());
     }

@@ -15,8 +15,8 @@ namespace RecoverableStreams.FaultTests.Checker;
 internal sealed class CheckerSentinel : IAsyncDisposable
 {
     /// <summary>
-    /// How long one failover may take to settle. An automatic one (the primary killed) starts only 2 x failover-timeout
-    /// (12 s) after the previous failover of the group, so a kill soon after a failover waits that long.
+    /// How long one step of a failover may take. An automatic one (the primary killed) starts only 2 x failover-timeout
+    /// (12 s) after the group's previous failover, so a kill soon after a failover waits that long.
     /// </summary>
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(45);
 
@@ -37,33 +37,41 @@ internal sealed class CheckerSentinel : IAsyncDisposable
     /// <summary>The harness's own connection (producer, drain check), through the sentinels as well.</summary>
     public Task<ConnectionMultiplexer> ConnectAdminAsync() => _group.ConnectAsync();
 
-    /// <summary>The primary's port as the sentinels name it now.</summary>
-    public async Task<int> PrimaryPortAsync() => (await PrimaryAsync()).Port;
-
     /// <summary>
-    /// One failover of <paramref name="kind"/>, returned once the sentinels agree on the new primary, it says role
-    /// master and the other node replicates from it again (so the next failover starts from a healthy group). The move
-    /// is what the sentinels name before and after, never assumed.
+    /// One failover of <paramref name="kind"/>, from a healthy group (it first waits until the sentinels agree and the
+    /// replica is in sync, as after the previous failover), returned as soon as the move is visible: every sentinel
+    /// names the new primary and it says role master. The group heals on its own after that (the old primary becomes a
+    /// replica: about 8 s after a planned failover, a full sync after a kill; until then the new primary refuses
+    /// writes, NOREPLICAS), while the nemesis goes on with the consumers. The move is what the sentinels name before
+    /// and after, never assumed.
     /// </summary>
     public async Task<PrimaryMove> FailoverAsync(FailoverKind kind)
     {
-        var before = await PrimaryAsync();
+        var before = await WaitHealthyAsync();
         var promoted = _group.Other(before);
         if (kind == FailoverKind.Planned)
         {
             await _group.FailoverAsync();
+            await _group.WaitPromotedAsync(promoted, Settle);
         }
         else
         {
             await _group.KillAsync(before);
             await _group.WaitPromotedAsync(promoted, Settle);
-            // Back without its data (a lost pod); until it has synced, the new primary refuses writes (NOREPLICAS).
+            // Back without its data (a lost pod), to sync from the new primary.
             await _group.RestartAsReplicaAsync(before, promoted);
         }
 
-        await _group.WaitAgreedAsync(promoted, Settle);
         var after = await PrimaryAsync();
         return new PrimaryMove(kind, before.Port, after.Port);
+    }
+
+    /// <summary>Waits until the sentinels agree on the primary and the other node replicates from it; returns the primary.</summary>
+    public async Task<RedisSentinelGroup.DataNode> WaitHealthyAsync()
+    {
+        var primary = await PrimaryAsync();
+        await _group.WaitAgreedAsync(primary, Settle);
+        return primary;
     }
 
     public ValueTask DisposeAsync() => _group.DisposeAsync();
