@@ -171,6 +171,31 @@ public sealed class HistoryCheckerTests
         }
     }
 
+    [Test]
+    public void A_failover_reads_back_from_the_nemesis_history_as_the_primarys_move_and_nothing_else_does()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            using (var log = new HistoryLog(path, "nemesis"))
+            {
+                log.Write(10, 1, HistoryOp.Failover, HistoryPhase.Invoke, detail: "KillPrimary primary 127.0.0.1:6380");
+                log.Write(20, 1, HistoryOp.Failover, HistoryPhase.Ok, detail: new PrimaryMove(FailoverKind.KillPrimary, 6380, 6381).ToString());
+                log.Write(30, 2, HistoryOp.Failover, HistoryPhase.Fail, detail: new PrimaryMove(FailoverKind.Planned, 6381, 6381).ToString());
+            }
+
+            // A consumer's event with the same words is not the nemesis's record.
+            var forged = E(40, "w0.1", 9, HistoryOp.Failover, HistoryPhase.Ok, 0, null, "Planned 127.0.0.1:1 -> 127.0.0.1:2");
+            var moves = HistoryLog.Read(path).Append(forged).Select(PrimaryMove.Read).OfType<PrimaryMove>().ToList();
+            Assert.That(moves, Is.EqualTo(new[] { new PrimaryMove(FailoverKind.KillPrimary, 6380, 6381) }));
+            Assert.That(moves[0].Moved, Is.True);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private static List<HistoryEvent> CleanHandover() =>
     [
         Announce(0),

@@ -16,14 +16,19 @@ internal sealed record CheckerResult(
 
     public int Operations => History.Count(e => e.Phase == HistoryPhase.Invoke);
 
+    /// <summary>The failovers the nemesis recorded, each with the primary's address before and after.</summary>
+    public IReadOnlyList<PrimaryMove> PrimaryMoves => History.Select(PrimaryMove.Read).OfType<PrimaryMove>().ToList();
+
     public int Count(HistoryOp op, HistoryPhase phase) => History.Count(e => e.Op == op && e.Phase == phase);
 
     /// <summary>One line of figures, for the test output and the RELIABILITY.md table.</summary>
     public string Summary() =>
-        $"seed {Settings.Seed}: {Settings.Duration.TotalSeconds:0} s of faults, {Announced} streams announced, {Grants} grants, {Operations} operations "
+        $"seed {Settings.Seed} ({Settings.Topology}): {Settings.Duration.TotalSeconds:0} s of faults, {Announced} streams announced, {Grants} grants, {Operations} operations "
         + $"(checkpoints ok {Count(HistoryOp.Checkpoint, HistoryPhase.Ok)} / refused {Count(HistoryOp.Checkpoint, HistoryPhase.Fail)} / unknown {Count(HistoryOp.Checkpoint, HistoryPhase.Unknown)}, "
         + $"completed {Count(HistoryOp.Complete, HistoryPhase.Ok)}, dead-lettered {Count(HistoryOp.DeadLetter, HistoryPhase.Ok)}, released {Count(HistoryOp.Release, HistoryPhase.Ok)}), "
-        + $"faults {string.Join(", ", Faults.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}; drained {Drained}; violations {Violations.Count}";
+        + $"faults {string.Join(", ", Faults.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}"
+        + (PrimaryMoves.Count == 0 ? "" : $" (primary moved: {string.Join(", ", PrimaryMoves)})")
+        + $"; drained {Drained}; violations {Violations.Count}";
 
     /// <summary>The failure message: what broke, the history around it, and the one command that runs this seed again.</summary>
     public string Report(string testFilter)

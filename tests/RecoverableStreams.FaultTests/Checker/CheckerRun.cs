@@ -9,8 +9,10 @@ namespace RecoverableStreams.FaultTests.Checker;
 /// <summary>
 /// One randomized run: a Redis with AOF, consumer processes (the CoreWorker in checker mode), each behind its own TCP
 /// proxy, a producer announcing streams, and a nemesis choosing faults from the seed: crash (SIGKILL), freeze
-/// (SIGSTOP/SIGCONT), partition (black-hole), Redis restart, join (a new process), leave (SIGTERM). Then the faults
-/// stop, everything heals, and after a quiet period the histories are gathered and checked.
+/// (SIGSTOP/SIGCONT), partition (black-hole), Redis restart, join (a new process), leave (SIGTERM). In the Sentinel
+/// topology the consumers connect through the sentinels, and Sentinel failovers take the place of partitions and
+/// Redis restarts (<see cref="CheckerSentinel"/>). Then the faults stop, everything heals, and after a quiet period the
+/// histories are gathered and checked.
 /// </summary>
 internal sealed class CheckerRun : IAsyncDisposable
 {
@@ -22,6 +24,7 @@ internal sealed class CheckerRun : IAsyncDisposable
     private readonly HistoryLog _nemesis;
     private readonly Dictionary<HistoryOp, int> _faults = [];
     private FaultRedis? _redis;
+    private CheckerSentinel? _sentinel;
     private ConnectionMultiplexer? _admin;
     private int _announced;
 
@@ -49,8 +52,17 @@ internal sealed class CheckerRun : IAsyncDisposable
 
     private async Task<CheckerResult> ExecuteAsync()
     {
-        _redis = await FaultRedis.StartAsync(appendOnly: true);
-        _admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=5000,asyncTimeout=5000,connectTimeout=2000");
+        if (_settings.Topology == CheckerTopology.Sentinel)
+        {
+            _sentinel = await CheckerSentinel.StartAsync();
+            _admin = await _sentinel.ConnectAdminAsync();
+        }
+        else
+        {
+            _redis = await FaultRedis.StartAsync(appendOnly: true);
+            _admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=5000,asyncTimeout=5000,connectTimeout=2000");
+        }
+
         for (var i = 0; i < _settings.InitialWorkers; i++)
         {
             StartSlot(NewSlot());
@@ -70,6 +82,12 @@ internal sealed class CheckerRun : IAsyncDisposable
         await stopAnnouncing.CancelAsync();
         await announcing;
         HealAll();
+        if (_sentinel is not null)
+        {
+            // The drain starts from a healthy group: the last failover's old primary replicates again.
+            await _sentinel.WaitHealthyAsync();
+        }
+
         var drained = await Eventually.TrueAsync(async () =>
         {
             try
@@ -158,16 +176,21 @@ internal sealed class CheckerRun : IAsyncDisposable
             target.Process.Thaw();
             Record(HistoryOp.Thaw, target.Name);
         }
-        else if (roll < 66 && target is not null)
+        else if (roll < 66 && _sentinel is not null)
+        {
+            // A third of the failovers kill the primary: the longer outage (detection, election, a resync from scratch).
+            await FailoverAsync(_sentinel, roll < 58 ? FailoverKind.Planned : FailoverKind.KillPrimary);
+        }
+        else if (roll < 66 && target?.Proxy is { } proxy)
         {
             Count(HistoryOp.Partition);
             Record(HistoryOp.Partition, target.Name, $"{span.TotalMilliseconds:0} ms");
-            target.Proxy.Blackhole();
+            proxy.Blackhole();
             await Task.Delay(span);
-            target.Proxy.Heal();
+            proxy.Heal();
             Record(HistoryOp.Heal, target.Name);
         }
-        else if (roll < 74)
+        else if (roll < 74 && _redis is not null)
         {
             Count(HistoryOp.RestartRedis);
             Record(HistoryOp.RestartRedis, "redis", "kill -9, AOF kept");
@@ -188,11 +211,26 @@ internal sealed class CheckerRun : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A failover, recorded as an operation: the invoke (once the group is healthy, so its time is the fault's start)
+    /// names the kind, the ok carries the <see cref="PrimaryMove"/> the sentinels confirmed (fail when the primary did
+    /// not move).
+    /// </summary>
+    private async Task FailoverAsync(CheckerSentinel sentinel, FailoverKind kind)
+    {
+        Count(HistoryOp.Failover);
+        await sentinel.WaitHealthyAsync();
+        var id = _nemesis.NextId();
+        _nemesis.Write(HistoryLog.Now(), id, HistoryOp.Failover, HistoryPhase.Invoke, detail: kind.ToString());
+        var move = await sentinel.FailoverAsync(kind);
+        _nemesis.Write(HistoryLog.Now(), id, HistoryOp.Failover, move.Moved ? HistoryPhase.Ok : HistoryPhase.Fail, detail: move.ToString());
+    }
+
     private void HealAll()
     {
         foreach (var slot in _slots)
         {
-            slot.Proxy.Heal();
+            slot.Proxy?.Heal();
             if (slot.Process is { IsFrozen: true } frozen)
             {
                 frozen.Thaw();
@@ -208,7 +246,8 @@ internal sealed class CheckerRun : IAsyncDisposable
 
     private Slot NewSlot()
     {
-        var slot = new Slot(_slots.Count, TcpProxy.Start(_redis!.Port));
+        // A proxy per consumer in front of the one Redis; none in the Sentinel topology (see CheckerSentinel).
+        var slot = new Slot(_slots.Count, _redis is null ? null : TcpProxy.Start(_redis.Port));
         _slots.Add(slot);
         return slot;
     }
@@ -226,7 +265,8 @@ internal sealed class CheckerRun : IAsyncDisposable
             ["RecoverableStreams__LeaseDuration"] = _settings.Lease.ToString("c", CultureInfo.InvariantCulture),
             ["RecoverableStreams__SweepInterval"] = TimeSpan.FromMilliseconds(_settings.Lease.TotalMilliseconds / 2).ToString("c", CultureInfo.InvariantCulture),
             // The command timeout below the lease: a black-holed call gives up instead of outliving the session.
-            ["ConnectionStrings__Redis"] = $"127.0.0.1:{slot.Proxy.Port},abortConnect=false,connectTimeout=1000,syncTimeout=1500,asyncTimeout=1500",
+            ["ConnectionStrings__Redis"] = _sentinel?.WorkerConnectionString
+                ?? $"127.0.0.1:{slot.Proxy!.Port},abortConnect=false,connectTimeout=1000,syncTimeout=1500,asyncTimeout=1500",
         };
         if (_settings.BrokenConsumer)
         {
@@ -266,7 +306,10 @@ internal sealed class CheckerRun : IAsyncDisposable
                 await slot.Process.DisposeAsync();
             }
 
-            await slot.Proxy.DisposeAsync();
+            if (slot.Proxy is not null)
+            {
+                await slot.Proxy.DisposeAsync();
+            }
         }
 
         _nemesis.Dispose();
@@ -279,13 +322,19 @@ internal sealed class CheckerRun : IAsyncDisposable
         {
             await _redis.DisposeAsync();
         }
+
+        if (_sentinel is not null)
+        {
+            await _sentinel.DisposeAsync();
+        }
     }
 
-    private sealed class Slot(int index, TcpProxy proxy)
+    private sealed class Slot(int index, TcpProxy? proxy)
     {
         public int Index { get; } = index;
 
-        public TcpProxy Proxy { get; } = proxy;
+        /// <summary>The consumer's proxy to the one Redis; null in the Sentinel topology.</summary>
+        public TcpProxy? Proxy { get; } = proxy;
 
         public int Starts { get; set; }
 

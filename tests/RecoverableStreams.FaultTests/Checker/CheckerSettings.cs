@@ -12,6 +12,9 @@ internal sealed record CheckerSettings(int Seed, TimeSpan Duration)
     /// <summary>Lease duration of the consumers: short, so that faults longer than it take streams away.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>One redis-server, or a Sentinel group whose failovers are among the faults.</summary>
+    public CheckerTopology Topology { get; init; } = CheckerTopology.SingleRedis;
+
     public int InitialWorkers { get; init; } = 3;
 
     public int MaxWorkers { get; init; } = 5;

@@ -45,6 +45,12 @@ internal enum HistoryOp
     /// <summary>Nemesis: redis-server killed and started again with its AOF.</summary>
     RestartRedis,
 
+    /// <summary>
+    /// Nemesis: a Sentinel failover (<c>FailoverKind</c>: planned, or the primary killed). Its <c>Ok</c> event's detail is the
+    /// <c>PrimaryMove</c>: the primary's address before and after, as the sentinels named it.
+    /// </summary>
+    Failover,
+
     /// <summary>Nemesis: a consumer process started (a new incarnation).</summary>
     Join,
 
