@@ -85,9 +85,11 @@ internal sealed class ServiceLoad(ClientContext context)
 
     /// <summary>
     /// How many streams that need an owner this consumer may claim now: up to its fair share and its free slots
-    /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old.
+    /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old; and how many streams no live session
+    /// owns by that reading (the streams of dead sessions and the free ones), so a claimer can send its whole share at
+    /// once.
     /// </summary>
-    public async Task<int> ClaimLimitAsync(LeaseSession session, int freeSlots)
+    public async Task<ClaimBudget> ClaimBudgetAsync(LeaseSession session, int freeSlots)
     {
         Snapshot? last;
         lock (_lock)
@@ -110,6 +112,10 @@ internal sealed class ServiceLoad(ClientContext context)
         var live = last.Live
             .Select(l => string.Equals(l.Session, session.Id, StringComparison.Ordinal) ? l with { Owned = Math.Max(0, l.Owned + change) } : l)
             .ToArray();
-        return FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots);
+        var unowned = last.Total - last.Live.Sum(l => (long)l.Owned);
+        return new ClaimBudget(FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots), Math.Max(0, unowned));
     }
+
+    /// <summary>What this consumer may claim now, and how many streams wait for an owner (by the reading).</summary>
+    internal readonly record struct ClaimBudget(int Limit, long Unowned);
 }

@@ -58,8 +58,9 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
 
     private async Task<TimeSpan> ClaimOnceAsync()
     {
-        var claimed = new List<StreamLease>();
         var replies = new List<ClaimReply>();
+        var firstClaimed = new List<StreamLease>();
+        var flight = new List<Task<ClaimReply>>();
         LeaseRegistry.SlotReservation? reservation = null;
         int free;
         LeaseSession? session;
@@ -72,13 +73,15 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 return context.Options.SweepInterval;
             }
 
+            long? unowned = null;
             if (fairShare is not null)
             {
                 // Rebalancing: up to this consumer's fair share, so under-share consumers fill up first and this one
                 // never takes back what it just handed over. A limit of 0 still asks when to look again.
                 try
                 {
-                    free = await fairShare.ClaimLimitAsync(session, free).ConfigureAwait(false);
+                    var budget = await fairShare.ClaimBudgetAsync(session, free).ConfigureAwait(false);
+                    (free, unowned) = (budget.Limit, budget.Unowned);
                 }
                 catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
                 {
@@ -88,68 +91,70 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 }
             }
 
-            // The first call takes up to 1,000 and tells how many need an owner among how many live sessions.
-            var first = await partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall)).ConfigureAwait(false);
+            // The first call takes up to 1,000 and tells how many need an owner among how many live sessions. When
+            // the load was read, the rest of this consumer's share (as far as streams wait for an owner) goes out with
+            // it, in the same pipelined flight, on slots reserved now: Redis runs the calls back to back instead of
+            // waiting for this process between them.
+            var firstCall = partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall));
+            if (unowned is { } waiting)
+            {
+                reservation = ReserveAndSend((int)Math.Min(free, waiting) - StreamScripts.MaxItemsPerCall, session, flight);
+            }
+
+            var first = await firstCall.ConfigureAwait(false);
             if (!first.SessionLive)
             {
                 leases.EndSession(session, "the session expired in Redis");
+                // The rest of the flight was refused too (the session is dead in Redis): nothing to accept.
+                await ((Task)Task.WhenAll(flight)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                reservation?.Dispose();
                 return context.Options.SweepInterval;
             }
 
             replies.Add(first);
-            await AcceptAsync(first, session, claimed).ConfigureAwait(false);
+            await AcceptAsync(first, session, firstClaimed).ConfigureAwait(false);
 
-            // The rest of this consumer's fair share (as the first call computed it) comes in one
-            // pipelined flight, outside the gate, on slots reserved now. Its calls are not capped again by what is left
-            // when each runs: survivors take their whole shares at once instead of ever smaller turns, and the shares,
-            // each computed from a reading no larger than the true total, never add up to more than every stream.
-            var rest = (int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue);
-            if (first.Results.Count > 0 && rest > 0 && first.OrphansLeft > 0)
+            // Without a reading of the load, the rest of this consumer's fair share (as the first call computed it)
+            // comes in one pipelined flight after it. Its calls are not capped again by what is left when each runs:
+            // survivors take their whole shares at once instead of ever smaller turns, and the shares, each computed
+            // from a reading no larger than the true total, never add up to more than every stream.
+            if (reservation is null && first.Results.Count > 0 && first.OrphansLeft > 0)
             {
-                reservation = context.Registry.Reserve(rest);
+                reservation = ReserveAndSend((int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue), session, flight);
             }
         }
 
-        if (reservation is { Count: > 0 })
+        await NotifyAsync(firstClaimed).ConfigureAwait(false);
+        if (reservation is not null)
         {
             using (reservation)
             {
-                var calls = new List<Task<ClaimReply>>();
-                for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
+                // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease. Each
+                // reply's streams are announced as soon as it is accepted.
+                var flightClaimed = 0;
+                foreach (var call in flight)
                 {
-                    calls.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall), capacityIsShare: true));
-                }
-
-                // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.
-                await ((Task)Task.WhenAll(calls)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                foreach (var call in calls)
-                {
+                    await ((Task)call).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     if (call.IsCompletedSuccessfully)
                     {
                         replies.Add(call.Result);
+                        var claimed = new List<StreamLease>();
                         await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
+                        await NotifyAsync(claimed).ConfigureAwait(false);
+                        flightClaimed += call.Result.Results.Count;
                     }
                     else
                     {
                         Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
                     }
                 }
-            }
 
-            if (replies.Skip(1).Sum(r => r.Results.Count) < reservation.Count)
-            {
-                // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
-                context.CapacityFreed();
+                if (flightClaimed < reservation.Count)
+                {
+                    // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
+                    context.CapacityFreed();
+                }
             }
-        }
-        else
-        {
-            reservation?.Dispose();
-        }
-
-        foreach (var lease in claimed)
-        {
-            await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
         }
 
         // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
@@ -162,6 +167,34 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
         }
 
         return UntilNext(replies.Select(r => r.MillisecondsUntilNextDeadline).Where(ms => ms >= 0).DefaultIfEmpty(-1).Min());
+    }
+
+    /// <summary>
+    /// Reserves slots for up to <paramref name="count"/> more streams and sends the claim calls that fill them (at most
+    /// 1,000 each, the caller's share already: not capped again). Returns null when there is nothing to send.
+    /// </summary>
+    private LeaseRegistry.SlotReservation? ReserveAndSend(int count, LeaseSession session, List<Task<ClaimReply>> flight)
+    {
+        if (count <= 0)
+        {
+            return null;
+        }
+
+        var reservation = context.Registry.Reserve(count);
+        for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
+        {
+            flight.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall), capacityIsShare: true));
+        }
+
+        return reservation;
+    }
+
+    private async Task NotifyAsync(List<StreamLease> claimed)
+    {
+        foreach (var lease in claimed)
+        {
+            await context.Notifications.WriteAsync(Notify.Added(lease)).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Turns one claim call's grants into leases (one log line per call, so its bound shows).</summary>
