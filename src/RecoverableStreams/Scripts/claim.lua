@@ -8,7 +8,8 @@
 -- The hot path is a constant number of commands per call, whatever the number of streams: one HMGET of the records,
 -- one ZMSCORE of their holders, one variadic XCLAIM, HSET, ZADD and ZREM, and one fence update granting a range of
 -- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
--- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
+-- without a record (released, or reaped in announce mode) is named by its previous consumer from one XPENDING over the
+-- range of such ids (at most twice their number), and one XPENDING each for those that range did not cover.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
 -- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids"), or
 --       6 "share" (mode "orphans": the capacity is already the caller's fair share; not capped again)
@@ -34,9 +35,11 @@ local function next_deadline_ms()
     return -1
 end
 
+-- "a|b|c" -> "a|b": a record's session ("<session>|<token>"), or a session's consumer ("<consumer>|<random>").
 local function holder_of(record)
     return string.match(record, '^(.*)|[^|]*$') or ''
 end
+
 
 local function range_of(s)
     return '[' .. s .. '\0', '(' .. s .. '\1'
@@ -141,9 +144,11 @@ if #ids > 0 then
     -- Whose records are they, and which of those sessions are live (one ZMSCORE for all of them).
     local holders = {}
     local holder_list = {}
+    local holder_at = {}
     for i = 1, #ids do
         if records[i] then
             local h = holder_of(records[i])
+            holder_at[i] = h
             if holders[h] == nil then
                 holders[h] = false
                 holder_list[#holder_list + 1] = h
@@ -159,27 +164,62 @@ if #ids > 0 then
 
     local to_claim = {}
     local previous = {}
+    local unknown = {}
+    -- The holder's consumer, once per holder: the session id is "<consumer>|<random>".
+    local consumer_of = {}
     for i, id in ipairs(ids) do
-        local record = records[i]
-        if record and holders[holder_of(record)] then
-            results[i] = { id, 'owned', record }
+        local h = holder_at[i]
+        if h and holders[h] then
+            results[i] = { id, 'owned', records[i] }
         else
-            if record then
-                local h = holder_of(record)
+            if h then
                 if h ~= from_dead[id] then
                     leave(h, h .. '\0' .. id)
                 end
-                -- The holder's consumer: the session id is "<consumer>|<random>".
-                previous[id] = string.match(h, '^(.*)|[^|]*$') or h
+                local c = consumer_of[h]
+                if not c then
+                    c = holder_of(h)
+                    if c == '' then
+                        c = h
+                    end
+                    consumer_of[h] = c
+                end
+                previous[id] = c
+            else
+                unknown[#unknown + 1] = id
             end
             to_claim[#to_claim + 1] = id
         end
     end
-    for _, id in ipairs(to_claim) do
-        if not previous[id] then
-            -- Freed without a record (released, or reaped in announce mode): the group still knows who had it.
-            local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-            previous[id] = pending[1] and pending[1][2] or false
+    if #unknown > 0 then
+        -- Freed without a record (released, or reaped in announce mode): the group still knows who had it. One XPENDING
+        -- over their id range finds them when they lie close together (a release of many); the rest one by one.
+        local lo, hi, lo_ms, lo_seq, hi_ms, hi_seq
+        local wanted = {}
+        for _, id in ipairs(unknown) do
+            wanted[id] = true
+            local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+            ms, seq = tonumber(ms), tonumber(seq)
+            if not lo or ms < lo_ms or (ms == lo_ms and seq < lo_seq) then lo, lo_ms, lo_seq = id, ms, seq end
+            if not hi or ms > hi_ms or (ms == hi_ms and seq > hi_seq) then hi, hi_ms, hi_seq = id, ms, seq end
+        end
+        local limit = #unknown * 2
+        local range = redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, limit)
+        for _, p in ipairs(range) do
+            if wanted[p[1]] then
+                previous[p[1]] = p[2]
+            end
+        end
+        for _, id in ipairs(unknown) do
+            if previous[id] == nil then
+                if #range < limit then
+                    -- The whole range was read: not pending.
+                    previous[id] = false
+                else
+                    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+                    previous[id] = pending[1] and pending[1][2] or false
+                end
+            end
         end
     end
 

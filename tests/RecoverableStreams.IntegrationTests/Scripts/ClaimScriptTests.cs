@@ -167,4 +167,33 @@ public sealed class ClaimScriptTests : ScriptTest
             Assert.That(await OwnedByAsync("a|1"), Is.EqualTo(new[] { ids[2] }));
         });
     }
+
+    [Test]
+    public async Task Released_streams_are_claimed_with_their_previous_consumer_whether_their_ids_lie_close_together_or_far_apart()
+    {
+        // Consumer x takes 20 entries, then consumer y some of the next 5. x releases its first two and its last; y one.
+        await OpenAsync("x|1");
+        await AnnounceManyAsync(20, "x");
+        var x = (await GrantAsync("x|1", 20)).Entries.ToArray();
+        await OpenAsync("y|1");
+        await AnnounceManyAsync(5, "y");
+        var y = (await GrantAsync("y|1", 5)).Entries.ToArray();
+        Assert.That((x.Length, y.Length > 0), Is.EqualTo((20, true)));
+        await Scripts.ReleaseAsync("x|1", [(x[0].Id, "x|1|" + x[0].FencingToken), (x[1].Id, "x|1|" + x[1].FencingToken), (x[19].Id, "x|1|" + x[19].FencingToken)]);
+        await Scripts.ReleaseAsync("y|1", [(y[0].Id, "y|1|" + y[0].FencingToken)]);
+        // The free ids span 21 or more pending entries, more than one range read of twice their number covers: the rest are
+        // looked up one by one. An acknowledged entry in the free index is nobody's.
+        var acked = (await AnnounceAsync("acked"))[0];
+        await Db.SortedSetAddAsync(Keys.Free, acked, 0);
+        await OpenAsync("z|1");
+
+        var reply = await Scripts.ClaimOrphansAsync("z", "z|1", 100);
+
+        var previous = reply.Results.Where(r => r.Status == ClaimStatus.Claimed).ToDictionary(r => r.Id, r => r.Entry!.PreviousConsumer);
+        Assert.Multiple(() =>
+        {
+            Assert.That(previous, Is.EquivalentTo(new Dictionary<string, string?> { [x[0].Id] = "x", [x[1].Id] = "x", [x[19].Id] = "x", [y[0].Id] = "y" }));
+            Assert.That(reply.Results.Single(r => r.Id == acked).Status, Is.EqualTo(ClaimStatus.NotFound));
+        });
+    }
 }
