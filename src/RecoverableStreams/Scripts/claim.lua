@@ -8,8 +8,7 @@
 -- The hot path is a constant number of commands per call, whatever the number of streams: one HMGET of the records,
 -- one ZMSCORE of their holders, one variadic XCLAIM, HSET, ZADD and ZREM, and one fence update granting a range of
 -- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
--- without a record (released, or reaped in announce mode) is named by its previous consumer from one XPENDING over the
--- range of such ids (at most twice their number), and one XPENDING each for those that range did not cover.
+-- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
 -- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
 -- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids"), or
 --       6 "share" (mode "orphans": the capacity is already the caller's fair share; not capped again)
@@ -191,36 +190,12 @@ if #ids > 0 then
             to_claim[#to_claim + 1] = id
         end
     end
-    if #unknown > 0 then
-        -- Freed without a record (released, or reaped in announce mode): the group still knows who had it. One XPENDING
-        -- over their id range finds them when they lie close together (a release of many); the rest one by one.
-        local lo, hi, lo_ms, lo_seq, hi_ms, hi_seq
-        local wanted = {}
-        for _, id in ipairs(unknown) do
-            wanted[id] = true
-            local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-            ms, seq = tonumber(ms), tonumber(seq)
-            if not lo or ms < lo_ms or (ms == lo_ms and seq < lo_seq) then lo, lo_ms, lo_seq = id, ms, seq end
-            if not hi or ms > hi_ms or (ms == hi_ms and seq > hi_seq) then hi, hi_ms, hi_seq = id, ms, seq end
-        end
-        local limit = #unknown * 2
-        local range = redis.call('XPENDING', KEYS[1], ARGV[1], lo, hi, limit)
-        for _, p in ipairs(range) do
-            if wanted[p[1]] then
-                previous[p[1]] = p[2]
-            end
-        end
-        for _, id in ipairs(unknown) do
-            if previous[id] == nil then
-                if #range < limit then
-                    -- The whole range was read: not pending.
-                    previous[id] = false
-                else
-                    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-                    previous[id] = pending[1] and pending[1][2] or false
-                end
-            end
-        end
+    for _, id in ipairs(unknown) do
+        -- Freed without a record (released, or reaped in announce mode): the group still knows who had it. (One
+        -- XPENDING over their id range was tried: the free index hands them out in member order, so a page of them
+        -- spans the whole pending list and the range read saved nothing.)
+        local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+        previous[id] = pending[1] and pending[1][2] or false
     end
 
     for _, s in ipairs(detach_order) do

@@ -156,26 +156,6 @@ public sealed class BulkScriptTests
     }
 
     [Test]
-    public async Task Claiming_a_thousand_released_neighbours_names_their_previous_consumer_with_one_XPENDING()
-    {
-        var (scripts, keys) = NewService();
-        await scripts.OpenSessionAsync("x|1", TimeSpan.FromSeconds(30));
-        var granted = await GrantManyAsync(scripts, keys, "x|1", 1_000);
-        await scripts.ReleaseManyAsync("x|1", granted.Select(e => (e.Id, "x|1|" + e.FencingToken)).ToArray(), closeSession: true);
-        await scripts.OpenSessionAsync("z|1", TimeSpan.FromSeconds(30));
-
-        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
-        var reply = await scripts.ClaimOrphansAsync("z", "z|1", 1_000);
-        var stats = await StatsAsync();
-
-        Assert.Multiple(() =>
-        {
-            Assert.That(reply.Results.Select(r => r.Entry?.PreviousConsumer), Is.EqualTo(Enumerable.Repeat("x", 1_000)));
-            Assert.That(stats.GetValueOrDefault("xpending"), Is.EqualTo(1), "one range read, not one XPENDING per stream");
-        });
-    }
-
-    [Test]
     public async Task A_release_refuses_other_tokens_and_dead_sessions_and_an_empty_release_wakes_nobody()
     {
         var (scripts, keys) = NewService();

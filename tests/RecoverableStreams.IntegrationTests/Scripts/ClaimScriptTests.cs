@@ -169,7 +169,7 @@ public sealed class ClaimScriptTests : ScriptTest
     }
 
     [Test]
-    public async Task Released_streams_are_claimed_with_their_previous_consumer_whether_their_ids_lie_close_together_or_far_apart()
+    public async Task Released_streams_are_claimed_with_the_consumer_that_released_them_and_an_acknowledged_one_is_not_found()
     {
         // Consumer x takes 20 entries, then consumer y some of the next 5. x releases its first two and its last; y one.
         await OpenAsync("x|1");
@@ -181,8 +181,7 @@ public sealed class ClaimScriptTests : ScriptTest
         Assert.That((x.Length, y.Length > 0), Is.EqualTo((20, true)));
         await Scripts.ReleaseAsync("x|1", [(x[0].Id, "x|1|" + x[0].FencingToken), (x[1].Id, "x|1|" + x[1].FencingToken), (x[19].Id, "x|1|" + x[19].FencingToken)]);
         await Scripts.ReleaseAsync("y|1", [(y[0].Id, "y|1|" + y[0].FencingToken)]);
-        // The free ids span 21 or more pending entries, more than one range read of twice their number covers: the rest are
-        // looked up one by one. An acknowledged entry in the free index is nobody's.
+        // An acknowledged entry in the free index is nobody's.
         var acked = (await AnnounceAsync("acked"))[0];
         await Db.SortedSetAddAsync(Keys.Free, acked, 0);
         await OpenAsync("z|1");
