@@ -106,6 +106,9 @@ internal sealed class DataStreamWatcher : IXAddListener
     /// <summary>Readers sleeping at the end of their stream now (for tests and benchmarks).</summary>
     public int WaitingReaders => _router.All().Count(w => w.WaitingAfter is not null);
 
+    /// <summary>Readers registered (reading, or waiting to read or for an entry), for tests.</summary>
+    public int RegisteredReaders => _router.All().Count();
+
     /// <summary>
     /// Sends a canary round now: the keyspace flags were just applied (<see cref="Notifications.KeyspaceConfigurator"/>)
     /// and may have changed.

@@ -142,7 +142,10 @@ internal sealed class ConsumerSession : IDisposable
         ArmDeadlineTimer(session);
         RepairIfCountsDiffer(session, replies);
         ReleaseStalled();
-        return Min(_context.RenewInterval, UntilLocalDeadline());
+        // The next renewal is due RenewInterval after this one was sent, not after its reply came: a slow reply must not
+        // push every later renewal closer to the local deadline.
+        var due = _context.RenewInterval - _context.Time.GetElapsedTime(sentAt);
+        return Min(due > TimeSpan.Zero ? due : TimeSpan.Zero, UntilLocalDeadline());
     }
 
     /// <summary>
