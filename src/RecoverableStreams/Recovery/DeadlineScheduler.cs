@@ -101,13 +101,28 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 reservation = ReserveAndSend((int)Math.Min(free, waiting) - StreamScripts.MaxItemsPerCall, session, flight);
             }
 
-            var first = await firstCall.ConfigureAwait(false);
+            ClaimReply first;
+            try
+            {
+                first = await firstCall.ConfigureAwait(false);
+            }
+            catch (Exception) when (reservation is not null)
+            {
+                // What the rest of the flight granted becomes leases all the same, and its slots are given back;
+                // then the failure is reported (and the scheduler backs off).
+                await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
+                throw;
+            }
+
             if (!first.SessionLive)
             {
                 leases.EndSession(session, "the session expired in Redis");
-                // The rest of the flight was refused too (the session is dead in Redis): nothing to accept.
-                await ((Task)Task.WhenAll(flight)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                reservation?.Dispose();
+                if (reservation is not null)
+                {
+                    // The rest of the flight was refused too (the session is dead in Redis): its slots go back.
+                    await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
+                }
+
                 return context.Options.SweepInterval;
             }
 
@@ -127,34 +142,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
         await NotifyAsync(firstClaimed).ConfigureAwait(false);
         if (reservation is not null)
         {
-            using (reservation)
-            {
-                // Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease. Each
-                // reply's streams are announced as soon as it is accepted.
-                var flightClaimed = 0;
-                foreach (var call in flight)
-                {
-                    await ((Task)call).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                    if (call.IsCompletedSuccessfully)
-                    {
-                        replies.Add(call.Result);
-                        var claimed = new List<StreamLease>();
-                        await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
-                        await NotifyAsync(claimed).ConfigureAwait(false);
-                        flightClaimed += call.Result.Results.Count;
-                    }
-                    else
-                    {
-                        Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
-                    }
-                }
-
-                if (flightClaimed < reservation.Count)
-                {
-                    // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
-                    context.CapacityFreed();
-                }
-            }
+            await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
         }
 
         // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
@@ -187,6 +175,40 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
         }
 
         return reservation;
+    }
+
+    /// <summary>
+    /// Accepts the replies of the rest of a flight as they come, announcing each reply's streams at once, then gives back
+    /// the reservation. Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.
+    /// </summary>
+    private async Task AcceptFlightAsync(List<Task<ClaimReply>> flight, LeaseRegistry.SlotReservation reservation, LeaseSession session, List<ClaimReply> replies)
+    {
+        using (reservation)
+        {
+            var flightClaimed = 0;
+            foreach (var call in flight)
+            {
+                await ((Task)call).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                if (call.IsCompletedSuccessfully)
+                {
+                    replies.Add(call.Result);
+                    var claimed = new List<StreamLease>();
+                    await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
+                    await NotifyAsync(claimed).ConfigureAwait(false);
+                    flightClaimed += call.Result.Results.Count;
+                }
+                else
+                {
+                    Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
+                }
+            }
+
+            if (flightClaimed < reservation.Count)
+            {
+                // Slots held for the flight and not filled are free again: whoever saw them taken may look now.
+                context.CapacityFreed();
+            }
+        }
     }
 
     private async Task NotifyAsync(List<StreamLease> claimed)

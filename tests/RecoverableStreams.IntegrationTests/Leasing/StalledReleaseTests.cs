@@ -47,6 +47,8 @@ public sealed class StalledReleaseTests : SharedRedisTest
             await Eventually.AssertAsync(() => leases.All(l => l.EndReason == LeaseEndReason.Stalled), TimeSpan.FromSeconds(60), "every stalled stream ended here as Stalled");
             var db = Redis.GetDatabase();
             await Eventually.AssertAsync(async () => await db.SortedSetLengthAsync(keys.Free) == Streams, TimeSpan.FromSeconds(30), "and was released in Redis (free now)");
+            // The wake-ups are published by the same scripts and arrive a moment later on the subscription.
+            await Eventually.TrueAsync(() => { lock (wakeUps) { return wakeUps.Sum(w => w.Length) >= Streams; } }, TimeSpan.FromSeconds(10));
             string[][] flights;
             lock (wakeUps)
             {
