@@ -81,6 +81,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     /// <summary>The watcher of data streams that handlers wait on, for tests and benchmarks.</summary>
     internal Checkpoints.DataStreamWatcher DataStreams => _context.DataStreams;
 
+    /// <summary>Pages of the pending list the reconciliation read, over all partitions (for tests).</summary>
+    internal long PendingPagesRead => _context.Partitions.Sum(p => p.PendingPagesRead);
+
     /// <summary>The live rebalancer, when rebalancing is on (for tests and benchmarks).</summary>
     internal Rebalancer? Rebalancer { get; private set; }
 

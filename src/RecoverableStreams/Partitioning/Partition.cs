@@ -11,6 +11,7 @@ namespace RecoverableStreams.Partitioning;
 internal sealed class Partition(int index, StreamKeys keys, StreamScripts scripts)
 {
     private long _sessionClosedAt;
+    private long _pendingPagesRead;
 
     public int Index { get; } = index;
 
@@ -34,6 +35,11 @@ internal sealed class Partition(int index, StreamKeys keys, StreamScripts script
     public long SessionClosedAt => Interlocked.Read(ref _sessionClosedAt);
 
     public void OnSessionClosed(long at) => Interlocked.Exchange(ref _sessionClosedAt, at);
+
+    /// <summary>Pages of the pending list the reconciler read here (only when cheap totals disagreed), for tests.</summary>
+    public long PendingPagesRead => Interlocked.Read(ref _pendingPagesRead);
+
+    public void OnPendingPageRead() => Interlocked.Increment(ref _pendingPagesRead);
 
     public override string ToString() => Keys.Lbs;
 }

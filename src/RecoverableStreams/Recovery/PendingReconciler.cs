@@ -76,6 +76,7 @@ internal sealed class PendingReconciler(ClientContext context, Partition partiti
         {
             var page = await partition.Scripts.ReconcilePageAsync(start, PageSize, context.LeaseDuration).ConfigureAwait(false);
             pages++;
+            partition.OnPendingPageRead();
             repaired += page.Repaired;
             if (page.Repaired > 0)
             {
