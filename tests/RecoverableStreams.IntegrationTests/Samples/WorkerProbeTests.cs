@@ -13,7 +13,9 @@ public sealed class WorkerProbeTests
     [Test]
     public async Task Worker_answers_healthz_on_its_probe_port_and_nothing_else()
     {
-        var port = LocalRedisProcess.FreePort();
+        // Held for this test process (a flock, 12000-19999): a port merely found free in the ephemeral range can be taken by
+        // an outgoing connection before the worker binds it.
+        var port = TestPorts.Reserve();
         await using var worker = SampleProcess.Start("RecoverableStreams.Samples.Worker", [], new Dictionary<string, string>
         {
             ["ConnectionStrings__Redis"] = SharedRedis.Server.ConnectionString,
