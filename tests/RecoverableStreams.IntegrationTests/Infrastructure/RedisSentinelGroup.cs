@@ -7,7 +7,7 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A local Sentinel group: a primary, one replica and three sentinels (<c>redis-server sentinel.conf --sentinel</c>,
-/// quorum 2, down after 1 s) on free loopback ports, each process stopped by its own PID. The data nodes keep their
+/// quorum 2, down after 3 s) on free loopback ports, each process stopped by its own PID. The data nodes keep their
 /// ports, so a killed one can be started again as a replica of whoever is primary now. Started once per fixture: about
 /// 6 s on the shared 2-core machine, most of it the sentinels discovering each other and the replica.
 /// </summary>
@@ -67,7 +67,12 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
                 var config = Path.Combine(directory, "sentinel.conf");
                 await File.WriteAllTextAsync(config, string.Join('\n',
                     $"sentinel monitor {ServiceName} 127.0.0.1 {primary.Port} 2",
-                    $"sentinel down-after-milliseconds {ServiceName} 1000",
+                    // 3 s, not 1 s: on the shared 2-core machine a primary that answered no PING for 1 s under the rest
+                    // of the suite's load was failed over by accident, back to the node a test had just killed and
+                    // restarted, and the test then waited in vain for its own primary (two clean-clone CI runs).
+                    $"sentinel down-after-milliseconds {ServiceName} 3000",
+                    // Kept, so that a failure can say which failovers the sentinels made (see FailoverHistory).
+                    $"logfile \"{Path.Combine(directory, "sentinel.log")}\"",
                     $"sentinel failover-timeout {ServiceName} 6000",
                     $"sentinel parallel-syncs {ServiceName} 1",
                     ""));
@@ -135,7 +140,26 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
             last += $"; primary {primary.Port} role {role}; replica {replica.Port} link {link} to {replicaMaster}";
             return role == "master" && link == "up" && replicaMaster == primary.Port.ToString(CultureInfo.InvariantCulture);
         }, timeout);
-        Assert.That(agreed, Is.True, $"Within {timeout.TotalSeconds:0} s the sentinels should agree on primary {primary.Port}; last seen {last}");
+        Assert.That(agreed, Is.True, $"Within {timeout.TotalSeconds:0} s the sentinels should agree on primary {primary.Port}; last seen {last}; {FailoverHistory()}");
+    }
+
+    /// <summary>
+    /// What each sentinel logged about the primary going down and moving (<c>+sdown master</c>, <c>+odown</c>,
+    /// <c>+switch-master</c>), for failure messages: it tells a failover a test made from one the group made by itself.
+    /// </summary>
+    public string FailoverHistory()
+    {
+        var parts = new List<string>();
+        for (var i = 0; i < _sentinels.Count; i++)
+        {
+            var log = Path.Combine(_directory, "sentinel-" + i.ToString(CultureInfo.InvariantCulture), "sentinel.log");
+            var lines = File.Exists(log)
+                ? File.ReadLines(log).Where(l => l.Contains("+switch-master", StringComparison.Ordinal) || l.Contains("+odown", StringComparison.Ordinal) || l.Contains("+sdown master", StringComparison.Ordinal)).TakeLast(6).ToList()
+                : [];
+            parts.Add($"sentinel {SentinelPorts[i]} logged: {(lines.Count == 0 ? "nothing about the primary" : string.Join(" | ", lines))}");
+        }
+
+        return string.Join("; ", parts);
     }
 
     /// <summary>Waits until every sentinel names <paramref name="primary"/> and it says role master (its peer may be down).</summary>
@@ -154,7 +178,7 @@ internal sealed class RedisSentinelGroup : IAsyncDisposable
             last = $"sentinels name {string.Join(", ", names)}; {primary.Port} says role {role}";
             return role == "master" && names.All(n => n.EndsWith(":" + primary.Port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
         }, timeout);
-        Assert.That(promoted, Is.True, $"Within {timeout.TotalSeconds:0} s {primary.Port} should be promoted; last seen {last}");
+        Assert.That(promoted, Is.True, $"Within {timeout.TotalSeconds:0} s {primary.Port} should be promoted; last seen {last}; {FailoverHistory()}");
     }
 
     /// <summary><c>SENTINEL FAILOVER</c> (planned): asks one sentinel to promote the replica.</summary>

@@ -2,8 +2,8 @@ namespace RecoverableStreams.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// One multi-node topology (a Redis Cluster, a Sentinel group) at a time in a test process. Their nodes detect failures
-/// after one second (<c>cluster-node-timeout</c>, <c>down-after-milliseconds</c>), which keeps the failover tests
-/// short; but two topologies at once are 9 to 15 redis-server processes on a 2-core machine, where a node starved for
+/// fast (<c>cluster-node-timeout</c> 1 s, <c>down-after-milliseconds</c> 3 s), which keeps the failover tests short;
+/// but two topologies at once are 9 to 15 redis-server processes on a 2-core machine, where a node starved for
 /// a second is declared dead and fails over by accident. Serializing them keeps the fast timeouts safe; the other
 /// tests still run beside the one topology. A topology takes its turn in <c>StartAsync</c> and gives it back when it
 /// is disposed.
