@@ -37,22 +37,26 @@ internal sealed class FaultRun : IAsyncDisposable
     // Hosting event 252 only: a failure because Redis was unavailable (258) is not counted as an attempt.
     private const string FailedAttemptLog = "), failed attempt ";
 
-    private FaultRun(ScenarioSettings settings, string service, FaultRedis redis, ConnectionMultiplexer admin, LeaseMonitor monitor, TcpProxy? proxy, string logDirectory)
+    private FaultRun(ScenarioSettings settings, ServiceKeys keys, FaultRedis redis, ConnectionMultiplexer admin, LeaseMonitor monitor, TcpProxy? proxy, string logDirectory)
     {
         Settings = settings;
-        Service = service;
+        Service = keys.Service;
+        Keys = keys;
         Redis = redis;
         Admin = admin;
         Monitor = monitor;
         Proxy = proxy;
         LogDirectory = logDirectory;
-        Options = new RecoverableStreamOptions { ServiceName = service };
-        Producer = new StreamProducer(admin, Options, settings.Plan, _clock);
+        Options = new RecoverableStreamOptions { ServiceName = Service, Partitions = settings.Partitions };
+        Producer = new StreamProducer(admin, Options, keys, settings.Plan, _clock);
     }
 
     public ScenarioSettings Settings { get; }
 
     public string Service { get; }
+
+    /// <summary>The service's keys in every partition (<see cref="ScenarioSettings.Partitions"/>).</summary>
+    public ServiceKeys Keys { get; }
 
     public FaultRedis Redis { get; }
 
@@ -83,10 +87,11 @@ internal sealed class FaultRun : IAsyncDisposable
         Directory.CreateDirectory(logDirectory);
         var redis = await FaultRedis.StartAsync(settings.AppendOnly);
         var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true,abortConnect=false,connectRetry=5,syncTimeout=10000,asyncTimeout=10000,connectTimeout=2000");
-        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, "{" + service + "-input}:");
+        var keys = new ServiceKeys(service, settings.Partitions);
+        var monitor = new LeaseMonitor("127.0.0.1", redis.Port, keys.ControlPrefixes);
         await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
         var proxy = settings.PartitionedWorker is null ? null : TcpProxy.Start(redis.Port);
-        var run = new FaultRun(settings, service, redis, admin, monitor, proxy, logDirectory);
+        var run = new FaultRun(settings, keys, redis, admin, monitor, proxy, logDirectory);
         for (var i = 0; i < settings.Workers; i++)
         {
             var port = i == settings.PartitionedWorker ? proxy!.Port : redis.Port;
@@ -101,7 +106,7 @@ internal sealed class FaultRun : IAsyncDisposable
         }
 
         await run.WaitForLiveConsumersAsync(settings.Workers, TimeSpan.FromSeconds(90));
-        TestContext.Out.WriteLine($"[{settings.Name}] service {service}, redis :{redis.Port}{(proxy is null ? "" : $", proxy :{proxy.Port} for worker-{settings.PartitionedWorker}")}, workers {string.Join(", ", run._workers.Select(w => $"{w.Name}={w.Pid}"))}, logs {logDirectory}");
+        TestContext.Out.WriteLine($"[{settings.Name}] service {service}{(keys.Count > 1 ? $" ({keys.Count} partitions: {string.Join(", ", keys.Lbs)})" : "")}, redis :{redis.Port}{(proxy is null ? "" : $", proxy :{proxy.Port} for worker-{settings.PartitionedWorker}")}, workers {string.Join(", ", run._workers.Select(w => $"{w.Name}={w.Pid}"))}, logs {logDirectory}");
         return run;
     }
 
@@ -297,10 +302,15 @@ internal sealed class FaultRun : IAsyncDisposable
             var db = Admin.GetDatabase();
             try
             {
-                var left = await db.StreamLengthAsync(Service + "-input");
-                var pending = await db.StreamPendingAsync(Service + "-input", Service + "-group");
+                var left = 0L;
+                for (var p = 0; p < Keys.Count; p++)
+                {
+                    left += await db.StreamLengthAsync(Keys.Lbs[p]);
+                    left += (await db.StreamPendingAsync(Keys.Lbs[p], Keys.Group)).PendingMessageCount;
+                }
+
                 drainedAt = _clock.Elapsed;
-                return left == 0 && pending.PendingMessageCount == 0;
+                return left == 0;
             }
             catch (RedisException)
             {
@@ -309,7 +319,7 @@ internal sealed class FaultRun : IAsyncDisposable
         }, quietFrom + Settings.DrainDeadline - _clock.Elapsed);
 
         var selected = Producer.Streams.Where(checkedStreams ?? (_ => true)).ToList();
-        var outcome = await Outcome.CheckAsync(Admin.GetDatabase(), Service, selected, Monitor);
+        var outcome = await Outcome.CheckAsync(Admin.GetDatabase(), Keys, selected, Monitor);
         outcome.Failures.AddRange(_ineffective.Select(f => "Fault without effect: " + f));
         await JudgeTargetsAsync(outcome, selected);
         var exclusivity = outcome.Exclusivity;
@@ -329,7 +339,7 @@ internal sealed class FaultRun : IAsyncDisposable
             TestContext.Out.WriteLine("  target " + report);
         }
 
-        TestContext.Out.WriteLine($"  lease monitor: {Monitor.GrantsSeen} grants seen in all, {Monitor.Reconnects} reconnects, gaps (tokens between): {(Monitor.Gaps.Count == 0 ? "none" : string.Join(", ", Monitor.Gaps.Select(g => $"{g.After}..{(g.Before == long.MaxValue ? "open" : g.Before.ToString(CultureInfo.InvariantCulture))}")))}");
+        TestContext.Out.WriteLine($"  lease monitor: {Monitor.GrantsSeen} grants seen in all{(Keys.Count > 1 ? $" ({string.Join(", ", Monitor.GrantsByPartition.Select((n, p) => $"partition {p}: {n}"))})" : "")}, {Monitor.Reconnects} reconnects, gaps (tokens between): {(Monitor.Gaps.Count == 0 ? "none" : string.Join(", ", Monitor.Gaps.Select(g => $"{(Keys.Count > 1 ? $"p{g.Partition} " : "")}{g.After}..{(g.Before == long.MaxValue ? "open" : g.Before.ToString(CultureInfo.InvariantCulture))}")))}");
         if (lossReport is not null)
         {
             TestContext.Out.WriteLine("  LOST (reported, not checked): " + lossReport());
@@ -424,6 +434,7 @@ internal sealed class FaultRun : IAsyncDisposable
             ["RecoverableStreams__LeaseDuration"] = settings.LeaseDuration.ToString("c", CultureInfo.InvariantCulture),
             ["RecoverableStreams__SweepInterval"] = settings.SweepInterval.ToString("c", CultureInfo.InvariantCulture),
             ["RecoverableStreams__MaxConcurrentStreams"] = settings.MaxConcurrentStreams.ToString(CultureInfo.InvariantCulture),
+            ["RecoverableStreams__Partitions"] = settings.Partitions.ToString(CultureInfo.InvariantCulture),
             ["POD_NAME"] = podName,
             ["DOTNET_ENVIRONMENT"] = "Production",
             ["Logging__Console__FormatterName"] = "simple",
@@ -443,14 +454,22 @@ internal sealed class FaultRun : IAsyncDisposable
 
     private async Task WaitForLiveConsumersAsync(int count, TimeSpan timeout)
     {
-        var sessions = "{" + Service + "-input}:sessions";
         var live = await IntegrationTests.Infrastructure.Eventually.TrueAsync(async () =>
         {
-            var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(sessions);
             var time = (RedisResult[])(await Admin.GetDatabase().ExecuteAsync("TIME"))!;
             var nowMs = (long)time[0] * 1000 + (long)time[1] / 1000;
-            // A session's score is its deadline: live while it is in the future.
-            return members.Count(m => m.Score > nowMs) >= count;
+            // A session's score is its deadline: live while it is in the future. A consumer opens its session in every
+            // partition, so each partition's sessions key shows it: this also proves ServiceKeys names the workers' keys.
+            for (var p = 0; p < Keys.Count; p++)
+            {
+                var members = await Admin.GetDatabase().SortedSetRangeByScoreWithScoresAsync(Keys.Sessions(p));
+                if (members.Count(m => m.Score > nowMs) < count)
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }, timeout);
         if (!live)
         {
@@ -460,7 +479,7 @@ internal sealed class FaultRun : IAsyncDisposable
             }
         }
 
-        Assert.That(live, Is.True, $"{count} workers registered as live consumers within {timeout.TotalSeconds:0} s");
+        Assert.That(live, Is.True, $"{count} workers registered as live consumers (in each of {Keys.Count} partition(s): {string.Join(", ", Keys.Lbs)}) within {timeout.TotalSeconds:0} s");
     }
 
     /// <summary>
@@ -473,8 +492,7 @@ internal sealed class FaultRun : IAsyncDisposable
     /// <summary>How many streams the target owns as it is hit; a fault on a target that owns none proves nothing.</summary>
     private async Task<FaultTarget> TargetAsync(string fault, string podName)
     {
-        var records = (await Admin.GetDatabase().HashGetAllAsync("{" + Service + "-input}:owners")).Select(r => ((string)r.Name!, (string)r.Value!));
-        var target = FaultTarget.FromRecords(fault, podName, records);
+        var target = FaultTarget.FromRecords(fault, podName, await OwnerRecordsAsync());
         if (target.Streams.Count == 0)
         {
             _ineffective.Enqueue($"{fault} of {podName}: it owned no stream when hit");
@@ -491,10 +509,14 @@ internal sealed class FaultRun : IAsyncDisposable
         var now = await RedisMicrosAsync() / 1000;
         foreach (var session in target.Sessions)
         {
-            var deadline = await db.SortedSetScoreAsync("{" + Service + "-input}:sessions", session);
-            if (deadline is { } ms && ms > now)
+            // Its deadline in every partition: each partition's scripts check their own.
+            for (var p = 0; p < Keys.Count; p++)
             {
-                _ineffective.Enqueue($"{target.Fault} of {target.Worker}: its session {session} was still live in Redis at the end of the fault ({ms - now:0} ms left)");
+                var deadline = await db.SortedSetScoreAsync(Keys.Sessions(p), session);
+                if (deadline is { } ms && ms > now)
+                {
+                    _ineffective.Enqueue($"{target.Fault} of {target.Worker}: its session {session} was still live in Redis at the end of the fault ({ms - now:0} ms left{(Keys.Count > 1 ? $" in partition {p}" : "")})");
+                }
             }
         }
     }
@@ -508,22 +530,26 @@ internal sealed class FaultRun : IAsyncDisposable
 
     private async Task<int> OwnedByAsync(string podName)
     {
-        var count = 0;
         try
         {
-            foreach (var record in await Admin.GetDatabase().HashGetAllAsync("{" + Service + "-input}:owners"))
-            {
-                if (((string)record.Value!).Split('|')[0].EndsWith(podName, StringComparison.Ordinal))
-                {
-                    count++;
-                }
-            }
+            return (await OwnerRecordsAsync()).Count(r => r.Value.Split('|')[0].EndsWith(podName, StringComparison.Ordinal));
         }
         catch (RedisException)
         {
+            return 0;
+        }
+    }
+
+    /// <summary>Every partition's ownership records: (id as applications see it, <c>consumer|suffix|token</c>).</summary>
+    private async Task<List<(string Id, string Value)>> OwnerRecordsAsync()
+    {
+        var records = new List<(string Id, string Value)>();
+        for (var p = 0; p < Keys.Count; p++)
+        {
+            records.AddRange((await Admin.GetDatabase().HashGetAllAsync(Keys.Owners(p))).Select(r => (Keys.IdOf(p, (string)r.Name!), (string)r.Value!)));
         }
 
-        return count;
+        return records;
     }
 
     private void Fault(string description)
