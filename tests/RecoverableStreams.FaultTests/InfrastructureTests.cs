@@ -323,6 +323,41 @@ public sealed class InfrastructureTests
     }
 
     /// <summary>
+    /// A renewal silence counts until the next renewal, or for the last one until the session ends or the deadline it set
+    /// passes: a session starved past its deadline (never renewed again) is measured, one closed on time is not late.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_measures_a_renewal_silence_up_to_the_deadline_when_no_renewal_follows()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string control = "{mon-s-input}:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, control);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        RedisKey[] sessions = [control + "sessions"];
+        const string open = "local t = redis.call('TIME') redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + 60000, ARGV[1]) return 1";
+        // As renew.lua: check the session, then set its deadline ARGV[2] ms from now.
+        const string renew = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+            + "local d = redis.call('ZSCORE', KEYS[1], ARGV[1]) if not d or tonumber(d) <= now then return 0 end redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) return 1";
+        const string close = "redis.call('ZSCORE', KEYS[1], ARGV[1]) redis.call('ZREM', KEYS[1], ARGV[1]) return 1";
+
+        await db.ScriptEvaluateAsync(open, sessions, ["starved|s1"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["starved|s1", "700"]);
+        await db.ScriptEvaluateAsync(open, sessions, ["closed|s2"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["closed|s2", "60000"]);
+        await db.ScriptEvaluateAsync(close, sessions, ["closed|s2"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.LongestRenewalSilence(0, long.MaxValue, _ => true).Session == "starved|s1", TimeSpan.FromSeconds(10), "the starved session's silence is seen");
+        Assert.Multiple(() =>
+        {
+            Assert.That(monitor.LongestRenewalSilence(0, long.MaxValue, _ => true).SilenceMs, Is.InRange(690, 800), "silent until the 700 ms deadline its renewal set");
+            Assert.That(monitor.LongestRenewalSilence(0, long.MaxValue, s => s.StartsWith("closed", StringComparison.Ordinal)).SilenceMs, Is.LessThan(200), "a session closed right after its renewal was not silent long");
+            Assert.That(monitor.LongestRenewalGap(0, long.MaxValue).GapMs, Is.Zero, "no two renewals of one session: no gap");
+        });
+    }
+
+    /// <summary>
     /// The takeover judge of the fault scenarios on a fabricated history: a stream re-granted to the faulted session
     /// only, or not at all, is reported; one granted to another session, or completed under a higher token while the
     /// monitor was away, is taken over; records of other workers are not the target's.

@@ -78,6 +78,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     /// <summary>When each session was opened in each partition (µs): the silence before its first renewal counts too.</summary>
     private readonly Dictionary<(int Partition, string Session), long> _sessionOpens = [];
 
+    /// <summary>The deadline (µs) each session's own latest renewal or opening set in each partition.</summary>
+    private readonly Dictionary<(int Partition, string Session), long> _ownDeadlines = [];
+
     /// <summary>When each session last ended in each partition (µs): removed, or its deadline set to 0 by a close.</summary>
     private readonly Dictionary<(int Partition, string Session), long> _sessionEnds = [];
     private readonly List<string> _revived = [];
@@ -204,9 +207,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     /// The longest time (ms, Redis clock) one session went without a renewal in any partition during
     /// [<paramref name="fromMicros"/>, <paramref name="toMicros"/>], among the sessions <paramref name="sessions"/> selects
     /// (<c>consumer|suffix</c>), with that session; 0 when none. Unlike <see cref="LongestRenewalGap"/> it also counts a
-    /// silence no renewal ended: from a session's last renewal (or its opening) to its end (removed, or closed) or to
-    /// <paramref name="toMicros"/>, whichever comes first. A worker starved past its deadline renews that session never
-    /// again (Redis would refuse it), so its longest silence has no later renewal to close it.
+    /// silence no renewal ended: from a session's last renewal (or its opening) to its end (removed, or closed), the
+    /// deadline that renewal set, or <paramref name="toMicros"/>, whichever comes first. A worker starved past its deadline renews that
+    /// session never again (Redis would refuse it), so its longest silence has no later renewal to close it.
     /// </summary>
     public (double SilenceMs, string? Session) LongestRenewalSilence(long fromMicros, long toMicros, Func<string, bool> sessions)
     {
@@ -228,10 +231,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
                 for (var i = 0; i < times.Count; i++)
                 {
-                    // Silent from this renewal until the next one, else until the session ended, cut at the window's end.
+                    // Silent from this renewal until the next one, else until the session ended or the deadline the
+                    // renewal set passed (dead then, whether or not anyone noticed), cut at the window's end.
                     var end = i + 1 < times.Count ? times[i + 1]
-                        : _sessionEnds.TryGetValue(key, out var endedAt) && endedAt >= times[i] ? endedAt
-                        : toMicros;
+                        : Math.Min(
+                            _sessionEnds.TryGetValue(key, out var endedAt) && endedAt >= times[i] ? endedAt : long.MaxValue,
+                            _ownDeadlines.GetValueOrDefault(key, long.MaxValue));
                     end = Math.Min(end, toMicros);
                     if (times[i] > toMicros || end < fromMicros)
                     {
@@ -461,10 +466,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
                         _call.ExtendedDeadline = true;
                         RenewalsOf(p, member).Add(micros);
+                        _ownDeadlines[(p, member)] = deadlineMs * 1000;
                     }
                     else if (opening && deadlineMs * 1000 > micros)
                     {
                         _sessionOpens[(p, member)] = micros;
+                        _ownDeadlines[(p, member)] = deadlineMs * 1000;
                     }
                     else if (deadlineMs * 1000 <= micros)
                     {
