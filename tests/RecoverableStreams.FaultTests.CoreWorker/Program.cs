@@ -23,6 +23,7 @@ var options = new RecoverableStreamOptions
     LeaseDuration = Duration("RecoverableStreams__LeaseDuration") ?? TimeSpan.FromSeconds(10),
     SweepInterval = Duration("RecoverableStreams__SweepInterval") ?? TimeSpan.FromSeconds(5),
     MaxConcurrentStreams = Number("RecoverableStreams__MaxConcurrentStreams") ?? 100,
+    Partitions = Number("RecoverableStreams__Partitions") ?? 1,
 };
 
 using var stop = new CancellationTokenSource();

@@ -170,6 +170,37 @@ public sealed class FaultScenarioTests
         AssertLateCallsRefused(outcome, "blackhole");
     }
 
+    /// <summary>
+    /// Three partitions (each its own LBS, records, sessions and fence): one worker killed with SIGKILL while another is
+    /// frozen past its session's deadline. A session lives in every partition, so each partition's scripts must find it
+    /// dead and its streams in every partition must be taken over; the lease monitor reads all three control prefixes.
+    /// </summary>
+    [Test]
+    public async Task Three_partitions_with_one_worker_killed_and_one_frozen_lose_no_stream_in_any_partition()
+    {
+        await using var run = await FaultRun.StartAsync(new ScenarioSettings("partitions-3-kill-stop") { Partitions = 3 });
+        run.StartProducing();
+
+        await run.WaitForAnnouncedAsync(0.4);
+        await Task.WhenAll(
+            run.KillWorkerAsync(0, TimeSpan.FromSeconds(1)),
+            run.FreezeWorkerAsync(1, 3 * Lease));
+
+        var outcome = await run.FinishAsync();
+        AssertOutcome(outcome);
+        AssertTakenOver(outcome, "SIGKILL", workers: 1);
+        AssertTakenOver(outcome, "SIGSTOP", workers: 1);
+        AssertLateCallsRefused(outcome, "SIGSTOP");
+        Assert.Multiple(() =>
+        {
+            // The monitor saw grants under every partition's prefix, and the faulted workers' streams (each taken over,
+            // above) lay in every partition: no partition's takeovers went unjudged.
+            Assert.That(run.Monitor.GrantsByPartition, Has.Count.EqualTo(3).And.All.GreaterThan(0), "the lease monitor saw grants in each of the 3 partitions");
+            var faultedPartitions = outcome.Targets.SelectMany(t => t.Target.Streams.Keys).Select(id => id[..id.IndexOf(':', StringComparison.Ordinal)]).Distinct().Order(StringComparer.Ordinal);
+            Assert.That(faultedPartitions, Is.EqualTo(new[] { "0", "1", "2" }), "the faulted workers owned streams in each partition when hit");
+        });
+    }
+
     [Test]
     public async Task Both_cores_saturated_with_one_second_leases_loses_no_stream()
     {

@@ -130,6 +130,52 @@ public sealed class InfrastructureTests
     }
 
     /// <summary>
+    /// With several partitions the monitor reads each partition's control prefix (as <see cref="ServiceKeys"/> names
+    /// them from docs/PARTITIONS.md) and names each grant as the client does (<c>&lt;partition&gt;:&lt;entry id&gt;</c>).
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_records_the_grants_of_every_partition_under_the_ids_the_client_uses()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        var service = "mon-" + Guid.NewGuid().ToString("N")[..8];
+        var keys = new ServiceKeys(service, 3);
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, keys.ControlPrefixes);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},allowAdmin=true");
+        var options = new RecoverableStreamOptions { ServiceName = service, Partitions = 3, LeaseDuration = TimeSpan.FromSeconds(2), PollInterval = TimeSpan.FromMilliseconds(200) };
+        await using var client = new RecoverableStreamClient(connection, options);
+        var notifications = await client.InitAsync();
+        var publisher = new StreamPublisher(connection, options);
+        var ids = new List<string>();
+        for (var i = 0; i < 12; i++)
+        {
+            var id = await publisher.AddStreamAsync("s" + i);
+            Assert.That(id, Does.StartWith(keys.PartitionOf("s" + i) + ":"), "ServiceKeys puts the stream in the partition the publisher chose");
+            ids.Add(id);
+        }
+
+        var leases = new List<StreamLease>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (leases.Count < ids.Count)
+        {
+            var n = await notifications.ReadAsync(timeout.Token);
+            if (n.Type == StreamNotificationType.StreamAdded)
+            {
+                leases.Add(n.Lease!);
+            }
+        }
+
+        await Eventually.AssertAsync(() => ids.All(id => monitor.GrantsOf(id).Count == 1), TimeSpan.FromSeconds(10), "one grant seen per stream");
+        foreach (var lease in leases)
+        {
+            Assert.That(monitor.GrantsOf(lease.IdInLbs).Single().Token, Is.EqualTo(lease.FencingToken), lease.IdInLbs);
+        }
+
+        Assert.That(monitor.GrantsByPartition, Has.Count.EqualTo(3).And.All.GreaterThan(0), "grants seen in each partition");
+        Assert.That(monitor.LongestRenewalSilence(0, long.MaxValue, s => s.StartsWith(client.ConsumerId, StringComparison.Ordinal)).Session, Does.StartWith(client.ConsumerId), "the client's session opening and renewals are seen");
+    }
+
+    /// <summary>
     /// The exclusivity check can fail: scripts shaped like the lease scripts (a SET ... PX grant, a GET of the lease key
     /// then a write) that grant over a live lease and accept a stale owner's write are reported, and a refused stale
     /// write is counted.
@@ -277,6 +323,41 @@ public sealed class InfrastructureTests
     }
 
     /// <summary>
+    /// A renewal silence counts until the next renewal, or for the last one until the session ends or the deadline it set
+    /// passes: a session starved past its deadline (never renewed again) is measured, one closed on time is not late.
+    /// </summary>
+    [Test]
+    public async Task Lease_monitor_measures_a_renewal_silence_up_to_the_deadline_when_no_renewal_follows()
+    {
+        await using var redis = await FaultRedis.StartAsync(appendOnly: false);
+        const string control = "{mon-s-input}:";
+        await using var monitor = new LeaseMonitor("127.0.0.1", redis.Port, control);
+        await monitor.Connected.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port}");
+        var db = connection.GetDatabase();
+        RedisKey[] sessions = [control + "sessions"];
+        const string open = "local t = redis.call('TIME') redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000 + 60000, ARGV[1]) return 1";
+        // As renew.lua: check the session, then set its deadline ARGV[2] ms from now.
+        const string renew = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+            + "local d = redis.call('ZSCORE', KEYS[1], ARGV[1]) if not d or tonumber(d) <= now then return 0 end redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1]) return 1";
+        const string close = "redis.call('ZSCORE', KEYS[1], ARGV[1]) redis.call('ZREM', KEYS[1], ARGV[1]) return 1";
+
+        await db.ScriptEvaluateAsync(open, sessions, ["starved|s1"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["starved|s1", "700"]);
+        await db.ScriptEvaluateAsync(open, sessions, ["closed|s2"]);
+        await db.ScriptEvaluateAsync(renew, sessions, ["closed|s2", "60000"]);
+        await db.ScriptEvaluateAsync(close, sessions, ["closed|s2"]);
+        await db.StringGetAsync("next-command");
+        await Eventually.AssertAsync(() => monitor.LongestRenewalSilence(0, long.MaxValue, _ => true).Session == "starved|s1", TimeSpan.FromSeconds(10), "the starved session's silence is seen");
+        Assert.Multiple(() =>
+        {
+            Assert.That(monitor.LongestRenewalSilence(0, long.MaxValue, _ => true).SilenceMs, Is.InRange(690, 800), "silent until the 700 ms deadline its renewal set");
+            Assert.That(monitor.LongestRenewalSilence(0, long.MaxValue, s => s.StartsWith("closed", StringComparison.Ordinal)).SilenceMs, Is.LessThan(200), "a session closed right after its renewal was not silent long");
+            Assert.That(monitor.LongestRenewalGap(0, long.MaxValue).GapMs, Is.Zero, "no two renewals of one session: no gap");
+        });
+    }
+
+    /// <summary>
     /// The takeover judge of the fault scenarios on a fabricated history: a stream re-granted to the faulted session
     /// only, or not at all, is reported; one granted to another session, or completed under a higher token while the
     /// monitor was away, is taken over; records of other workers are not the target's.
@@ -317,7 +398,7 @@ public sealed class InfrastructureTests
         // until it is back), so the producer must retry them.
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},abortConnect=false,connectTimeout=500,syncTimeout=500,asyncTimeout=500");
         var options = new RecoverableStreamOptions { ServiceName = "prod-" + Guid.NewGuid().ToString("N")[..8] };
-        var producer = new StreamProducer(connection, options, new ProducerPlan(30, 40, 60, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50)), Stopwatch.StartNew());
+        var producer = new StreamProducer(connection, options, new ServiceKeys(options.ServiceName, 1), new ProducerPlan(30, 40, 60, TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(50)), Stopwatch.StartNew());
         var production = producer.RunAsync("data", CancellationToken.None);
         await Eventually.AssertAsync(() => producer.EntriesWritten >= 100, TimeSpan.FromSeconds(30), "the producer is writing");
 

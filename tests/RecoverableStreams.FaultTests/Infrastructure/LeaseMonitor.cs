@@ -27,31 +27,41 @@ namespace RecoverableStreams.FaultTests.Infrastructure;
 /// &lt;session&gt;|&lt;token&gt;</c>, a record live while its session's deadline in <c>ZADD {L}:sessions</c> has not
 /// passed). A lease value is <c>&lt;consumer&gt;|&lt;instance or session suffix&gt;|&lt;token&gt;</c> in both.
 /// </para>
+/// <para>
+/// A service with several partitions (<c>RecoverableStreamOptions.Partitions</c>) has one control prefix per partition,
+/// each with its own records, sessions and fence counter: the monitor reads every prefix it is given, keeps each
+/// partition's state apart and names an entry as applications see it (<c>&lt;partition&gt;:&lt;entry id&gt;</c> with more
+/// than one partition, the entry id alone with one). A script runs in one partition (its keys share one hash slot).
+/// </para>
 /// </summary>
 internal sealed partial class LeaseMonitor : IAsyncDisposable
 {
     private readonly string _host;
     private readonly int _port;
-    private readonly string _leasePrefix;
-    private readonly string _checkpointPrefix;
-    private readonly string _ownersKey;
-    private readonly string _sessionsKey;
+    private readonly string[] _prefixes;
+    private readonly string[] _leasePrefixes;
+    private readonly string[] _checkpointPrefixes;
+    private readonly string[] _ownersKeys;
+    private readonly string[] _sessionsKeys;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<Grant>> _grants = new(StringComparer.Ordinal);
-    private readonly List<(long After, long Before)> _gaps = [];
+    private readonly List<(int Partition, long After, long Before)> _gaps = [];
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly TaskCompletionSource _firstConnect = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _lastToken;
-    private bool _gapOpen;
-    private long _gapAfter;
+
+    /// <summary>Per partition (each has its own fence counter): the last token seen, and an open gap's lower bound.</summary>
+    private readonly long[] _lastToken;
+    private readonly bool[] _gapOpen;
+    private readonly long[] _gapAfter;
+    private readonly long[] _grantsByPartition;
 
     /// <summary>Leases whose state spans a monitor disconnection are not judged: what happened meanwhile is unknown.</summary>
     private int _epoch;
     private readonly Dictionary<string, LeaseState> _leases = new(StringComparer.Ordinal);
 
-    /// <summary>Session model: each session's deadline (ms, Redis clock) from its latest ZADD; 0 once removed.</summary>
-    private readonly Dictionary<string, long> _sessionDeadlines = new(StringComparer.Ordinal);
+    /// <summary>Session model: each session's deadline (ms, Redis clock) in each partition from its latest ZADD; 0 once removed.</summary>
+    private readonly Dictionary<(int Partition, string Session), long> _sessionDeadlines = [];
     private readonly List<string> _overlaps = [];
     private readonly List<string> _staleAccepted = [];
     private int _acceptedWrites;
@@ -62,20 +72,41 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     /// <summary>Refusals per calling session (<c>consumer|suffix</c>): what a faulted worker's own late calls met.</summary>
     private readonly Dictionary<string, SessionRefusals> _refusedBySession = new(StringComparer.Ordinal);
 
-    /// <summary>Renewals seen per session (µs, Redis clock), to show a renewal came late.</summary>
-    private readonly Dictionary<string, List<long>> _renewals = new(StringComparer.Ordinal);
+    /// <summary>Renewals seen per session and partition (µs, Redis clock), to show a renewal came late.</summary>
+    private readonly Dictionary<(int Partition, string Session), List<long>> _renewals = [];
+
+    /// <summary>When each session was opened in each partition (µs): the silence before its first renewal counts too.</summary>
+    private readonly Dictionary<(int Partition, string Session), long> _sessionOpens = [];
+
+    /// <summary>The deadline (µs) each session's own latest renewal or opening set in each partition.</summary>
+    private readonly Dictionary<(int Partition, string Session), long> _ownDeadlines = [];
+
+    /// <summary>When each session last ended in each partition (µs): removed, or its deadline set to 0 by a close.</summary>
+    private readonly Dictionary<(int Partition, string Session), long> _sessionEnds = [];
     private readonly List<string> _revived = [];
     private ScriptCall? _call;
 
     /// <param name="controlPrefix">The prefix of the service's control keys, <c>{L}:</c>.</param>
     public LeaseMonitor(string host, int port, string controlPrefix)
+        : this(host, port, [controlPrefix])
     {
+    }
+
+    /// <param name="controlPrefixes">Each partition's control-key prefix <c>{L_i}:</c>, in partition order.</param>
+    public LeaseMonitor(string host, int port, IReadOnlyList<string> controlPrefixes)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(controlPrefixes.Count);
         _host = host;
         _port = port;
-        _leasePrefix = controlPrefix + "lease:";
-        _checkpointPrefix = controlPrefix + "ckpt:";
-        _ownersKey = controlPrefix + "owners";
-        _sessionsKey = controlPrefix + "sessions";
+        _prefixes = [.. controlPrefixes];
+        _leasePrefixes = [.. controlPrefixes.Select(p => p + "lease:")];
+        _checkpointPrefixes = [.. controlPrefixes.Select(p => p + "ckpt:")];
+        _ownersKeys = [.. controlPrefixes.Select(p => p + "owners")];
+        _sessionsKeys = [.. controlPrefixes.Select(p => p + "sessions")];
+        _lastToken = new long[controlPrefixes.Count];
+        _gapOpen = new bool[controlPrefixes.Count];
+        _gapAfter = new long[controlPrefixes.Count];
+        _grantsByPartition = new long[controlPrefixes.Count];
         _loop = Task.Run(RunAsync);
     }
 
@@ -83,17 +114,32 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
     public long GrantsSeen { get; private set; }
 
-    /// <summary>Token ranges (exclusive bounds) granted while the monitor was not connected.</summary>
-    public IReadOnlyList<(long After, long Before)> Gaps
+    /// <summary>Grants seen in each partition (index as in the prefixes given): each prefix is really read.</summary>
+    public IReadOnlyList<long> GrantsByPartition
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _grantsByPartition];
+            }
+        }
+    }
+
+    /// <summary>Token ranges (exclusive bounds) granted in a partition while the monitor was not connected.</summary>
+    public IReadOnlyList<(int Partition, long After, long Before)> Gaps
     {
         get
         {
             lock (_gate)
             {
                 var gaps = _gaps.ToList();
-                if (_gapOpen)
+                for (var p = 0; p < _prefixes.Length; p++)
                 {
-                    gaps.Add((_gapAfter, long.MaxValue));
+                    if (_gapOpen[p])
+                    {
+                        gaps.Add((p, _gapAfter[p], long.MaxValue));
+                    }
                 }
 
                 return gaps;
@@ -142,7 +188,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         lock (_gate)
         {
             var longest = (GapMs: 0.0, Session: (string?)null);
-            foreach (var (session, times) in _renewals)
+            foreach (var ((_, session), times) in _renewals)
             {
                 for (var i = 1; i < times.Count; i++)
                 {
@@ -157,8 +203,63 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         }
     }
 
-    /// <summary>True when <paramref name="token"/> may have been granted while the monitor was away.</summary>
-    public bool InGap(long token) => Gaps.Any(g => token > g.After && token < g.Before);
+    /// <summary>
+    /// The longest time (ms, Redis clock) one session went without a renewal in any partition during
+    /// [<paramref name="fromMicros"/>, <paramref name="toMicros"/>], among the sessions <paramref name="sessions"/> selects
+    /// (<c>consumer|suffix</c>), with that session; 0 when none. Unlike <see cref="LongestRenewalGap"/> it also counts a
+    /// silence no renewal ended: from a session's last renewal (or its opening) to its end (removed, or closed), the
+    /// deadline that renewal set, or <paramref name="toMicros"/>, whichever comes first. A worker starved past its deadline renews that
+    /// session never again (Redis would refuse it), so its longest silence has no later renewal to close it.
+    /// </summary>
+    public (double SilenceMs, string? Session) LongestRenewalSilence(long fromMicros, long toMicros, Func<string, bool> sessions)
+    {
+        lock (_gate)
+        {
+            var longest = (SilenceMs: 0.0, Session: (string?)null);
+            foreach (var key in _renewals.Keys.Union(_sessionOpens.Keys).ToList())
+            {
+                if (!sessions(key.Session))
+                {
+                    continue;
+                }
+
+                var times = _renewals.GetValueOrDefault(key) ?? [];
+                if (_sessionOpens.TryGetValue(key, out var openedAt))
+                {
+                    times = [openedAt, .. times];
+                }
+
+                for (var i = 0; i < times.Count; i++)
+                {
+                    // Silent from this renewal until the next one, else until the session ended or the deadline the
+                    // renewal set passed (dead then, whether or not anyone noticed), cut at the window's end.
+                    var end = i + 1 < times.Count ? times[i + 1]
+                        : Math.Min(
+                            _sessionEnds.TryGetValue(key, out var endedAt) && endedAt >= times[i] ? endedAt : long.MaxValue,
+                            _ownDeadlines.GetValueOrDefault(key, long.MaxValue));
+                    end = Math.Min(end, toMicros);
+                    if (times[i] > toMicros || end < fromMicros)
+                    {
+                        continue;
+                    }
+
+                    if ((end - times[i]) / 1000.0 > longest.SilenceMs)
+                    {
+                        longest = ((end - times[i]) / 1000.0, key.Session);
+                    }
+                }
+            }
+
+            return longest;
+        }
+    }
+
+    /// <summary>True when <paramref name="token"/> may have been granted for entry <paramref name="id"/> while the monitor was away.</summary>
+    public bool InGap(string id, long token)
+    {
+        var partition = PartitionOfId(id);
+        return Gaps.Any(g => g.Partition == partition && token > g.After && token < g.Before);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -208,10 +309,13 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
             lock (_gate)
             {
-                if (connectedBefore && !_gapOpen)
+                for (var p = 0; p < _prefixes.Length; p++)
                 {
-                    _gapOpen = true;
-                    _gapAfter = _lastToken;
+                    if (connectedBefore && !_gapOpen[p])
+                    {
+                        _gapOpen[p] = true;
+                        _gapAfter[p] = _lastToken[p];
+                    }
                 }
 
                 _epoch++;
@@ -269,60 +373,76 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
     {
         var command = args[0].ToUpperInvariant();
         var key = args[1];
-        var leaseId = key.StartsWith(_leasePrefix, StringComparison.Ordinal) ? key[_leasePrefix.Length..] : null;
+        // The partition whose keys the command touches (a script stays in one); a key of none (a summary hash) is
+        // judged in the partition the script has touched so far, if any.
+        var p = PartitionOfKey(key) ?? _call?.Partition ?? -1;
+        if (p < 0)
+        {
+            return;
+        }
+
+        if (_call is not null)
+        {
+            _call.Partition ??= p;
+        }
+
+        var leasePrefix = _leasePrefixes[p];
+        var ownersKey = _ownersKeys[p];
+        var sessionsKey = _sessionsKeys[p];
+        var leaseId = key.StartsWith(leasePrefix, StringComparison.Ordinal) ? key[leasePrefix.Length..] : null;
         switch (command)
         {
             case "SET" when leaseId is not null && args.Count >= 5 && args[3].Equals("PX", StringComparison.OrdinalIgnoreCase):
-                OnGrant(leaseId, args[2], micros, ttlMs: long.Parse(args[4], CultureInfo.InvariantCulture));
+                OnGrant(p, leaseId, args[2], micros, ttlMs: long.Parse(args[4], CultureInfo.InvariantCulture));
                 break;
-            case "HSET" when key == _ownersKey && args.Count >= 4:
+            case "HSET" when key == ownersKey && args.Count >= 4:
                 // Bulk grants (claim.lua) set many records in one variadic HSET: every field/value pair is a grant.
                 for (var i = 2; i + 1 < args.Count; i += 2)
                 {
-                    OnGrant(args[i], args[i + 1], micros, ttlMs: null);
+                    OnGrant(p, args[i], args[i + 1], micros, ttlMs: null);
                 }
 
                 break;
-            case "HGET" when key == _ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
-                _call.Checks[args[2]] = recordChecked;
+            case "HGET" when key == ownersKey && args.Count >= 3 && _call?.ValueFor(args[2]) is { } recordChecked:
+                _call.Checks[IdOf(p, args[2])] = recordChecked;
                 _call.CheckedRecord = true;
                 break;
-            case "HMGET" when key == _ownersKey && _call is { HasLeaseValues: true }:
+            case "HMGET" when key == ownersKey && _call is { HasLeaseValues: true }:
                 // Bulk ownership-checked writes (release.lua) read every record they check in one HMGET.
                 foreach (var id in args.Skip(2))
                 {
                     if (_call.ValueFor(id) is { } bulkChecked)
                     {
-                        _call.Checks[id] = bulkChecked;
+                        _call.Checks[IdOf(p, id)] = bulkChecked;
                         _call.CheckedRecord = true;
                     }
                 }
 
                 break;
-            case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: false, SessionCall: null }:
+            case "ZSCORE" when key == sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: false, SessionCall: null }:
                 // Session model: a renewal, read or claim checks its own session first; one whose deadline has passed
                 // is refused and writes nothing.
                 _call.SessionCall = args[2];
                 _call.StartMicros = micros;
-                _call.SessionCallLate = _sessionDeadlines.TryGetValue(args[2], out var knownDeadlineMs) && knownDeadlineMs * 1000 <= micros;
+                _call.SessionCallLate = _sessionDeadlines.TryGetValue((p, args[2]), out var knownDeadlineMs) && knownDeadlineMs * 1000 <= micros;
                 break;
-            case "ZSCORE" when key == _sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: true }:
+            case "ZSCORE" when key == sessionsKey && args.Count >= 3 && _call is { HasLeaseValues: true }:
                 // Session model: an ownership-checked script first checks that the caller's session is live.
                 _call.SessionChecked = args[2];
                 _call.StartMicros = micros;
                 break;
-            case "HDEL" when key == _ownersKey:
+            case "HDEL" when key == ownersKey:
                 foreach (var id in args.Skip(2))
                 {
-                    OnWrite(id);
-                    if (_leases.TryGetValue(id, out var removed))
+                    OnWrite(p, id);
+                    if (_leases.TryGetValue(IdOf(p, id), out var removed))
                     {
                         removed.Ended = true;
                     }
                 }
 
                 break;
-            case "ZADD" when key == _sessionsKey:
+            case "ZADD" when key == sessionsKey:
                 // ZADD key [NX|XX|GT|LT|CH]... score member [score member ...]
                 var first = 2;
                 while (first < args.Count && !double.TryParse(args[first], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
@@ -330,71 +450,118 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
                     first++;
                 }
 
+                // open_session.lua: a ZADD NX of the caller's own session, with no check before it.
+                var opening = _call is { HasLeaseValues: false, SessionCall: null } && args.Take(first).Skip(2).Any(a => a.Equals("NX", StringComparison.OrdinalIgnoreCase));
                 for (var i = first; i + 1 < args.Count; i += 2)
                 {
                     var member = args[i + 1];
                     var deadlineMs = (long)double.Parse(args[i], NumberStyles.Float, CultureInfo.InvariantCulture);
                     if (_call is { SessionCall: { } caller } && caller == member && deadlineMs * 1000 > micros)
                     {
-                        if (_call.SessionCallLate && _sessionDeadlines.GetValueOrDefault(member) * 1000 + RevivalToleranceMicros <= _call.StartMicros)
+                        if (_call.SessionCallLate && _sessionDeadlines.GetValueOrDefault((p, member)) * 1000 + RevivalToleranceMicros <= _call.StartMicros)
                         {
                             // Invariant 3: a dead session stays dead; a renewal that extends a passed deadline revives it.
-                            _revived.Add($"{member}: deadline {_sessionDeadlines.GetValueOrDefault(member)} ms had passed when a call at {_call.StartMicros / 1000} ms extended it to {deadlineMs} ms");
+                            _revived.Add($"{member}: deadline {_sessionDeadlines.GetValueOrDefault((p, member))} ms had passed when a call at {_call.StartMicros / 1000} ms extended it to {deadlineMs} ms");
                         }
 
                         _call.ExtendedDeadline = true;
-                        if (!_renewals.TryGetValue(member, out var times))
-                        {
-                            _renewals[member] = times = [];
-                        }
-
-                        times.Add(micros);
+                        RenewalsOf(p, member).Add(micros);
+                        _ownDeadlines[(p, member)] = deadlineMs * 1000;
+                    }
+                    else if (opening && deadlineMs * 1000 > micros)
+                    {
+                        _sessionOpens[(p, member)] = micros;
+                        _ownDeadlines[(p, member)] = deadlineMs * 1000;
+                    }
+                    else if (deadlineMs * 1000 <= micros)
+                    {
+                        _sessionEnds[(p, member)] = micros;
                     }
 
-                    _sessionDeadlines[member] = deadlineMs;
+                    _sessionDeadlines[(p, member)] = deadlineMs;
                 }
 
                 break;
-            case "ZREM" when key == _sessionsKey:
+            case "ZREM" when key == sessionsKey:
                 foreach (var session in args.Skip(2))
                 {
-                    _sessionDeadlines[session] = 0;
+                    _sessionDeadlines[(p, session)] = 0;
+                    _sessionEnds[(p, session)] = micros;
                 }
 
                 break;
             case "GET" when leaseId is not null && _call?.ValueFor(leaseId) is { } checkedValue:
-                _call.Checks[leaseId] = checkedValue;
+                _call.Checks[IdOf(p, leaseId)] = checkedValue;
                 break;
             case "PEXPIRE" when leaseId is not null:
-                OnWrite(leaseId);
-                if (_leases.TryGetValue(leaseId, out var renewed))
+                OnWrite(p, leaseId);
+                if (_leases.TryGetValue(IdOf(p, leaseId), out var renewed))
                 {
                     renewed.LiveUntil = micros + long.Parse(args[2], CultureInfo.InvariantCulture) * 1000;
                 }
 
                 break;
             case "DEL":
-                foreach (var deleted in args.Skip(1).Where(k => k.StartsWith(_leasePrefix, StringComparison.Ordinal)))
+                foreach (var deleted in args.Skip(1).Where(k => k.StartsWith(leasePrefix, StringComparison.Ordinal)))
                 {
-                    var id = deleted[_leasePrefix.Length..];
-                    OnWrite(id);
-                    if (_leases.TryGetValue(id, out var ended))
+                    var id = deleted[leasePrefix.Length..];
+                    OnWrite(p, id);
+                    if (_leases.TryGetValue(IdOf(p, id), out var ended))
                     {
                         ended.Ended = true;
                     }
                 }
 
                 break;
-            case "HSET" when key.StartsWith(_checkpointPrefix, StringComparison.Ordinal):
-                OnWrite(key[_checkpointPrefix.Length..]);
+            case "HSET" when key.StartsWith(_checkpointPrefixes[p], StringComparison.Ordinal):
+                OnWrite(p, key[_checkpointPrefixes[p].Length..]);
                 break;
             case "HINCRBY" when args.Count >= 3:
-                OnWrite(args[2]);
+                OnWrite(p, args[2]);
                 break;
         }
     }
 
-    private void OnGrant(string id, string value, long micros, long? ttlMs)
+    private List<long> RenewalsOf(int partition, string session)
+    {
+        if (!_renewals.TryGetValue((partition, session), out var times))
+        {
+            _renewals[(partition, session)] = times = [];
+        }
+
+        return times;
+    }
+
+    /// <summary>The partition whose control prefix <paramref name="key"/> starts with; null for none.</summary>
+    private int? PartitionOfKey(string key)
+    {
+        for (var p = 0; p < _prefixes.Length; p++)
+        {
+            if (key.StartsWith(_prefixes[p], StringComparison.Ordinal))
+            {
+                return p;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>An entry as applications name it: the entry id with one partition, <c>&lt;partition&gt;:&lt;entry id&gt;</c> with more.</summary>
+    private string IdOf(int partition, string entryId) =>
+        _prefixes.Length == 1 ? entryId : partition.ToString(CultureInfo.InvariantCulture) + ":" + entryId;
+
+    private int PartitionOfId(string id)
+    {
+        if (_prefixes.Length == 1)
+        {
+            return 0;
+        }
+
+        var colon = id.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 && int.TryParse(id.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out var partition) ? partition : -1;
+    }
+
+    private void OnGrant(int partition, string entryId, string value, long micros, long? ttlMs)
     {
         var parts = value.Split('|');
         if (parts.Length < 3 || !long.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out var token))
@@ -402,11 +569,12 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
             return;
         }
 
-        if (_gapOpen)
+        var id = IdOf(partition, entryId);
+        if (_gapOpen[partition])
         {
             // A restart without persistence starts the fence again from 1: the gap then covers 0..token.
-            _gaps.Add((token > _gapAfter ? _gapAfter : 0, token));
-            _gapOpen = false;
+            _gaps.Add((partition, token > _gapAfter[partition] ? _gapAfter[partition] : 0, token));
+            _gapOpen[partition] = false;
         }
 
         if (_leases.TryGetValue(id, out var previous) && previous.Epoch == _epoch && !previous.Ended && LiveUntil(previous) > micros + OverlapToleranceMicros)
@@ -417,15 +585,17 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         // A lease key lives for its time to live; an ownership record as long as its session (the value minus the token).
         _leases[id] = ttlMs is { } ttl
             ? new LeaseState(value, token, _epoch) { LiveUntil = micros + ttl * 1000 }
-            : new LeaseState(value, token, _epoch) { Session = value[..value.LastIndexOf('|')] };
-        _lastToken = token;
+            : new LeaseState(value, token, _epoch) { Partition = partition, Session = value[..value.LastIndexOf('|')] };
+        _lastToken[partition] = token;
+        _grantsByPartition[partition]++;
         GrantsSeen++;
         _grants.GetOrAdd(id, _ => new ConcurrentQueue<Grant>()).Enqueue(new Grant(token, parts[0], parts[1]));
     }
 
     /// <summary>A write to an entry's keys inside a script: accepted, so the lease value it checked must be the latest.</summary>
-    private void OnWrite(string id)
+    private void OnWrite(int partition, string entryId)
     {
+        var id = IdOf(partition, entryId);
         if (_call is null || !_call.Checks.Remove(id, out var checkedValue))
         {
             return;
@@ -458,7 +628,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         if (_call is { SessionChecked: { } session, CheckedRecord: false, Wrote: false })
         {
             _refusedWrites++;
-            if (_sessionDeadlines.TryGetValue(session, out var deadlineMs) && deadlineMs * 1000 <= _call.StartMicros)
+            if (_sessionDeadlines.TryGetValue((_call.Partition ?? 0, session), out var deadlineMs) && deadlineMs * 1000 <= _call.StartMicros)
             {
                 _staleRefused++;
                 Refused(session, late: false);
@@ -486,7 +656,7 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
 
     /// <summary>Until when (µs, Redis clock) a lease was live: its own time to live, or its session's deadline.</summary>
     private long LiveUntil(LeaseState lease) =>
-        lease.Session is null ? lease.LiveUntil : _sessionDeadlines.GetValueOrDefault(lease.Session) * 1000;
+        lease.Session is null ? lease.LiveUntil : _sessionDeadlines.GetValueOrDefault((lease.Partition, lease.Session)) * 1000;
 
     private static long TokenOf(string leaseValue) =>
         long.TryParse(leaseValue[(leaseValue.LastIndexOf('|') + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var token) ? token : long.MaxValue;
@@ -574,6 +744,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         /// <summary>Session model: the owning session, whose deadline bounds the record.</summary>
         public string? Session { get; init; }
 
+        /// <summary>Session model: the partition of the record, whose sessions key holds that deadline.</summary>
+        public int Partition { get; init; }
+
         public bool Ended { get; set; }
     }
 
@@ -604,6 +777,9 @@ internal sealed partial class LeaseMonitor : IAsyncDisposable
         public bool ExtendedDeadline { get; set; }
 
         public bool Wrote { get; set; }
+
+        /// <summary>The partition whose keys the script touched first (a script stays in one).</summary>
+        public int? Partition { get; set; }
 
         /// <summary>The lease value this call presents for the entry: its only one, or the one right after the id (batches).</summary>
         public string? ValueFor(string id)

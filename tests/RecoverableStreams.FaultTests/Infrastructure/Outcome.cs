@@ -31,25 +31,29 @@ internal sealed class Outcome
     /// highest fencing token granted for its LBS entry: no grant seen by MONITOR is higher, and the token itself was
     /// seen granted for that entry (or falls in a window in which the monitor was disconnected).
     /// </summary>
-    public static async Task<Outcome> CheckAsync(IDatabase db, string service, IReadOnlyCollection<ProducedStream> streams, LeaseMonitor monitor)
+    public static async Task<Outcome> CheckAsync(IDatabase db, ServiceKeys keys, IReadOnlyCollection<ProducedStream> streams, LeaseMonitor monitor)
     {
         var outcome = new Outcome { Checked = streams.Count, Exclusivity = monitor.Exclusivity };
         outcome.Failures.AddRange(outcome.Exclusivity.OverlappingGrants.Select(o => "Two live owners: " + o));
         outcome.Failures.AddRange(outcome.Exclusivity.StaleWritesAccepted.Select(o => "Stale write accepted: " + o));
         outcome.Failures.AddRange(outcome.Exclusivity.RevivedSessions.Select(o => "Dead session revived: " + o));
-        var lbs = service + "-input";
-        var group = service + "-group";
+        var service = keys.Service;
         var dead = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var letter in await db.StreamRangeAsync("{" + lbs + "}:dead"))
+        var remaining = new HashSet<string>(StringComparer.Ordinal);
+        // Every partition's LBS, group and dead letters; ids as applications see them (the producer's LbsId).
+        for (var p = 0; p < keys.Count; p++)
         {
-            dead[(string)letter["lbs-id"]!] = $"{letter["reason"]} (consumer {letter["consumer"]}, attempts {letter["attempts"]})";
-        }
+            foreach (var letter in await db.StreamRangeAsync(keys.Dead(p)))
+            {
+                dead[keys.IdOf(p, (string)letter["lbs-id"]!)] = $"{letter["reason"]} (consumer {letter["consumer"]}, attempts {letter["attempts"]})";
+            }
 
-        var remaining = (await db.StreamRangeAsync(lbs)).Select(e => (string)e.Id!).ToHashSet(StringComparer.Ordinal);
-        var pending = await db.StreamPendingAsync(lbs, group);
-        if (pending.PendingMessageCount > 0)
-        {
-            outcome.Failures.Add($"{pending.PendingMessageCount} LBS entries are still pending in {group}.");
+            remaining.UnionWith((await db.StreamRangeAsync(keys.Lbs[p])).Select(e => keys.IdOf(p, (string)e.Id!)));
+            var pending = await db.StreamPendingAsync(keys.Lbs[p], keys.Group);
+            if (pending.PendingMessageCount > 0)
+            {
+                outcome.Failures.Add($"{pending.PendingMessageCount} LBS entries are still pending in {keys.Group} on {keys.Lbs[p]}.");
+            }
         }
 
         foreach (var stream in streams.OrderBy(s => s.Name, StringComparer.Ordinal))
@@ -98,7 +102,7 @@ internal sealed class Outcome
             {
                 outcome.Failures.Add($"{stream.Name} ({stream.LbsId}): summary token {token} by {Owner(summary)} is lower than token {highest} granted for it (grants: {Describe(grants)}).");
             }
-            else if (!grants.Any(g => g.Token == token) && !monitor.InGap(token.Value))
+            else if (!grants.Any(g => g.Token == token) && !monitor.InGap(stream.LbsId, token.Value))
             {
                 outcome.Failures.Add($"{stream.Name} ({stream.LbsId}): summary token {token} was never granted for this entry (grants: {Describe(grants)}).");
             }

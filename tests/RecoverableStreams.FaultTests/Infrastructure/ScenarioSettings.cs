@@ -21,6 +21,12 @@ internal sealed record ScenarioSettings(string Name)
     /// <summary>The workers' <c>MaxDeliveryAttempts</c>; null keeps the library's default (5).</summary>
     public int? MaxDeliveryAttempts { get; init; }
 
+    /// <summary>
+    /// The service's <c>RecoverableStreamOptions.Partitions</c> (workers and producer alike): each partition has its own
+    /// LBS and control keys (<see cref="ServiceKeys"/>), all of which the run watches.
+    /// </summary>
+    public int Partitions { get; init; } = 1;
+
     /// <summary>Redis runs with <c>--appendonly yes --appendfsync always</c>.</summary>
     public bool AppendOnly { get; init; }
 

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace RecoverableStreams.FaultTests.Infrastructure;
 
-/// <summary>POSIX signals sent to one process by its PID (Linux numbers), never by name.</summary>
+/// <summary>POSIX signals sent to one process by its PID (Linux numbers), never by name; and its threads' nice values.</summary>
 internal static partial class Signals
 {
     public const int Kill = 9;
@@ -34,6 +34,43 @@ internal static partial class Signals
         }
     }
 
+    /// <summary>
+    /// The threads of process <paramref name="pid"/> (their ids, from /proc/&lt;pid&gt;/task) with their nice values;
+    /// empty when it is gone. Linux keeps the nice value per thread: <c>renice -p</c> changes one thread only.
+    /// </summary>
+    public static IReadOnlyDictionary<int, int> ThreadNices(int pid)
+    {
+        var nices = new Dictionary<int, int>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                    // After "tid (comm) ", field 3 is the state; nice is field 19 of the whole line.
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    nices[int.Parse(Path.GetFileName(task), System.Globalization.CultureInfo.InvariantCulture)] = int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return nices;
+    }
+
+    /// <summary>Sets one thread's nice value (setpriority(PRIO_PROCESS, tid)); 0, or the errno (1 EPERM, 3 ESRCH, 13 EACCES).</summary>
+    public static int SetNice(int tid, int nice) => setpriority(0, tid, nice) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, int who, int prio);
 }

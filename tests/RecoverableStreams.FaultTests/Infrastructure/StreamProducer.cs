@@ -32,7 +32,7 @@ internal sealed class ProducedStream(string name)
 /// write that had succeeded is refused by Redis as a duplicate; an announcement whose reply was lost is looked up in the
 /// LBS before it is repeated).
 /// </summary>
-internal sealed class StreamProducer(IConnectionMultiplexer redis, RecoverableStreamOptions options, ProducerPlan plan, Stopwatch clock)
+internal sealed class StreamProducer(IConnectionMultiplexer redis, RecoverableStreamOptions options, ServiceKeys keys, ProducerPlan plan, Stopwatch clock)
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(100);
     private readonly ConcurrentDictionary<string, ProducedStream> _streams = new(StringComparer.Ordinal);
@@ -117,13 +117,15 @@ internal sealed class StreamProducer(IConnectionMultiplexer redis, RecoverableSt
 
     private async Task<string?> FindAnnouncementAsync(string name)
     {
-        var entries = await redis.GetDatabase().StreamRangeAsync(options.ServiceName + "-input");
+        // The stream's own partition's LBS; the id as the publisher returns it (with its partition when there are several).
+        var partition = keys.PartitionOf(name);
+        var entries = await redis.GetDatabase().StreamRangeAsync(keys.Lbs[partition]);
         foreach (var entry in entries)
         {
             var payload = (string?)entry["lbs-input"];
             if (payload is not null && JsonDocument.Parse(payload).RootElement.GetProperty("DataStreamName").GetString() == name)
             {
-                return entry.Id!;
+                return keys.IdOf(partition, entry.Id!);
             }
         }
 
