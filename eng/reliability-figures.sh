@@ -37,7 +37,7 @@ figures=$(grep -o 'FIGURES | .*' "$log" | awk -F'|' '!seen[$2]++')
 echo "$figures"
 grep -E '^\s+target ' "$log" | sort -u
 echo
-echo "| scenario | streams checked | faults | faulted workers' streams taken over | faulted workers' late calls refused | their stale writes refused | overlapping owners | stale writes accepted | revived sessions | dead letters | longest renewal gap under CPU hog | drained after the last fault |"
+echo "| scenario | streams checked | faults | faulted workers' streams taken over | faulted workers' late calls refused | their stale writes refused | overlapping owners | stale writes accepted | revived sessions | dead letters | longest renewal silence under CPU hog | drained after the last fault |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 echo "$figures" | awk -F' [|] ' '
   function after(field, label) { sub(".*" label " ", "", field); return field }
@@ -51,7 +51,7 @@ echo "$figures" | awk -F' [|] ' '
       if ($i ~ /^stale writes accepted/) accepted = after($i, "accepted")
       if ($i ~ /^revived sessions/) revived = after($i, "sessions")
       if ($i ~ /^dead-lettered/) dead = after($i, "dead-lettered")
-      if ($i ~ /^longest renewal gap/) gap = after($i, "CPU hog")
+      if ($i ~ /^longest renewal silence/) gap = after($i, "CPU hog")
       if ($i ~ /^drained/) { drained = $i; sub(/^drained /, "", drained); sub(/ after the last fault ended.*/, "", drained) }
     }
     name = $2; gsub(/ +$/, "", name)
