@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Notifications;
 using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
@@ -13,7 +13,7 @@ namespace RecoverableStreams;
 /// reason, once, and <see cref="EndReason"/> says which.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
-public sealed class StreamLease
+public sealed class StreamLease : IReaderLease
 {
     private const int NotEnded = -1;
     private readonly ILeaseOperations _operations;
@@ -29,16 +29,13 @@ public sealed class StreamLease
         long fencingToken,
         LeaseOrigin origin,
         IReadOnlyDictionary<string, JsonElement>? additionalInfo,
-        Partition partition,
-        string entryId)
+        Partition partition)
     {
         _operations = operations;
         Partition = partition;
-        EntryId = entryId;
         Info = info;
         ConsumerId = consumerId;
         Session = session;
-        LeaseValue = session.RecordValue(fencingToken);
         FencingToken = fencingToken;
         Origin = origin;
         AdditionalInfo = additionalInfo;
@@ -95,14 +92,29 @@ public sealed class StreamLease
     /// <summary>The partition whose LBS announced the stream (the only one with one partition).</summary>
     internal Partition Partition { get; }
 
-    /// <summary>The LBS entry id inside <see cref="Partition"/>; <see cref="IdInLbs"/> with one partition.</summary>
-    internal string EntryId { get; }
+    /// <summary>
+    /// The LBS entry id inside <see cref="Partition"/>: <see cref="IdInLbs"/> itself with one partition, the part after
+    /// <c>&lt;partition&gt;:</c> with more (entry ids hold no colon). Computed when a write needs it: a lease idles far
+    /// longer than it writes, and hundreds of thousands of them are held at once.
+    /// </summary>
+    internal string EntryId
+    {
+        get
+        {
+            var id = Info.IdInLbs;
+            var colon = id.IndexOf(':', StringComparison.Ordinal);
+            return colon < 0 ? id : id[(colon + 1)..];
+        }
+    }
 
     /// <summary>The session this stream was granted to.</summary>
     internal LeaseSession Session { get; }
 
-    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>.</summary>
-    internal string LeaseValue { get; }
+    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>, computed when a write needs it.</summary>
+    internal string LeaseValue => Session.RecordValue(FencingToken);
+
+    /// <summary>Whether <paramref name="record"/> is this lease's ownership record value (<see cref="LeaseValue"/>), without building it.</summary>
+    internal bool IsRecord(string record) => Session.IsRecordValue(record, FencingToken);
 
     /// <summary>The local, monotonic deadline (the session's): past it this consumer treats the lease as lost, even without Redis.</summary>
     internal long LocalDeadline => Session.LocalDeadline;
@@ -147,7 +159,7 @@ public sealed class StreamLease
     public IAsyncEnumerable<StreamEntry> ReadEntriesAsync(string? afterId = null, int batchSize = 100, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        return ReadCoreAsync(afterId, batchSize, cancellationToken);
+        return _operations.ReadDataStreamAsync(this, afterId, batchSize, cancellationToken);
     }
 
     /// <summary>
@@ -221,16 +233,5 @@ public sealed class StreamLease
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         return true;
-    }
-
-    private async IAsyncEnumerable<StreamEntry> ReadCoreAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, OwnershipLost);
-        var position = afterId ?? (await GetCheckpointAsync(linked.Token).ConfigureAwait(false))?.Position ?? "0-0";
-        await foreach (var entry in _operations.ReadDataStreamAsync(this, position, batchSize, linked.Token).ConfigureAwait(false))
-        {
-            Heartbeat();
-            yield return entry;
-        }
     }
 }

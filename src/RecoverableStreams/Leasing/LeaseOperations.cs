@@ -63,11 +63,11 @@ internal sealed class LeaseOperations : ILeaseOperations
     /// </summary>
     public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session, Partition partition)
     {
-        var recordValue = session.RecordValue(entry.FencingToken);
         var parsed = _context.Parser.Parse(entry.Fields);
         if (!parsed.IsValid)
         {
             Log.MalformedEntry(_context.Logger, entry.Id, parsed.Error!);
+            var recordValue = session.RecordValue(entry.FencingToken);
             var (outcome, _) = await partition.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
             if (outcome != WriteOutcome.Done)
             {
@@ -89,8 +89,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             entry.FencingToken,
             origin,
             parsed.Info,
-            partition,
-            entry.Id);
+            partition);
         // Registered first, then the session checked: a session that ends meanwhile either sees this lease in its
         // snapshot or is seen ended here, so no lease of an ended session stays registered (a zombie holding a slot).
         if (_context.Registry.AddOrReplace(lease) is { } stale)
@@ -284,12 +283,12 @@ internal sealed class LeaseOperations : ILeaseOperations
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
 
-    public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
-        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
+    public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string? afterId, int batchSize, CancellationToken cancellationToken) =>
+        _dataReader.ReadAsync(lease, afterId, batchSize, cancellationToken);
 
     /// <summary>
     /// The local half of the one way a lease ends, for every <see cref="LeaseEndReason"/>: records the reason once,
-    /// cancels <see cref="StreamLease.OwnershipLost"/> (<see cref="StreamLease.IsOwned"/> turns false), frees the slot
+    /// cancels <see cref="StreamLease.OwnershipLost"/> (<see cref="StreamLease.IsOwned"/> turns false), wakes its readers, frees the slot
     /// and, for ends the application did not ask for, posts one <see cref="StreamNotificationType.StreamDisowned"/>.
     /// Callers do the Redis half after it (release, or nothing when Redis already moved on). Returns
     /// <see langword="false"/> when the lease had already ended: nothing more happens.
@@ -302,6 +301,8 @@ internal sealed class LeaseOperations : ILeaseOperations
             return false;
         }
 
+        // Its readers sleeping at the end of the data stream wake up and find OwnershipLost fired.
+        _context.DataStreams.WakeReadersOf(lease.DataStreamName, lease);
         var askedFor = IsAskedFor(reason);
         _context.Metrics.LeaseEnded(lease.Partition.Keys, reason);
         if (!askedFor)
