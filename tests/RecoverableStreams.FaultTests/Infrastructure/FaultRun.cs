@@ -282,7 +282,7 @@ internal sealed class FaultRun : IAsyncDisposable
             }
 
             var until = _clock.Elapsed + duration;
-            while (_clock.Elapsed < until)
+            while (true)
             {
                 foreach (var pid in original.Keys)
                 {
@@ -292,7 +292,14 @@ internal sealed class FaultRun : IAsyncDisposable
                     }
                 }
 
+                // Read once and checked here: a time left between -2 and -1 ms is Task.Delay's "infinite" (it truncates
+                // to whole milliseconds), which left a soak's hog running for good after the pass above took a while.
                 var left = until - _clock.Elapsed;
+                if (left <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
                 await Task.Delay(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
             }
         }
