@@ -224,13 +224,16 @@ internal sealed class FaultRun : IAsyncDisposable
 
     /// <summary>
     /// Busy-loop processes (twice the core count) for <paramref name="duration"/>, each stopped by its PID, while every
-    /// running worker's threads are lowered to nice 19; their nice values are put back afterwards.
+    /// running worker's threads are lowered to nice 19 in the <c>SCHED_IDLE</c> class; both are put back afterwards.
     /// </summary>
     /// <remarks>
     /// Busy loops at the workers' own priority do not starve them: the scheduler gives a thread that wakes from sleep
     /// (a renewal timer, a socket reply) its fair share at once, so on an idle 2-core box the renewals stayed within
     /// 10 % of their schedule beside four such loops. Lowering the workers (weight 15 at nice 19 against 1024 for a
-    /// loop at nice 0: about 1.5 % of a core beside one loop) starves exactly the processes under test. Raising the
+    /// loop at nice 0: about 1.5 % of a core beside one loop) starves exactly the processes under test, but a thread
+    /// waking from sleep still preempts the loops: nice 19 alone made a 2 s lease's renewals only 800-990 ms apart (for
+    /// 667 ms intervals) in most rounds of a 10-minute soak. So the threads also go into the <c>SCHED_IDLE</c> class,
+    /// which never preempts a normal thread: they run only in what the loops leave. Raising the
     /// loops instead (nice -15) would starve Redis, this test process (which stops the hog on time and timestamps
     /// nothing itself, but must stay responsive) and whatever else shares the machine; a starved Redis delays every
     /// renewal alike, which is a Redis stall, another fault. Linux keeps nice per thread, so every thread of each worker
@@ -253,7 +256,7 @@ internal sealed class FaultRun : IAsyncDisposable
             var now = await RedisMicrosAsync();
             return Monitor.LongestRenewalSilence(now - (long)(3 * intervalMs * 1000), now, OfHogged).SilenceMs <= lateMs;
         }, TimeSpan.FromSeconds(20));
-        Fault($"CPU hog: {2 * Environment.ProcessorCount} busy processes for {duration.TotalSeconds:0.#} s, {string.Join(", ", names)} lowered to nice {HoggedNice}{(steady ? "" : " (their renewals were not on time before it either)")}");
+        Fault($"CPU hog: {2 * Environment.ProcessorCount} busy processes for {duration.TotalSeconds:0.#} s, {string.Join(", ", names)} lowered to nice {HoggedNice} and SCHED_IDLE{(steady ? "" : " (their renewals were not on time before it either)")}");
         var from = await RedisMicrosAsync();
         var hogs = Enumerable.Range(0, 2 * Environment.ProcessorCount)
             .Select(i => new ChildProcess($"hog-{i}", "/bin/sh", ["-c", "while :; do :; done"]))
@@ -288,6 +291,7 @@ internal sealed class FaultRun : IAsyncDisposable
                 {
                     foreach (var tid in Signals.ThreadNices(pid).Where(t => t.Value != HoggedNice).Select(t => t.Key))
                     {
+                        Signals.SetIdleClass(tid, idle: true);
                         Signals.SetNice(tid, HoggedNice);
                     }
                 }
@@ -309,8 +313,14 @@ internal sealed class FaultRun : IAsyncDisposable
             {
                 foreach (var tid in Signals.ThreadNices(pid).Keys)
                 {
+                    var errno = Signals.SetIdleClass(tid, idle: false);
+                    if (errno == 0)
+                    {
+                        errno = Signals.SetNice(tid, nice);
+                    }
+
                     // ESRCH: the thread ended meanwhile.
-                    if (Signals.SetNice(tid, nice) is var errno and not 0 and not 3)
+                    if (errno is not 0 and not 3)
                     {
                         notRestored.Add($"thread {tid} of pid {pid} (errno {errno})");
                     }

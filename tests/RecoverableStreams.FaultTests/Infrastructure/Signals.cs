@@ -68,9 +68,27 @@ internal static partial class Signals
     /// <summary>Sets one thread's nice value (setpriority(PRIO_PROCESS, tid)); 0, or the errno (1 EPERM, 3 ESRCH, 13 EACCES).</summary>
     public static int SetNice(int tid, int nice) => setpriority(0, tid, nice) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    /// <summary>
+    /// Puts thread <paramref name="tid"/> in the <c>SCHED_IDLE</c> class (<paramref name="idle"/>) or back in the normal
+    /// one (<c>SCHED_OTHER</c>); returns 0 or the errno. An idle-class thread runs only when nothing else wants the core
+    /// and never preempts a normal one when it wakes; leaving the class needs root or CAP_SYS_NICE.
+    /// </summary>
+    public static int SetIdleClass(int tid, bool idle)
+    {
+        var priority = 0;
+        return sched_setscheduler(tid, idle ? SchedIdle : SchedOther, ref priority) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    private const int SchedOther = 0;
+    private const int SchedIdle = 5;
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setpriority(int which, int who, int prio);
+
+    /// <summary><c>struct sched_param</c> is one int (the static priority, 0 for these classes).</summary>
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setscheduler(int pid, int policy, ref int param);
 }
