@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using RecoverableStreams.Leasing;
-using RecoverableStreams.Notifications;
 using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
@@ -13,7 +13,7 @@ namespace RecoverableStreams;
 /// reason, once, and <see cref="EndReason"/> says which.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
-public sealed class StreamLease : IReaderLease
+public sealed class StreamLease
 {
     private const int NotEnded = -1;
     private readonly ILeaseOperations _operations;
@@ -147,7 +147,7 @@ public sealed class StreamLease : IReaderLease
     public IAsyncEnumerable<StreamEntry> ReadEntriesAsync(string? afterId = null, int batchSize = 100, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        return _operations.ReadDataStreamAsync(this, afterId, batchSize, cancellationToken);
+        return ReadCoreAsync(afterId, batchSize, cancellationToken);
     }
 
     /// <summary>
@@ -221,5 +221,16 @@ public sealed class StreamLease : IReaderLease
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         return true;
+    }
+
+    private async IAsyncEnumerable<StreamEntry> ReadCoreAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, OwnershipLost);
+        var position = afterId ?? (await GetCheckpointAsync(linked.Token).ConfigureAwait(false))?.Position ?? "0-0";
+        await foreach (var entry in _operations.ReadDataStreamAsync(this, position, batchSize, linked.Token).ConfigureAwait(false))
+        {
+            Heartbeat();
+            yield return entry;
+        }
     }
 }
