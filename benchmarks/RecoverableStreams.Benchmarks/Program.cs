@@ -55,7 +55,10 @@ if (arguments.Scenario == "crash-peer")
 
 if (arguments.Scenario == "cluster-consumer")
 {
-    // One consumer process of the cluster row, killed by the parent.
+    // One consumer process of the cluster row, killed by the parent. Its warnings (a session's end and why) reach the
+    // parent's output through its standard output, prefixed with its name.
+    using var childLogging = LoggerFactory.Create(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+    BenchConsumer.LoggerFactory = childLogging;
     await ClusterConsumer.RunChildAsync(arguments);
     return 0;
 }

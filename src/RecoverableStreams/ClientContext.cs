@@ -32,7 +32,7 @@ internal sealed class ClientContext
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
         DataStreams = new DataStreamWatcher(redis, Database, options, Layout.Partitions.Select(k => k.Prefix).ToArray(), logger, time);
         LeaseDuration = options.LeaseDuration;
-        RenewInterval = options.RenewInterval ?? options.LeaseDuration / 3;
+        RenewInterval = options.RenewInterval ?? options.LeaseDuration / 5;
     }
 
     public IConnectionMultiplexer Redis { get; }

@@ -30,8 +30,17 @@ public sealed class RecoverableStreamOptions
     /// <value>The default is 10 seconds.</value>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often this consumer's session, which holds all of its leases, is renewed: one small script call.</summary>
-    /// <value>The default is <see langword="null"/>: a third of <see cref="LeaseDuration"/>.</value>
+    /// <summary>
+    /// How often this consumer's session, which holds all of its leases, is renewed: one small script call per
+    /// partition. A renewal must be answered before the session's local deadline, which falls
+    /// <c>RenewInterval + LeaseDuration / 10</c> before Redis' deadline; so a reply may take up to
+    /// <c>LeaseDuration − 2 × RenewInterval − LeaseDuration / 10</c> (half the lease with the default) before every lease
+    /// ends here. A garbage collection pause or a starved process longer than that ends the session.
+    /// </summary>
+    /// <value>
+    /// The default is <see langword="null"/>: a fifth of <see cref="LeaseDuration"/>. At most a quarter of it (a reply
+    /// may then take 40% of the lease).
+    /// </value>
     public TimeSpan? RenewInterval { get; set; }
 
     /// <summary>The longest the deadline scheduler sleeps before it looks for expired leases again.</summary>

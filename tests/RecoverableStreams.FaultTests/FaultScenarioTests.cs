@@ -165,7 +165,7 @@ public sealed class FaultScenarioTests
         AssertOutcome(outcome);
         AssertTakenOver(outcome, "blackhole", workers: 1);
         // With session leases the blackholed worker stops its own writes once its local deadline passes, so whether a
-        // checkpoint is still in flight is chance; the renewal of its session (sent every third of a lease) always is.
+        // checkpoint is still in flight is chance; the renewal of its session (sent every fifth of a lease) always is.
         // Either, delivered after the heal, must be refused: counted for the blackholed worker's session only.
         AssertLateCallsRefused(outcome, "blackhole");
     }

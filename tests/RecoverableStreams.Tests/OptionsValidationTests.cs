@@ -48,6 +48,10 @@ public sealed class OptionsValidationTests
         yield return Case("LeaseDuration", o => o.LeaseDuration = TimeSpan.FromHours(2));
         yield return Case("RenewInterval", o => o.RenewInterval = TimeSpan.Zero);
         yield return Case("RenewInterval", o => o.RenewInterval = TimeSpan.FromSeconds(6));
+        // Half the lease: the local deadline (RenewInterval + LeaseDuration / 10 before Redis') falls before the next
+        // renewal is even sent, so every session would end; anything over a quarter leaves less than 40% for a reply.
+        yield return Case("RenewInterval", o => o.RenewInterval = TimeSpan.FromSeconds(5));
+        yield return Case("RenewInterval", o => o.RenewInterval = TimeSpan.FromMilliseconds(2501));
         yield return Case("SweepInterval", o => o.SweepInterval = TimeSpan.Zero);
         yield return Case("ReconcileInterval", o => o.ReconcileInterval = TimeSpan.FromSeconds(-1));
         yield return Case("PollInterval", o => o.PollInterval = TimeSpan.Zero);
@@ -86,11 +90,11 @@ public sealed class OptionsValidationTests
     }
 
     [Test]
-    public void A_renew_interval_of_exactly_half_the_lease_is_allowed()
+    public void A_renew_interval_of_exactly_a_quarter_of_the_lease_is_allowed()
     {
         var options = Valid();
         options.LeaseDuration = TimeSpan.FromSeconds(4);
-        options.RenewInterval = TimeSpan.FromSeconds(2);
+        options.RenewInterval = TimeSpan.FromSeconds(1);
 
         Assert.That(options.Validate(), Is.Empty);
     }

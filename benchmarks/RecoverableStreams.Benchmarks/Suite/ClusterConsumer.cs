@@ -13,7 +13,7 @@ namespace RecoverableStreams.Benchmarks.Suite;
 /// stdin, <c>mark</c> starts recording when each stream is added (prints <c>MARKED</c>), <c>deadline</c> waits for the
 /// next renewal and prints <c>DEADLINE &lt;Unix ms, Redis clock&gt;</c> (the session's deadline), <c>times &lt;file&gt;</c>
 /// writes the recorded times (Unix ms) and prints <c>TIMES</c>, <c>memory</c> prints <c>MEMORY &lt;managed bytes per
-/// owned stream&gt; &lt;working set bytes per owned stream&gt; &lt;owned&gt;</c>, measured from before the client started.
+/// owned stream&gt; &lt;working set bytes per owned stream&gt; &lt;owned&gt;</c>, measured from before the client started (with blocking full collections: the parent asks last).
 /// The figure is the library's plus the smallest handler (one awaiting <see cref="StreamLease.ReadEntriesAsync"/>): the
 /// child keeps nothing per stream of its own (no record of each added stream, see <see cref="BenchConsumer"/>).
 /// </summary>
@@ -60,6 +60,11 @@ internal static class ClusterConsumer
             }
         });
 
+        if (Environment.GetEnvironmentVariable("BENCH_CLUSTER_DIAG") == "1")
+        {
+            StartDiagnostics();
+        }
+
         while (await Console.In.ReadLineAsync() is { } line)
         {
             var parts = line.Split(' ', 2);
@@ -89,13 +94,65 @@ internal static class ClusterConsumer
                     Console.WriteLine("TIMES");
                     break;
                 case "memory":
-                    var owned = Math.Max(1, consumer.Client.OwnedStreams.Count);
+                    // Counted before the collections, which may pause the process past its session's deadline.
+                    var ownedBefore = consumer.Client.OwnedStreams.Count;
+                    var owned = Math.Max(1, ownedBefore);
                     var managed = GC.GetTotalMemory(forceFullCollection: true) - managedBefore;
                     var workingSet = Process.GetCurrentProcess().WorkingSet64 - workingSetBefore;
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MEMORY {managed / (double)owned:F0} {workingSet / (double)owned:F0} {consumer.Client.OwnedStreams.Count}"));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"MEMORY {managed / (double)owned:F0} {workingSet / (double)owned:F0} {ownedBefore}"));
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// <c>BENCH_CLUSTER_DIAG=1</c>: every 2 s a line of what delays a renewal here: the slowest renewal, the thread
+    /// pool's queue, the GC's pause time and the process' CPU over the last 2 s.
+    /// </summary>
+    private static void StartDiagnostics()
+    {
+        var slowest = 0.0;
+        var renewals = 0;
+        var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "recoverable_streams.session.renewal.duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, _, _) =>
+        {
+            Interlocked.Increment(ref renewals);
+            lock (listener)
+            {
+                slowest = Math.Max(slowest, seconds);
+            }
+        });
+        listener.Start();
+        _ = Task.Run(async () =>
+        {
+            var process = Process.GetCurrentProcess();
+            var pause = GC.GetTotalPauseDuration();
+            var cpu = process.TotalProcessorTime;
+            while (true)
+            {
+                await Task.Delay(2000);
+                process.Refresh();
+                double worst;
+                lock (listener)
+                {
+                    worst = slowest;
+                    slowest = 0;
+                }
+
+                var nowPause = GC.GetTotalPauseDuration();
+                var nowCpu = process.TotalProcessorTime;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"diag renewals {Interlocked.Exchange(ref renewals, 0)} slowest {worst * 1000:F0} ms, pool queue {ThreadPool.PendingWorkItemCount} threads {ThreadPool.ThreadCount}, gc pause {(nowPause - pause).TotalMilliseconds:F0} ms (gen2 {GC.CollectionCount(2)}), cpu {(nowCpu - cpu).TotalMilliseconds / 2000:P0}, heap {GC.GetTotalMemory(false) / 1048576} MB"));
+                pause = nowPause;
+                cpu = nowCpu;
+            }
+        });
     }
 
     private static async Task WaitForDataAsync(StreamLease lease, CancellationToken cancellationToken)

@@ -53,9 +53,13 @@ internal static class RecoverableStreamOptionsValidator
             errors.Add("LeaseDuration must be between 100 ms and 1 hour.");
         }
 
-        if (options.RenewInterval is { } renew && (renew <= TimeSpan.Zero || renew > options.LeaseDuration / 2))
+        // The local deadline is RenewInterval + LeaseDuration / 10 before Redis' (ConsumerSession.SafetyMargin), and the
+        // next renewal is sent RenewInterval after the last: its reply has LeaseDuration - 2 x RenewInterval -
+        // LeaseDuration / 10 to arrive. At half the lease that is negative (every session ends before its first
+        // renewal); a quarter leaves 40% of the lease.
+        if (options.RenewInterval is { } renew && (renew <= TimeSpan.Zero || renew > options.LeaseDuration / 4))
         {
-            errors.Add("RenewInterval must be positive and at most half of LeaseDuration, so one failed renewal never loses a lease.");
+            errors.Add("RenewInterval must be positive and at most a quarter of LeaseDuration: a renewal's reply must arrive before the session's local deadline, which falls RenewInterval + LeaseDuration / 10 before Redis' deadline.");
         }
 
         RequirePositive(errors, options.SweepInterval, nameof(options.SweepInterval));

@@ -71,6 +71,11 @@ internal static partial class Log
     [LoggerMessage(305, LogLevel.Warning, "Session {SessionId} ended: {Reason}; its {Count} lease(s) ended.", EventName = "SessionEnded")]
     public static partial void SessionEnded(ILogger logger, string sessionId, string reason, int count);
 
+    // Debug: the session's end is one warning (305) that counts them; a warning per lease would be 100,000 lines for a
+    // consumer that owns 100,000 streams, written while the process most needs its CPU.
+    [LoggerMessage(306, LogLevel.Debug, "The lease of '{DataStreamName}' ({IdInLbs}) ended with its session ({Detail}).", EventName = "LeaseEndedWithSession")]
+    public static partial void LeaseEndedWithSession(ILogger logger, string dataStreamName, string idInLbs, string detail);
+
     [LoggerMessage(360, LogLevel.Warning, "Session {SessionId}: released {Count} stream(s) Redis had granted it but whose grant never reached this process (a lost reply).", EventName = "UnknownGrantsReleased")]
     public static partial void UnknownGrantsReleased(ILogger logger, string sessionId, int count);
 

@@ -306,7 +306,15 @@ internal sealed class LeaseOperations : ILeaseOperations
         _context.Metrics.LeaseEnded(lease.Partition.Keys, reason);
         if (!askedFor)
         {
-            Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
+            if (reason == LeaseEndReason.SessionEnded)
+            {
+                Log.LeaseEndedWithSession(_context.Logger, lease.DataStreamName, lease.IdInLbs, why ?? "");
+            }
+            else
+            {
+                Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
+            }
+
             _context.Notifications.Post(Notify.Ended(lease, reason));
         }
 

@@ -245,8 +245,8 @@ internal sealed class FaultRun : IAsyncDisposable
         var hogged = _workers.Where(w => w.IsRunning && !w.IsFrozen).ToList();
         var names = hogged.Select(w => w.Name).ToList();
         bool OfHogged(string session) => names.Any(n => session.Split('|')[0].EndsWith(n, StringComparison.Ordinal));
-        // A renewal is late after 1.5 renew intervals (the workers keep the library's default, a third of the lease).
-        var intervalMs = (Settings.LeaseDuration / 3).TotalMilliseconds;
+        // A renewal is late after 1.5 renew intervals (the workers keep the library's default, a fifth of the lease).
+        var intervalMs = (Settings.LeaseDuration / 5).TotalMilliseconds;
         var lateMs = 1.5 * intervalMs;
         // First (by condition, up to 20 s) every hogged worker renews on time: none silent beyond that over the last
         // three intervals. Lateness under the hog is then the hog's doing, not a worker's start-up (JIT, first grants)

@@ -40,7 +40,7 @@ public sealed class AdminTests : SharedRedisTest
         Assert.That(me.ConsumerId, Is.EqualTo(options.ConsumerId));
         Assert.That(me.SessionId, Is.Not.Empty);
         Assert.That(me.OwnedStreams, Is.EqualTo(2));
-        // Renewed every LeaseDuration / 3 or so: the age stays well under a lease while the consumer runs.
+        // Renewed every LeaseDuration / 5 or so: the age stays well under a lease while the consumer runs.
         Assert.That(me.HeartbeatAge, Is.LessThan(options.LeaseDuration * 2));
         Assert.That(me.IsLive, Is.True);
         Assert.That(me.SessionDeadline, Is.GreaterThan(status.ServerTime));

@@ -121,7 +121,7 @@ public sealed class CapacityTests : SharedRedisTest
         await using var server = await RedisServer.StartAsync();
         await using var redis = await server.ConnectAsync();
         var admin = redis.GetServer(server.EndPoint);
-        var options = TestOptions.For(lease: TimeSpan.FromSeconds(3), autoClaim: true, maxConcurrentStreams: streams);
+        var options = TestOptions.For(lease: TimeSpan.FromSeconds(4), autoClaim: true, maxConcurrentStreams: streams);
         // Only the renewer may run scripts in the window: the reader has no free slot, the rest sleep long.
         options.PollInterval = TimeSpan.FromMinutes(5);
         options.SweepInterval = TimeSpan.FromMinutes(5);

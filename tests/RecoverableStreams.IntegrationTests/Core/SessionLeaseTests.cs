@@ -190,7 +190,7 @@ public sealed class SessionLeaseTests : SharedRedisTest
         Assert.That(owned.IsOwned, Is.True);
 
         // The process resumes after a pause longer than a lease: the renewal loop sleeps on (its next step is a
-        // third of the lease away), and no call was made; the handler's first read must already say "not owned".
+        // fifth of the lease away), and no call was made; the handler's first read must already say "not owned".
         clock.Jump(lease + TimeSpan.FromSeconds(1));
 
         Assert.That(owned.IsOwned, Is.False, "IsOwned read after the local deadline passed");
