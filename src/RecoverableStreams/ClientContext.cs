@@ -28,7 +28,7 @@ internal sealed class ClientContext
         Layout = PartitionLayout.For(options);
         Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, EntryLimits.From(options), RetentionRule.For(options)))).ToArray();
         Parser = new LbsEntryParser(options);
-        Registry = new LeaseRegistry(options.MaxConcurrentStreams);
+        Registry = new LeaseRegistry(options.MaxConcurrentStreams, Partitions.Count);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);
         DataStreams = new DataStreamWatcher(redis, Database, options, Layout.Partitions.Select(k => k.Prefix).ToArray(), logger, time);
         LeaseDuration = options.LeaseDuration;

@@ -34,6 +34,7 @@ internal sealed class DataStreamWatcher : IXAddListener
     private readonly TimeSpan _checkInterval;
     private readonly int _budget;
     private readonly TimeSpan _heartbeatInterval;
+    private readonly bool _stallWatched;
     private readonly XAddRouter _router = new();
     private readonly WakeUpSignal _loopWake = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -64,6 +65,7 @@ internal sealed class DataStreamWatcher : IXAddListener
         _budget = options.SafetyPollBudget;
         // Often enough that a sleeping reader never looks stalled (HandlerStallTimeout), and never more than PollInterval.
         _heartbeatInterval = options.HandlerStallTimeout is { } stall && stall / 4 < options.PollInterval ? stall / 4 : options.PollInterval;
+        _stallWatched = options.HandlerStallTimeout is not null;
     }
 
     /// <summary>Whether <c>xadd</c> events are known to arrive (so no waiting stream is polled).</summary>
@@ -375,6 +377,13 @@ internal sealed class DataStreamWatcher : IXAddListener
 
     private void HeartbeatSleepingReaders()
     {
+        // Only HandlerStallTimeout reads a lease's progress: without it, a pass over every sleeping reader each second
+        // would be an idle cost that grows with the streams for nothing.
+        if (!_stallWatched)
+        {
+            return;
+        }
+
         foreach (var waiter in _router.All())
         {
             waiter.Heartbeat();

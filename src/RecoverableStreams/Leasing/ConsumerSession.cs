@@ -255,9 +255,9 @@ internal sealed class ConsumerSession : IDisposable
     /// </summary>
     private void RepairIfCountsDiffer(LeaseSession session, SessionReply[] replies)
     {
-        var held = _context.Registry.Snapshot().Where(l => ReferenceEquals(l.Session, session)).GroupBy(l => l.Partition.Index).ToDictionary(g => g.Key, g => g.Count());
+        var held = _context.Registry.HeldBy(session);
         // Only more in Redis than here can be repaired; fewer means a lease here was taken, which its next write learns.
-        var differing = _context.Partitions.Where((p, i) => replies[i].OwnedCount > held.GetValueOrDefault(p.Index)).ToArray();
+        var differing = _context.Partitions.Where((p, i) => replies[i].OwnedCount > held[p.Index]).ToArray();
         if (differing.Length == 0 || Interlocked.Exchange(ref _repairing, 1) != 0)
         {
             return;

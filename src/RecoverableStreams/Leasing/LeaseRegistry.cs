@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace RecoverableStreams.Leasing;
 
@@ -11,6 +12,10 @@ namespace RecoverableStreams.Leasing;
 internal sealed class LeaseRegistry
 {
     private readonly ConcurrentDictionary<string, StreamLease> _byId = new(StringComparer.Ordinal);
+    // How many registered leases each session holds in each partition, kept as leases come and go: each renewal compares
+    // them with Redis' counts (every grant accounted for), which must not cost a pass over 100,000 leases each time.
+    private readonly ConditionalWeakTable<LeaseSession, int[]> _heldBySession = new();
+    private readonly int _partitions;
     private readonly SemaphoreSlim _acquisitionGate = new(1, 1);
     private readonly Lock _reservations = new();
     private bool _acquisitionStopped;
@@ -18,7 +23,11 @@ internal sealed class LeaseRegistry
     private int _outstanding;
     private TaskCompletionSource? _drained;
 
-    public LeaseRegistry(int capacity) => Capacity = capacity;
+    public LeaseRegistry(int capacity, int partitions)
+    {
+        Capacity = capacity;
+        _partitions = partitions;
+    }
 
     public int Capacity { get; }
 
@@ -103,21 +112,69 @@ internal sealed class LeaseRegistry
     /// </summary>
     public StreamLease? AddOrReplace(StreamLease lease)
     {
+        // The factories may run more than once (a lost race retries): the last one run says what happened.
         StreamLease? replaced = null;
-        _byId.AddOrUpdate(lease.IdInLbs, lease, (_, old) =>
+        var added = true;
+        _byId.AddOrUpdate(lease.IdInLbs, _ =>
+        {
+            replaced = null;
+            added = true;
+            return lease;
+        }, (_, old) =>
         {
             replaced = ReferenceEquals(old, lease) ? null : old;
+            added = replaced is not null;
             return lease;
         });
+        if (added)
+        {
+            CountHeld(lease, +1);
+        }
+
+        if (replaced is not null)
+        {
+            CountHeld(replaced, -1);
+        }
+
         return replaced;
+    }
+
+    /// <summary>How many registered leases <paramref name="session"/> holds in each partition (a copy; index = partition).</summary>
+    public int[] HeldBy(LeaseSession session)
+    {
+        var held = new int[_partitions];
+        if (_heldBySession.TryGetValue(session, out var counts))
+        {
+            for (var i = 0; i < held.Length; i++)
+            {
+                held[i] = Volatile.Read(ref counts[i]);
+            }
+        }
+
+        return held;
     }
 
     public bool TryGet(string idInLbs, out StreamLease lease) => _byId.TryGetValue(idInLbs, out lease!);
 
     /// <summary>Removes exactly this lease (not a newer one for the same id).</summary>
-    public bool Remove(StreamLease lease) => _byId.TryRemove(new KeyValuePair<string, StreamLease>(lease.IdInLbs, lease));
+    public bool Remove(StreamLease lease)
+    {
+        if (!_byId.TryRemove(new KeyValuePair<string, StreamLease>(lease.IdInLbs, lease)))
+        {
+            return false;
+        }
+
+        CountHeld(lease, -1);
+        return true;
+    }
 
     public IReadOnlyList<StreamLease> Snapshot() => _byId.Values.ToArray();
+
+    private void CountHeld(StreamLease lease, int delta)
+    {
+        var counts = _heldBySession.GetValue(lease.Session, _ => new int[_partitions]);
+        Interlocked.Add(ref counts[lease.Partition.Index], delta);
+    }
 
     /// <summary>Finds the one owned lease of a data stream.</summary>
     /// <exception cref="StreamOwnershipLostException">No owned lease for that data stream.</exception>
