@@ -22,6 +22,20 @@ internal sealed class DataStreamReader(ClientContext context)
 
     private readonly SemaphoreSlim _readSlots = new(MaxReadsInFlight, MaxReadsInFlight);
 
+    /// <summary>Runs one read of a handler (a checkpoint read) in a read slot.</summary>
+    public async Task<T> InReadSlotAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
+    {
+        await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        finally
+        {
+            _readSlots.Release();
+        }
+    }
+
     public async IAsyncEnumerable<StreamEntry> ReadAsync(string dataStreamName, string afterId, int batchSize, Action? waiting, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var watcher = context.DataStreams;

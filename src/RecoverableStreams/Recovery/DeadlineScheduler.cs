@@ -14,7 +14,8 @@ namespace RecoverableStreams.Recovery;
 /// entry, a free slot), then hands out the streams that need an owner: the free-now index and the streams of dead
 /// sessions. With AutoClaim it claims them within its free capacity and fair share; without, it announces them, and
 /// announces again every SweepInterval until someone claims them. With AutoClaim a wake-up takes this consumer's whole
-/// fair share at once: one call, then the rest in one pipelined flight, with no pause or stagger. Never relies on
+/// fair share at once: one call, then the rest in a pipelined flight (<see cref="ClaimFlight"/>: two calls ahead of the
+/// replies read), with no pause or stagger. Never relies on
 /// keyspace <c>expired</c> events.
 /// </summary>
 internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare)
@@ -60,7 +61,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
     {
         var replies = new List<ClaimReply>();
         var firstClaimed = new List<StreamLease>();
-        var flight = new List<Task<ClaimReply>>();
+        ClaimFlight? flight = null;
         LeaseRegistry.SlotReservation? reservation = null;
         int free;
         LeaseSession? session;
@@ -98,7 +99,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             var firstCall = partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(free, StreamScripts.MaxItemsPerCall));
             if (unowned is { } waiting)
             {
-                reservation = ReserveAndSend((int)Math.Min(free, waiting) - StreamScripts.MaxItemsPerCall, session, flight);
+                (reservation, flight) = ReserveAndSend((int)Math.Min(free, waiting) - StreamScripts.MaxItemsPerCall, session);
             }
 
             ClaimReply first;
@@ -110,6 +111,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             {
                 // What the rest of the flight granted becomes leases all the same, and its slots are given back;
                 // then the failure is reported (and the scheduler backs off).
+                flight!.Stop();
                 await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
                 throw;
             }
@@ -119,7 +121,8 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 leases.EndSession(session, "the session expired in Redis");
                 if (reservation is not null)
                 {
-                    // The rest of the flight was refused too (the session is dead in Redis): its slots go back.
+                    // The rest of the flight is refused too (the session is dead in Redis): its slots go back.
+                    flight!.Stop();
                     await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
                 }
 
@@ -135,14 +138,14 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
             // from a reading no larger than the true total, never add up to more than every stream.
             if (reservation is null && first.Results.Count > 0 && first.OrphansLeft > 0)
             {
-                reservation = ReserveAndSend((int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue), session, flight);
+                (reservation, flight) = ReserveAndSend((int)Math.Min(Math.Min(free, first.FairShare) - first.Results.Count, int.MaxValue), session);
             }
         }
 
         await NotifyAsync(firstClaimed).ConfigureAwait(false);
         if (reservation is not null)
         {
-            await AcceptFlightAsync(flight, reservation, session, replies).ConfigureAwait(false);
+            await AcceptFlightAsync(flight!, reservation, session, replies).ConfigureAwait(false);
         }
 
         // More dead sessions than one call visits: go on at once (they may own streams). Orphans left while this
@@ -158,39 +161,42 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
     }
 
     /// <summary>
-    /// Reserves slots for up to <paramref name="count"/> more streams and sends the claim calls that fill them (at most
-    /// 1,000 each, the caller's share already: not capped again). Returns null when there is nothing to send.
+    /// Reserves slots for up to <paramref name="count"/> more streams and starts the flight of claim calls that fill them
+    /// (<see cref="ClaimFlight"/>). Returns nulls when there is nothing to send.
     /// </summary>
-    private LeaseRegistry.SlotReservation? ReserveAndSend(int count, LeaseSession session, List<Task<ClaimReply>> flight)
+    private (LeaseRegistry.SlotReservation? Reservation, ClaimFlight? Flight) ReserveAndSend(int count, LeaseSession session)
     {
         if (count <= 0)
         {
-            return null;
+            return (null, null);
         }
 
         var reservation = context.Registry.Reserve(count);
-        for (var remaining = reservation.Count; remaining > 0; remaining -= StreamScripts.MaxItemsPerCall)
-        {
-            flight.Add(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, Math.Min(remaining, StreamScripts.MaxItemsPerCall), capacityIsShare: true));
-        }
-
-        return reservation;
+        var flight = new ClaimFlight(context, partition, session, reservation.Count);
+        flight.Send();
+        return (reservation, flight);
     }
 
     /// <summary>
     /// Accepts the replies of the rest of a flight as they come, announcing each reply's streams at once, then gives back
     /// the reservation. Every call is accounted for, even when one fails: a grant that reached Redis becomes a lease.
     /// </summary>
-    private async Task AcceptFlightAsync(List<Task<ClaimReply>> flight, LeaseRegistry.SlotReservation reservation, LeaseSession session, List<ClaimReply> replies)
+    private async Task AcceptFlightAsync(ClaimFlight flight, LeaseRegistry.SlotReservation reservation, LeaseSession session, List<ClaimReply> replies)
     {
         using (reservation)
         {
             var flightClaimed = 0;
-            foreach (var call in flight)
+            while (flight.TryNext(out var call))
             {
                 await ((Task)call).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 if (call.IsCompletedSuccessfully)
                 {
+                    if (!call.Result.SessionLive || call.Result.Results.Count == 0 || call.Result.OrphansLeft == 0)
+                    {
+                        // Refused (the session is dead in Redis), or nothing is left to claim: no more calls.
+                        flight.Stop();
+                    }
+
                     replies.Add(call.Result);
                     var claimed = new List<StreamLease>();
                     await AcceptAsync(call.Result, session, claimed).ConfigureAwait(false);
@@ -199,6 +205,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 }
                 else
                 {
+                    flight.Stop();
                     Log.SweepFailed(context.Logger, call.Exception?.GetBaseException() ?? new OperationCanceledException());
                 }
             }
