@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Notifications;
 using RecoverableStreams.Partitioning;
 using StackExchange.Redis;
 
@@ -13,7 +13,7 @@ namespace RecoverableStreams;
 /// reason, once, and <see cref="EndReason"/> says which.
 /// </summary>
 [SuppressMessage("Design", "CA1001", Justification = "A CancellationTokenSource without a timer holds nothing to dispose, and OwnershipLost must stay readable after the lease ends.")]
-public sealed class StreamLease
+public sealed class StreamLease : IReaderLease
 {
     private const int NotEnded = -1;
     private readonly ILeaseOperations _operations;
@@ -147,7 +147,7 @@ public sealed class StreamLease
     public IAsyncEnumerable<StreamEntry> ReadEntriesAsync(string? afterId = null, int batchSize = 100, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        return ReadCoreAsync(afterId, batchSize, cancellationToken);
+        return _operations.ReadDataStreamAsync(this, afterId, batchSize, cancellationToken);
     }
 
     /// <summary>
@@ -221,16 +221,5 @@ public sealed class StreamLease
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         return true;
-    }
-
-    private async IAsyncEnumerable<StreamEntry> ReadCoreAsync(string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, OwnershipLost);
-        var position = afterId ?? (await GetCheckpointAsync(linked.Token).ConfigureAwait(false))?.Position ?? "0-0";
-        await foreach (var entry in _operations.ReadDataStreamAsync(this, position, batchSize, linked.Token).ConfigureAwait(false))
-        {
-            Heartbeat();
-            yield return entry;
-        }
     }
 }

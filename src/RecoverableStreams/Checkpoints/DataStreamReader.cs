@@ -36,22 +36,35 @@ internal sealed class DataStreamReader(ClientContext context)
         }
     }
 
-    public async IAsyncEnumerable<StreamEntry> ReadAsync(string dataStreamName, string afterId, int batchSize, Action? waiting, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads <paramref name="lease"/>'s data stream after <paramref name="afterId"/> (<see langword="null"/>: after its
+    /// checkpoint) until <paramref name="cancellationToken"/> or the lease's <see cref="StreamLease.OwnershipLost"/> fires.
+    /// A lease's end wakes its sleeping readers (<see cref="DataStreamWatcher.WakeReadersOf"/>), so a reader holds no
+    /// linked token source nor registration on <see cref="StreamLease.OwnershipLost"/>: the whole read is this one iterator
+    /// and its <see cref="Notifications.DataStreamWaiter"/>.
+    /// </summary>
+    public async IAsyncEnumerable<StreamEntry> ReadAsync(StreamLease lease, string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        ThrowIfStopped(lease, cancellationToken);
+        var position = afterId ?? (await lease.GetCheckpointAsync(cancellationToken).ConfigureAwait(false))?.Position ?? "0-0";
+        ThrowIfStopped(lease, cancellationToken);
         var watcher = context.DataStreams;
         // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
-        var waiter = await watcher.RegisterAsync(dataStreamName, waiting, cancellationToken).ConfigureAwait(false);
+        var waiter = await watcher.RegisterAsync(lease.DataStreamName, lease, cancellationToken, lease.OwnershipLost).ConfigureAwait(false);
         try
         {
-            var position = afterId;
             while (true)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                ThrowIfStopped(lease, cancellationToken);
                 StreamEntry[] entries;
-                await _readSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (!_readSlots.Wait(0, CancellationToken.None))
+                {
+                    await WaitForReadSlotAsync(lease, cancellationToken).ConfigureAwait(false);
+                }
+
                 try
                 {
-                    entries = await context.Database.StreamRangeAsync(dataStreamName, "(" + position, "+", batchSize).ConfigureAwait(false);
+                    entries = await context.Database.StreamRangeAsync(lease.DataStreamName, "(" + position, "+", batchSize).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -61,15 +74,17 @@ internal sealed class DataStreamReader(ClientContext context)
                 if (entries.Length == 0)
                 {
                     // Sleeping counts as progress (HandlerStallTimeout): the watcher heartbeats the lease meanwhile.
-                    await waiter.WaitAsync(position, context.Time, cancellationToken).ConfigureAwait(false);
+                    // The lease's end wakes it; the check at the top of the loop then throws.
+                    await waiter.WaitAsync(position, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
                 foreach (var entry in entries)
                 {
                     position = entry.Id!;
+                    lease.Heartbeat();
                     yield return entry;
-                    cancellationToken.ThrowIfCancellationRequested();
+                    ThrowIfStopped(lease, cancellationToken);
                 }
             }
         }
@@ -77,5 +92,18 @@ internal sealed class DataStreamReader(ClientContext context)
         {
             watcher.Unregister(waiter);
         }
+    }
+
+    private static void ThrowIfStopped(StreamLease lease, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lease.OwnershipLost.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>Waits for a read slot when all are taken, until <paramref name="cancellationToken"/> or the lease's end.</summary>
+    private async Task WaitForReadSlotAsync(StreamLease lease, CancellationToken cancellationToken)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.OwnershipLost);
+        await _readSlots.WaitAsync(either.Token).ConfigureAwait(false);
     }
 }

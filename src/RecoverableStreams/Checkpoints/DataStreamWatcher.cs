@@ -121,8 +121,11 @@ internal sealed class DataStreamWatcher : IXAddListener
         _loopWake.Set();
     }
 
-    /// <summary>Registers a reader of <paramref name="key"/>, after the subscription is in place (first reader: subscribes).</summary>
-    public async Task<DataStreamWaiter> RegisterAsync(string key, Action? waiting, CancellationToken cancellationToken)
+    /// <summary>
+    /// Registers a reader of <paramref name="key"/> for <paramref name="lease"/>, after the subscription is in place (first
+    /// reader: subscribes; its wait for that ends on <paramref name="cancellationToken"/> or <paramref name="ownershipLost"/>).
+    /// </summary>
+    public async Task<DataStreamWaiter> RegisterAsync(string key, IReaderLease? lease, CancellationToken cancellationToken, CancellationToken ownershipLost = default)
     {
         Task started;
         lock (_lifecycle)
@@ -130,13 +133,25 @@ internal sealed class DataStreamWatcher : IXAddListener
             started = _started ??= StartAsync();
         }
 
-        await started.WaitAsync(cancellationToken).ConfigureAwait(false);
-        var waiter = new DataStreamWaiter(key, waiting);
+        if (started.IsCompleted)
+        {
+            await started.ConfigureAwait(false);
+        }
+        else
+        {
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ownershipLost);
+            await started.WaitAsync(either.Token).ConfigureAwait(false);
+        }
+
+        var waiter = new DataStreamWaiter(key, lease);
         _router.Add(waiter);
         return waiter;
     }
 
     public void Unregister(DataStreamWaiter waiter) => _router.Remove(waiter);
+
+    /// <summary>Wakes the readers of <paramref name="key"/> reading for <paramref name="lease"/>, whose ownership just ended.</summary>
+    public void WakeReadersOf(string key, IReaderLease lease) => _router.WakeReadersOf(key, lease);
 
     /// <summary>Runs a safety pass now.</summary>
     public void RequestSafetyPass()

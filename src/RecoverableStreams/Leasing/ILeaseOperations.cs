@@ -21,5 +21,6 @@ internal interface ILeaseOperations
 
     Task DeadLetterAsync(StreamLease lease, string reason, CancellationToken cancellationToken);
 
-    IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken);
+    /// <summary>Reads the lease's data stream after <paramref name="afterId"/> (<see langword="null"/>: after its checkpoint) until cancelled or ownership ends.</summary>
+    IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string? afterId, int batchSize, CancellationToken cancellationToken);
 }

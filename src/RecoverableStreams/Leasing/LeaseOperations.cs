@@ -286,12 +286,12 @@ internal sealed class LeaseOperations : ILeaseOperations
         Log.StreamDeadLettered(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason);
     }
 
-    public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string afterId, int batchSize, CancellationToken cancellationToken) =>
-        _dataReader.ReadAsync(lease.DataStreamName, afterId, batchSize, lease.Heartbeat, cancellationToken);
+    public IAsyncEnumerable<StreamEntry> ReadDataStreamAsync(StreamLease lease, string? afterId, int batchSize, CancellationToken cancellationToken) =>
+        _dataReader.ReadAsync(lease, afterId, batchSize, cancellationToken);
 
     /// <summary>
     /// The local half of the one way a lease ends, for every <see cref="LeaseEndReason"/>: records the reason once,
-    /// cancels <see cref="StreamLease.OwnershipLost"/> (<see cref="StreamLease.IsOwned"/> turns false), frees the slot
+    /// cancels <see cref="StreamLease.OwnershipLost"/> (<see cref="StreamLease.IsOwned"/> turns false), wakes its readers, frees the slot
     /// and, for ends the application did not ask for, posts one <see cref="StreamNotificationType.StreamDisowned"/>.
     /// Callers do the Redis half after it (release, or nothing when Redis already moved on). Returns
     /// <see langword="false"/> when the lease had already ended: nothing more happens.
@@ -304,6 +304,8 @@ internal sealed class LeaseOperations : ILeaseOperations
             return false;
         }
 
+        // Its readers sleeping at the end of the data stream wake up and find OwnershipLost fired.
+        _context.DataStreams.WakeReadersOf(lease.DataStreamName, lease);
         var askedFor = IsAskedFor(reason);
         _context.Metrics.LeaseEnded(lease.Partition.Keys, reason);
         if (!askedFor)

@@ -11,6 +11,12 @@ internal static class StreamIds
     /// </summary>
     public static string Canonical(string position)
     {
+        if (IsCanonical(position))
+        {
+            // Kept as is: a reader sleeping after it holds the string it already had, not a copy.
+            return position;
+        }
+
         var dash = position.IndexOf('-', StringComparison.Ordinal);
         var ms = dash < 0 ? position : position[..dash];
         var seq = dash < 0 ? "0" : position[(dash + 1)..];
@@ -18,6 +24,16 @@ internal static class StreamIds
             && ulong.TryParse(seq, NumberStyles.None, CultureInfo.InvariantCulture, out var seqValue)
             ? string.Create(CultureInfo.InvariantCulture, $"{msValue}-{seqValue}")
             : "0-0";
+    }
+
+    /// <summary>Whether <paramref name="position"/> is <c>ms-seq</c> already: digits, one dash, no leading zeros, each part within 64 bits.</summary>
+    private static bool IsCanonical(string position)
+    {
+        var dash = position.IndexOf('-', StringComparison.Ordinal);
+        return dash > 0 && IsNumber(position.AsSpan(0, dash)) && IsNumber(position.AsSpan(dash + 1));
+
+        static bool IsNumber(ReadOnlySpan<char> part) =>
+            part.Length is > 0 and <= 19 && (part.Length == 1 || part[0] != '0') && !part.ContainsAnyExceptInRange('0', '9');
     }
 
     /// <summary>Whether canonical id <paramref name="id"/> comes after canonical <paramref name="position"/>.</summary>

@@ -81,6 +81,26 @@ internal sealed class XAddRouter
         return waiters.Length;
     }
 
+    /// <summary>
+    /// Wakes the readers of <paramref name="key"/> that read for <paramref name="lease"/>, whose ownership has just ended:
+    /// each then finds <see cref="StreamLease.OwnershipLost"/> fired and stops (a reader still reading stops at its next wait).
+    /// </summary>
+    public void WakeReadersOf(string key, IReaderLease lease)
+    {
+        if (!_waiters.TryGetValue(key, out var waiters))
+        {
+            return;
+        }
+
+        foreach (var waiter in waiters)
+        {
+            if (ReferenceEquals(waiter.Lease, lease))
+            {
+                waiter.Wake();
+            }
+        }
+    }
+
     /// <summary>Routes one pub/sub message when it is an <c>xadd</c> keyevent; returns how many readers it woke.</summary>
     public int OnMessage(RedisChannel channel, RedisValue message)
     {

@@ -48,6 +48,14 @@ public sealed class SafetyPollTests
         Assert.That(StreamIds.Canonical(position), Is.EqualTo(canonical));
     }
 
+    [TestCase("0-0")]
+    [TestCase("1700000000000-12")]
+    public void A_canonical_position_is_kept_as_is_not_copied(string position)
+    {
+        var copy = new string(position.AsSpan());
+        Assert.That(StreamIds.Canonical(copy), Is.SameAs(copy));
+    }
+
     [TestCase("10-0", "9-99", true)]
     [TestCase("9-10", "9-9", true)]
     [TestCase("9-9", "9-9", false)]

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Time.Testing;
 using RecoverableStreams.Notifications;
 using StackExchange.Redis;
 
@@ -110,13 +109,12 @@ public sealed class XAddRouterTests
     [Test]
     public async Task A_wake_before_the_wait_is_not_lost_and_a_sleeping_reader_shows_its_position()
     {
-        var time = new FakeTimeProvider();
         var waiter = new DataStreamWaiter("orders:a", null);
         waiter.Wake();
-        await waiter.WaitAsync("5", time, CancellationToken.None).WaitAsync(Deadline);
+        await waiter.WaitAsync("5", CancellationToken.None).AsTask().WaitAsync(Deadline);
 
         using var stop = new CancellationTokenSource();
-        var sleeping = waiter.WaitAsync("00017-0002", time, stop.Token);
+        var sleeping = waiter.WaitAsync("00017-0002", stop.Token).AsTask();
         Assert.That(waiter.WaitingAfter, Is.EqualTo("17-2"), "the position is canonical while it sleeps");
         waiter.Wake();
         await sleeping.WaitAsync(Deadline);
@@ -126,22 +124,72 @@ public sealed class XAddRouterTests
     [Test]
     public async Task Heartbeats_reach_the_lease_only_while_the_reader_sleeps()
     {
-        var beats = 0;
-        var waiter = new DataStreamWaiter("orders:a", () => beats++);
+        var lease = new CountingLease();
+        var waiter = new DataStreamWaiter("orders:a", lease);
         waiter.Heartbeat();
-        Assert.That(beats, Is.Zero, "a reading reader is not heartbeaten by the watcher");
+        Assert.That(lease.Beats, Is.Zero, "a reading reader is not heartbeaten by the watcher");
 
         using var stop = new CancellationTokenSource();
-        var sleeping = waiter.WaitAsync("1-0", new FakeTimeProvider(), stop.Token);
-        Assert.That(beats, Is.EqualTo(1), "going to sleep counts as progress");
+        var sleeping = waiter.WaitAsync("1-0", stop.Token).AsTask();
+        Assert.That(lease.Beats, Is.EqualTo(1), "going to sleep counts as progress");
         waiter.Heartbeat();
         waiter.Heartbeat();
-        Assert.That(beats, Is.EqualTo(3));
+        Assert.That(lease.Beats, Is.EqualTo(3));
         await stop.CancelAsync();
         Assert.That(async () => await sleeping, Throws.InstanceOf<OperationCanceledException>());
     }
 
+    [Test]
+    public async Task A_lease_end_wakes_only_the_readers_of_that_lease()
+    {
+        var router = new XAddRouter();
+        var ended = new CountingLease();
+        var other = new CountingLease();
+        var reader = new DataStreamWaiter("orders:a", ended);
+        var peer = new DataStreamWaiter("orders:a", other);
+        router.Add(reader);
+        router.Add(peer);
+        var sleeping = reader.WaitAsync("1-0", CancellationToken.None).AsTask();
+        var peerSleeping = peer.WaitAsync("1-0", CancellationToken.None).AsTask();
+
+        router.WakeReadersOf("orders:a", ended);
+
+        await sleeping.WaitAsync(Deadline);
+        Assert.Multiple(() =>
+        {
+            Assert.That(peerSleeping.IsCompleted, Is.False, "the other lease's reader sleeps on");
+            Assert.That(reader.WaitingAfter, Is.Null);
+            Assert.That(peer.WaitingAfter, Is.EqualTo("1-0"));
+        });
+    }
+
+    [Test]
+    public async Task A_token_cancelled_before_the_wait_or_during_it_ends_it_once_and_the_next_wait_sleeps_again()
+    {
+        var waiter = new DataStreamWaiter("orders:a", null);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        Assert.That(() => waiter.WaitAsync("1-0", cancelled.Token).AsTask(), Throws.InstanceOf<OperationCanceledException>());
+
+        using var stop = new CancellationTokenSource();
+        var sleeping = waiter.WaitAsync("1-0", stop.Token).AsTask();
+        await stop.CancelAsync();
+        Assert.That(async () => await sleeping.WaitAsync(Deadline), Throws.InstanceOf<OperationCanceledException>());
+
+        var again = waiter.WaitAsync("2-0", CancellationToken.None).AsTask();
+        Assert.That(again.IsCompleted, Is.False, "the cancelled wait left no wake-up behind");
+        waiter.Wake();
+        await again.WaitAsync(Deadline);
+    }
+
     /// <summary>A signalled waiter's wait completes synchronously; an unsignalled one stays pending (no timing involved).</summary>
     private static bool IsWoken(DataStreamWaiter waiter) =>
-        waiter.WaitAsync("0-0", new FakeTimeProvider(), CancellationToken.None).IsCompleted;
+        waiter.WaitAsync("0-0", CancellationToken.None).AsTask().IsCompleted;
+
+    private sealed class CountingLease : IReaderLease
+    {
+        public int Beats { get; private set; }
+
+        public void Heartbeat() => Beats++;
+    }
 }
