@@ -29,16 +29,13 @@ public sealed class StreamLease : IReaderLease
         long fencingToken,
         LeaseOrigin origin,
         IReadOnlyDictionary<string, JsonElement>? additionalInfo,
-        Partition partition,
-        string entryId)
+        Partition partition)
     {
         _operations = operations;
         Partition = partition;
-        EntryId = entryId;
         Info = info;
         ConsumerId = consumerId;
         Session = session;
-        LeaseValue = session.RecordValue(fencingToken);
         FencingToken = fencingToken;
         Origin = origin;
         AdditionalInfo = additionalInfo;
@@ -95,14 +92,29 @@ public sealed class StreamLease : IReaderLease
     /// <summary>The partition whose LBS announced the stream (the only one with one partition).</summary>
     internal Partition Partition { get; }
 
-    /// <summary>The LBS entry id inside <see cref="Partition"/>; <see cref="IdInLbs"/> with one partition.</summary>
-    internal string EntryId { get; }
+    /// <summary>
+    /// The LBS entry id inside <see cref="Partition"/>: <see cref="IdInLbs"/> itself with one partition, the part after
+    /// <c>&lt;partition&gt;:</c> with more (entry ids hold no colon). Computed when a write needs it: a lease idles far
+    /// longer than it writes, and hundreds of thousands of them are held at once.
+    /// </summary>
+    internal string EntryId
+    {
+        get
+        {
+            var id = Info.IdInLbs;
+            var colon = id.IndexOf(':', StringComparison.Ordinal);
+            return colon < 0 ? id : id[(colon + 1)..];
+        }
+    }
 
     /// <summary>The session this stream was granted to.</summary>
     internal LeaseSession Session { get; }
 
-    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>.</summary>
-    internal string LeaseValue { get; }
+    /// <summary>The ownership record's value in <c>{L}:owners</c>: <c>sessionId|token</c>, computed when a write needs it.</summary>
+    internal string LeaseValue => Session.RecordValue(FencingToken);
+
+    /// <summary>Whether <paramref name="record"/> is this lease's ownership record value (<see cref="LeaseValue"/>), without building it.</summary>
+    internal bool IsRecord(string record) => Session.IsRecordValue(record, FencingToken);
 
     /// <summary>The local, monotonic deadline (the session's): past it this consumer treats the lease as lost, even without Redis.</summary>
     internal long LocalDeadline => Session.LocalDeadline;

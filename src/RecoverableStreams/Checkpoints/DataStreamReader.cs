@@ -48,9 +48,8 @@ internal sealed class DataStreamReader(ClientContext context)
         ThrowIfStopped(lease, cancellationToken);
         var position = afterId ?? (await lease.GetCheckpointAsync(cancellationToken).ConfigureAwait(false))?.Position ?? "0-0";
         ThrowIfStopped(lease, cancellationToken);
-        var watcher = context.DataStreams;
         // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
-        var waiter = await watcher.RegisterAsync(lease.DataStreamName, lease, cancellationToken, lease.OwnershipLost).ConfigureAwait(false);
+        var waiter = await context.DataStreams.RegisterAsync(lease.DataStreamName, lease, cancellationToken, lease.OwnershipLost).ConfigureAwait(false);
         try
         {
             while (true)
@@ -90,7 +89,7 @@ internal sealed class DataStreamReader(ClientContext context)
         }
         finally
         {
-            watcher.Unregister(waiter);
+            context.DataStreams.Unregister(waiter);
         }
     }
 

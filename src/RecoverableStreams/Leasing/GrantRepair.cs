@@ -57,5 +57,5 @@ internal sealed class GrantRepair(ClientContext context)
     }
 
     private bool IsHeld(Partition partition, string entryId, string record) =>
-        context.Registry.TryGet(context.Layout.IdOf(partition.Index, entryId), out var lease) && lease.IsOwned && string.Equals(lease.LeaseValue, record, StringComparison.Ordinal);
+        context.Registry.TryGet(context.Layout.IdOf(partition.Index, entryId), out var lease) && lease.IsOwned && lease.IsRecord(record);
 }

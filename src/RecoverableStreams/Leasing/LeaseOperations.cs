@@ -63,11 +63,11 @@ internal sealed class LeaseOperations : ILeaseOperations
     /// </summary>
     public async Task<StreamLease?> AcceptAsync(AcquiredEntry entry, LeaseOrigin origin, LeaseSession session, Partition partition)
     {
-        var recordValue = session.RecordValue(entry.FencingToken);
         var parsed = _context.Parser.Parse(entry.Fields);
         if (!parsed.IsValid)
         {
             Log.MalformedEntry(_context.Logger, entry.Id, parsed.Error!);
+            var recordValue = session.RecordValue(entry.FencingToken);
             var (outcome, _) = await partition.Scripts.DeadLetterAsync(entry.Id, session.Id, recordValue, null, parsed.Error!, _context.ConsumerId, _context.Options.DeadLetterMaxLength).ConfigureAwait(false);
             if (outcome != WriteOutcome.Done)
             {
@@ -89,8 +89,7 @@ internal sealed class LeaseOperations : ILeaseOperations
             entry.FencingToken,
             origin,
             parsed.Info,
-            partition,
-            entry.Id);
+            partition);
         // Registered first, then the session checked: a session that ends meanwhile either sees this lease in its
         // snapshot or is seen ended here, so no lease of an ended session stays registered (a zombie holding a slot).
         if (_context.Registry.AddOrReplace(lease) is { } stale)

@@ -33,6 +33,19 @@ internal sealed class LeaseSession
     /// <summary>The record value of a stream granted to this session with <paramref name="fencingToken"/>.</summary>
     public string RecordValue(long fencingToken) => Id + "|" + fencingToken.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>Whether <paramref name="record"/> equals <see cref="RecordValue"/> of <paramref name="fencingToken"/>, without building it.</summary>
+    public bool IsRecordValue(string record, long fencingToken)
+    {
+        if (record.Length <= Id.Length || !record.StartsWith(Id, StringComparison.Ordinal) || record[Id.Length] != '|')
+        {
+            return false;
+        }
+
+        Span<char> token = stackalloc char[20];
+        return fencingToken.TryFormat(token, out var written, provider: System.Globalization.CultureInfo.InvariantCulture)
+            && record.AsSpan(Id.Length + 1).SequenceEqual(token[..written]);
+    }
+
     public bool IsPastLocalDeadline(TimeProvider time) => time.GetTimestamp() >= LocalDeadline;
 
     /// <summary>Moves both deadlines forward after a successful renewal sent at the time that gave <paramref name="localDeadline"/>.</summary>

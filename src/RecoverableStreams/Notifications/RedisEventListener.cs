@@ -95,7 +95,7 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
             }
 
             var idInLbs = context.Layout.IdOf(partition.Index, line[..space]);
-            if (context.Registry.TryGet(idInLbs, out var lease) && string.Equals(lease.LeaseValue, line[(space + 1)..], StringComparison.Ordinal))
+            if (context.Registry.TryGet(idInLbs, out var lease) && lease.IsRecord(line[(space + 1)..]))
             {
                 Log.LeaseForceReleased(context.Logger, lease.DataStreamName, lease.IdInLbs);
                 leases.End(lease, LeaseEndReason.ForceReleased, "an operator force-released it");

@@ -1,19 +1,20 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Collections.Immutable;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Notifications;
 
 /// <summary>
 /// Routes <c>xadd</c> keyevent messages (the message is the key) to the readers of that key, in the client: one
-/// dictionary lookup per message, no allocation for keys nobody reads, and no per-stream subscription in Redis.
+/// dictionary lookup per message, no allocation for keys nobody reads, and no per-stream subscription in Redis. A key's
+/// value is its one reader itself (the usual case: one handler per stream, so no array per idle stream), or an
+/// immutable array when it has several, replaced by compare-and-swap.
 /// </summary>
 internal sealed class XAddRouter
 {
     private const int StackKeyChars = 256;
-    private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>> _waiters = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ImmutableArray<DataStreamWaiter>>.AlternateLookup<ReadOnlySpan<char>> _byKeySpan;
+    private readonly ConcurrentDictionary<string, object> _waiters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, object>.AlternateLookup<ReadOnlySpan<char>> _byKeySpan;
     private readonly ConcurrentDictionary<string, Action> _probes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Action>.AlternateLookup<ReadOnlySpan<char>> _probeBySpan;
 
@@ -27,21 +28,22 @@ internal sealed class XAddRouter
     public int StreamCount => _waiters.Count;
 
     public void Add(DataStreamWaiter waiter) =>
-        _waiters.AddOrUpdate(waiter.Key, static (_, w) => [w], static (_, current, w) => current.Add(w), waiter);
+        _waiters.AddOrUpdate(waiter.Key, static (_, w) => w, static (_, current, w) => With(current, w), waiter);
 
     public void Remove(DataStreamWaiter waiter)
     {
         while (_waiters.TryGetValue(waiter.Key, out var current))
         {
-            var next = current.Remove(waiter);
-            if (next.Length == current.Length)
+            var next = Without(current, waiter);
+            if (ReferenceEquals(next, current))
             {
                 return;
             }
 
-            // Compare-and-swap on the array: a reader registering for the same key at the same time is never dropped.
-            var swapped = next.IsEmpty
-                ? _waiters.TryRemove(new KeyValuePair<string, ImmutableArray<DataStreamWaiter>>(waiter.Key, current))
+            // Compare-and-swap on the value (compared by reference): a reader registering for the same key at the same
+            // time is never dropped.
+            var swapped = next is null
+                ? _waiters.TryRemove(new KeyValuePair<string, object>(waiter.Key, current))
                 : _waiters.TryUpdate(waiter.Key, next, current);
             if (swapped)
             {
@@ -73,12 +75,19 @@ internal sealed class XAddRouter
             return 0;
         }
 
-        foreach (var waiter in waiters)
+        if (waiters is DataStreamWaiter single)
+        {
+            single.Wake();
+            return 1;
+        }
+
+        var several = (DataStreamWaiter[])waiters;
+        foreach (var waiter in several)
         {
             waiter.Wake();
         }
 
-        return waiters.Length;
+        return several.Length;
     }
 
     /// <summary>
@@ -92,7 +101,18 @@ internal sealed class XAddRouter
             return;
         }
 
-        foreach (var waiter in waiters)
+        if (waiters is DataStreamWaiter single)
+        {
+            WakeIfOf(single);
+            return;
+        }
+
+        foreach (var waiter in (DataStreamWaiter[])waiters)
+        {
+            WakeIfOf(waiter);
+        }
+
+        void WakeIfOf(DataStreamWaiter waiter)
         {
             if (ReferenceEquals(waiter.Lease, lease))
             {
@@ -132,10 +152,37 @@ internal sealed class XAddRouter
     {
         foreach (var pair in _waiters)
         {
-            foreach (var waiter in pair.Value)
+            if (pair.Value is DataStreamWaiter single)
+            {
+                yield return single;
+                continue;
+            }
+
+            foreach (var waiter in (DataStreamWaiter[])pair.Value)
             {
                 yield return waiter;
             }
         }
+    }
+
+    private static DataStreamWaiter[] With(object current, DataStreamWaiter waiter) =>
+        current is DataStreamWaiter single ? new[] { single, waiter } : [.. (DataStreamWaiter[])current, waiter];
+
+    /// <summary>The value without <paramref name="waiter"/>: <paramref name="current"/> itself when it is not there, <see langword="null"/> when none is left.</summary>
+    private static object? Without(object current, DataStreamWaiter waiter)
+    {
+        if (current is DataStreamWaiter single)
+        {
+            return ReferenceEquals(single, waiter) ? null : current;
+        }
+
+        var several = (DataStreamWaiter[])current;
+        var index = Array.IndexOf(several, waiter);
+        return index switch
+        {
+            < 0 => current,
+            _ when several.Length == 2 => several[1 - index],
+            _ => several.Where((_, i) => i != index).ToArray(),
+        };
     }
 }
