@@ -257,7 +257,6 @@ internal sealed class DataStreamWatcher : IXAddListener
             }
         }
 
-        Interlocked.Add(ref _safetyWakeUps, woken);
         Interlocked.Increment(ref _passes);
         return woken;
     }
@@ -417,6 +416,9 @@ internal sealed class DataStreamWatcher : IXAddListener
 
         var reply = await _database.ScriptEvaluateAsync(ScriptSource.Get("streams_after"), keys, positions).ConfigureAwait(false);
         var moved = (long[]?)reply ?? [];
+        // Counted before the wake-ups, not at the end of the pass (which may pace for the budget first): whoever sees
+        // a woken reader's entry sees it counted.
+        Interlocked.Add(ref _safetyWakeUps, moved.Length);
         foreach (var index in moved)
         {
             batch[(int)index - 1].Waiter.Wake();
