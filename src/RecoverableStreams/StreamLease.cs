@@ -17,7 +17,9 @@ public sealed class StreamLease : IReaderLease
 {
     private const int NotEnded = -1;
     private readonly ILeaseOperations _operations;
-    private readonly CancellationTokenSource _ownership = new();
+    // Created when OwnershipLost is first read: a lease whose token nobody watches (a handler reading entries, which the
+    // lease's end wakes directly) holds no token source; hundreds of thousands of leases are held at once.
+    private CancellationTokenSource? _ownership;
     private long _lastProgress;
     private int _endReason = NotEnded;
 
@@ -68,7 +70,26 @@ public sealed class StreamLease : IReaderLease
     public IReadOnlyDictionary<string, JsonElement>? AdditionalInfo { get; }
 
     /// <summary>Fires when this consumer stops owning the stream.</summary>
-    public CancellationToken OwnershipLost => _ownership.Token;
+    public CancellationToken OwnershipLost
+    {
+        get
+        {
+            var ownership = Volatile.Read(ref _ownership);
+            if (ownership is null)
+            {
+                var created = new CancellationTokenSource();
+                ownership = Interlocked.CompareExchange(ref _ownership, created, null) ?? created;
+                // End sets its reason before it looks for a token source, this publishes the source before it looks at
+                // the reason (both full fences): one of the two cancels it.
+                if (HasEnded)
+                {
+                    CancelQuietly(ownership);
+                }
+            }
+
+            return ownership.Token;
+        }
+    }
 
     /// <summary>
     /// <see langword="true"/> until <see cref="OwnershipLost"/> fires or the session's local deadline passes, whichever
@@ -226,12 +247,19 @@ public sealed class StreamLease : IReaderLease
             return false;
         }
 
+        if (Volatile.Read(ref _ownership) is { } ownership)
+        {
+            CancelQuietly(ownership);
+        }
+
+        return true;
+    }
+
+    private static void CancelQuietly(CancellationTokenSource ownership) =>
         // A callback that throws faults the task; ownership has ended all the same, so the fault is only observed.
-        _ = _ownership.CancelAsync().ContinueWith(
+        _ = ownership.CancelAsync().ContinueWith(
             static t => _ = t.Exception,
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        return true;
-    }
 }

@@ -49,7 +49,7 @@ internal sealed class DataStreamReader(ClientContext context)
         var position = afterId ?? (await lease.GetCheckpointAsync(cancellationToken).ConfigureAwait(false))?.Position ?? "0-0";
         ThrowIfStopped(lease, cancellationToken);
         // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
-        var waiter = await context.DataStreams.RegisterAsync(lease.DataStreamName, lease, cancellationToken, lease.OwnershipLost).ConfigureAwait(false);
+        var waiter = await context.DataStreams.RegisterAsync(lease.DataStreamName, lease, cancellationToken).ConfigureAwait(false);
         try
         {
             while (true)
@@ -96,7 +96,11 @@ internal sealed class DataStreamReader(ClientContext context)
     private static void ThrowIfStopped(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        lease.OwnershipLost.ThrowIfCancellationRequested();
+        if (lease.HasEnded)
+        {
+            // Read only now: a lease whose end nobody awaited holds no token source until then.
+            lease.OwnershipLost.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>Waits for a read slot when all are taken, until <paramref name="cancellationToken"/> or the lease's end.</summary>

@@ -123,9 +123,9 @@ internal sealed class DataStreamWatcher : IXAddListener
 
     /// <summary>
     /// Registers a reader of <paramref name="key"/> for <paramref name="lease"/>, after the subscription is in place (first
-    /// reader: subscribes; its wait for that ends on <paramref name="cancellationToken"/> or <paramref name="ownershipLost"/>).
+    /// reader: subscribes; its wait for that ends on <paramref name="cancellationToken"/> or the lease's end).
     /// </summary>
-    public async Task<DataStreamWaiter> RegisterAsync(string key, IReaderLease? lease, CancellationToken cancellationToken, CancellationToken ownershipLost = default)
+    public async Task<DataStreamWaiter> RegisterAsync(string key, IReaderLease? lease, CancellationToken cancellationToken)
     {
         Task started;
         lock (_lifecycle)
@@ -139,7 +139,7 @@ internal sealed class DataStreamWatcher : IXAddListener
         }
         else
         {
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ownershipLost);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease?.OwnershipLost ?? default);
             await started.WaitAsync(either.Token).ConfigureAwait(false);
         }
 

@@ -25,7 +25,6 @@ internal sealed class DataStreamWaiter(string key, IReaderLease? lease) : IValue
 
     private ManualResetValueTaskSourceCore<bool> _sleep = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _cancellation;
-    private CancellationToken _cancellationToken;
     private string? _waitingAfter;
     private int _state;
 
@@ -76,7 +75,6 @@ internal sealed class DataStreamWaiter(string key, IReaderLease? lease) : IValue
 
         Volatile.Write(ref _waitingAfter, StreamIds.Canonical(position));
         _sleep.Reset();
-        _cancellationToken = cancellationToken;
         // Registered before the sleep is published, so that the completion (on another thread) always disposes it.
         _cancellation = cancellationToken.UnsafeRegister(static state => ((DataStreamWaiter)state!).Cancel(), this);
         if (Interlocked.CompareExchange(ref _state, Sleeping, Reading) != Reading)
@@ -104,7 +102,8 @@ internal sealed class DataStreamWaiter(string key, IReaderLease? lease) : IValue
     void IValueTaskSource.GetResult(short token)
     {
         var cancelled = _sleep.GetResult(token);
-        var cancellationToken = _cancellationToken;
+        // The registration knows its token: no field of its own for it (one waiter per idle stream).
+        var cancellationToken = _cancellation.Token;
         Finish();
         if (cancelled)
         {
@@ -124,7 +123,6 @@ internal sealed class DataStreamWaiter(string key, IReaderLease? lease) : IValue
     {
         _cancellation.Dispose();
         _cancellation = default;
-        _cancellationToken = default;
         Volatile.Write(ref _waitingAfter, null);
     }
 }

@@ -9,4 +9,7 @@ internal interface IReaderLease
 {
     /// <summary>Records progress (HandlerStallTimeout): a reader sleeping at the end of its stream is alive.</summary>
     void Heartbeat();
+
+    /// <summary>Fires when the lease ends (read only where a wait must end with it: it is created on first read).</summary>
+    CancellationToken OwnershipLost { get; }
 }

@@ -190,6 +190,8 @@ public sealed class XAddRouterTests
     {
         public int Beats { get; private set; }
 
+        public CancellationToken OwnershipLost => CancellationToken.None;
+
         public void Heartbeat() => Beats++;
     }
 }
