@@ -270,10 +270,12 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         // One reader, scheduler and reconciler per partition; the reconciler's first pass runs in the background:
         // InitAsync returns at once however large the backlog.
         var loops = new List<Task> { Task.Run(_session.RunAsync) };
+        // One budget of claim calls in flight for every partition's failover path (they share the renewal's connections).
+        var claimCalls = new ClaimCallBudget();
         foreach (var partition in _context.Partitions)
         {
             loops.Add(Task.Run(new LbsReader(_context, partition, _leases).RunAsync));
-            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare).RunAsync));
+            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare, claimCalls).RunAsync));
             loops.Add(Task.Run(new PendingReconciler(_context, partition).RunAsync));
         }
 

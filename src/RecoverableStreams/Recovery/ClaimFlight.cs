@@ -6,35 +6,45 @@ namespace RecoverableStreams.Recovery;
 
 /// <summary>
 /// The rest of a consumer's fair share after a wake-up's first claim call, claimed in calls of at most 1,000 streams
-/// (the caller's share already: not capped again) with at most <see cref="MaxCallsInFlight"/> sent ahead of the replies
-/// read so far, so Redis runs them back to back while this process accepts the previous reply.
+/// (the caller's share already: not capped again), as many in flight as the consumer's <see cref="ClaimCallBudget"/>
+/// allows and always at least one, so Redis runs them back to back while this process accepts the replies.
 /// </summary>
 /// <remarks>
 /// Not the whole share at once: a survivor of a crash at 250,000 streams sent 7 calls per partition, 28 per Redis
 /// shard, and the session's renewal, on the same connection, came back after them (each call ≈ 13 ms of the shard's
 /// time, and Redis runs one client's pipelined calls back to back): past its local deadline, every lease ended, and the
-/// streams claimed so far became orphans again. Two in flight keep Redis busy and the queue ahead of a renewal short.
+/// streams claimed so far became orphans again.
 /// </remarks>
-internal sealed class ClaimFlight(ClientContext context, Partition partition, LeaseSession session, int streams)
+internal sealed class ClaimFlight(ClientContext context, Partition partition, LeaseSession session, ClaimCallBudget budget, int streams)
 {
-    /// <summary>Claim calls of one partition's flight sent and not yet read.</summary>
-    public const int MaxCallsInFlight = 2;
-
     private readonly Queue<Task<ClaimReply>> _sent = new();
     private int _unsent = streams;
 
-    /// <summary>Sends calls until <see cref="MaxCallsInFlight"/> are in flight or the share is asked for.</summary>
+    /// <summary>Sends calls while the budget allows (and one when none of this flight is in flight) until the share is asked for.</summary>
     public void Send()
     {
-        while (_sent.Count < MaxCallsInFlight && _unsent > 0)
+        while (_unsent > 0)
         {
+            var budgeted = budget.TryTake();
+            if (!budgeted && _sent.Count > 0)
+            {
+                return;
+            }
+
             var count = Math.Min(_unsent, StreamScripts.MaxItemsPerCall);
             _unsent -= count;
-            _sent.Enqueue(partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, count, capacityIsShare: true));
+            var call = partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, count, capacityIsShare: true);
+            if (budgeted)
+            {
+                // The slot is the call's until its reply (or failure) is here, whoever reads it.
+                _ = call.ContinueWith(static (_, state) => ((ClaimCallBudget)state!).Return(), budget, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
+            _sent.Enqueue(call);
         }
     }
 
-    /// <summary>The oldest call in flight, after sending the next one (so Redis has it while this process reads).</summary>
+    /// <summary>The oldest call in flight, after sending what the budget allows (so Redis has work while this process reads).</summary>
     public bool TryNext(out Task<ClaimReply> call)
     {
         if (!_sent.TryDequeue(out call!))

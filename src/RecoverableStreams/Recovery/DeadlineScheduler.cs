@@ -14,11 +14,11 @@ namespace RecoverableStreams.Recovery;
 /// entry, a free slot), then hands out the streams that need an owner: the free-now index and the streams of dead
 /// sessions. With AutoClaim it claims them within its free capacity and fair share; without, it announces them, and
 /// announces again every SweepInterval until someone claims them. With AutoClaim a wake-up takes this consumer's whole
-/// fair share at once: one call, then the rest in a pipelined flight (<see cref="ClaimFlight"/>: two calls ahead of the
-/// replies read), with no pause or stagger. Never relies on
+/// fair share at once: one call, then the rest in a pipelined flight (<see cref="ClaimFlight"/>: as many calls ahead of
+/// the replies read as the consumer's <see cref="ClaimCallBudget"/> allows), with no pause or stagger. Never relies on
 /// keyspace <c>expired</c> events.
 /// </summary>
-internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare)
+internal sealed class DeadlineScheduler(ClientContext context, Partition partition, LeaseOperations leases, ServiceLoad? fairShare, ClaimCallBudget claimCalls)
 {
     private const int AnnounceBatch = 200;
 
@@ -172,7 +172,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
         }
 
         var reservation = context.Registry.Reserve(count);
-        var flight = new ClaimFlight(context, partition, session, reservation.Count);
+        var flight = new ClaimFlight(context, partition, session, claimCalls, reservation.Count);
         flight.Send();
         return (reservation, flight);
     }
