@@ -92,7 +92,11 @@ internal sealed class LeaseOperations : ILeaseOperations
             partition);
         // Registered first, then the session checked: a session that ends meanwhile either sees this lease in its
         // snapshot or is seen ended here, so no lease of an ended session stays registered (a zombie holding a slot).
-        if (_context.Registry.AddOrReplace(lease) is { } stale)
+        var stale = _context.Registry.AddOrReplace(lease);
+        // Counted as soon as it is registered, before anything can end it: every end counts it down once, so a grant
+        // ended on arrival (its session ended meanwhile) must have counted up first, or the held gauge drifts.
+        _context.Metrics.LeaseAcquired(partition.Keys, origin);
+        if (stale is not null)
         {
             // The same stream granted again while an older lease of it was still registered (its record was lost or
             // repaired): the old lease is over, and only the new one is renewed, acted on and ended with its session.
@@ -106,7 +110,6 @@ internal sealed class LeaseOperations : ILeaseOperations
             return null;
         }
 
-        _context.Metrics.LeaseAcquired(partition.Keys, origin);
         Log.StreamOwned(_context.Logger, lease.DataStreamName, lease.IdInLbs, origin, lease.FencingToken);
         return lease;
     }

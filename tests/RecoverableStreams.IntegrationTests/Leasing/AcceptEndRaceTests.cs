@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.IntegrationTests.Infrastructure;
@@ -30,6 +32,48 @@ public sealed class AcceptEndRaceTests : SharedRedisTest
             Assert.That(context.Registry.Count, Is.Zero, "nothing registered");
             Assert.That(context.Registry.FreeSlots, Is.EqualTo(context.Registry.Capacity), "no slot held");
         });
+    }
+
+    [Test]
+    public async Task A_grant_accepted_after_its_session_ended_leaves_the_held_leases_instrument_unchanged()
+    {
+        // The instrument dashboards read as "streams this consumer owns now": a grant that ends on arrival must count
+        // as taken and ended, or the gauge drifts by one at every such grant (it went below zero in a crash storm).
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var factory = services.GetRequiredService<IMeterFactory>();
+        long held = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "recoverable_streams.leases.held")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, delta, _, _) => Interlocked.Add(ref held, delta));
+        listener.Start();
+        var options = TestOptions.For(maxConcurrentStreams: 100);
+        using var metrics = new CoreMetrics(factory);
+        var context = new ClientContext(Redis, options, NullLogger.Instance, TimeProvider.System, options.ConsumerId!, "i", metrics, CancellationToken.None);
+        var leases = new LeaseOperations(context);
+        context.CreateSession(leases);
+        var live = new LeaseSession(context.ConsumerId + "|live", long.MaxValue, 0);
+        var ended = new LeaseSession(context.ConsumerId + "|ended", long.MaxValue, 0);
+        context.Session.End(ended, "the test ended it");
+
+        var owned = await leases.AcceptAsync(Grant(1), LeaseOrigin.Claimed, live, context.Partitions[0]);
+        var refused = await leases.AcceptAsync(Grant(2), LeaseOrigin.Claimed, ended, context.Partitions[0]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(owned, Is.Not.Null);
+            Assert.That(refused, Is.Null);
+            Assert.That(Interlocked.Read(ref held), Is.EqualTo(1), "held: the lease of the live session only");
+        });
+        leases.End(owned!, LeaseEndReason.Released);
+        Assert.That(Interlocked.Read(ref held), Is.Zero, "held after its end");
     }
 
     [Test]
