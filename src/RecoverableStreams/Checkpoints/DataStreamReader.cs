@@ -1,11 +1,12 @@
-using System.Runtime.CompilerServices;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Checkpoints;
 
 /// <summary>
-/// Reads a data stream in order after a position and sleeps at its end until <see cref="DataStreamWatcher"/> wakes it
-/// (an <c>xadd</c> event, or the batched safety poll): an idle reader sends nothing to Redis.
+/// Reads data streams for handlers (<see cref="StreamLease.ReadEntriesAsync"/>): owns the read slots every handler's
+/// reads share, and starts each read (<see cref="DataStreamRead"/>), which sleeps at the end of its stream until
+/// <see cref="DataStreamWatcher"/> wakes it (an <c>xadd</c> event, or the batched safety poll): an idle reader sends
+/// nothing to Redis.
 /// </summary>
 // The semaphore holds no OS handle (AvailableWaitHandle is never read) and lives as long as the client.
 #pragma warning disable CA1001
@@ -21,6 +22,9 @@ internal sealed class DataStreamReader(ClientContext context)
     private const int MaxReadsInFlight = 256;
 
     private readonly SemaphoreSlim _readSlots = new(MaxReadsInFlight, MaxReadsInFlight);
+
+    /// <summary>Where readers register to be woken.</summary>
+    public DataStreamWatcher DataStreams => context.DataStreams;
 
     /// <summary>Runs one read of a handler (a checkpoint read) in a read slot.</summary>
     public async Task<T> InReadSlotAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
@@ -39,61 +43,29 @@ internal sealed class DataStreamReader(ClientContext context)
     /// <summary>
     /// Reads <paramref name="lease"/>'s data stream after <paramref name="afterId"/> (<see langword="null"/>: after its
     /// checkpoint) until <paramref name="cancellationToken"/> or the lease's <see cref="StreamLease.OwnershipLost"/> fires.
-    /// A lease's end wakes its sleeping readers (<see cref="DataStreamWatcher.WakeReadersOf"/>), so a reader holds no
-    /// linked token source nor registration on <see cref="StreamLease.OwnershipLost"/>: the whole read is this one iterator
-    /// and its <see cref="Notifications.DataStreamWaiter"/>.
     /// </summary>
-    public async IAsyncEnumerable<StreamEntry> ReadAsync(StreamLease lease, string? afterId, int batchSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<StreamEntry> ReadAsync(StreamLease lease, string? afterId, int batchSize, CancellationToken cancellationToken) =>
+        new DataStreamRead(this, lease, afterId, batchSize, cancellationToken);
+
+    /// <summary>Takes a read slot when one is free at once.</summary>
+    public bool TryTakeReadSlot() => _readSlots.Wait(0, CancellationToken.None);
+
+    /// <summary>Waits for a read slot when all are taken, until <paramref name="cancellationToken"/> or the lease's end.</summary>
+    public async Task WaitForReadSlotAsync(StreamLease lease, CancellationToken cancellationToken)
     {
-        ThrowIfStopped(lease, cancellationToken);
-        var position = afterId ?? (await lease.GetCheckpointAsync(cancellationToken).ConfigureAwait(false))?.Position ?? "0-0";
-        ThrowIfStopped(lease, cancellationToken);
-        // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
-        var waiter = await context.DataStreams.RegisterAsync(lease.DataStreamName, lease, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            while (true)
-            {
-                ThrowIfStopped(lease, cancellationToken);
-                StreamEntry[] entries;
-                if (!_readSlots.Wait(0, CancellationToken.None))
-                {
-                    await WaitForReadSlotAsync(lease, cancellationToken).ConfigureAwait(false);
-                }
-
-                try
-                {
-                    entries = await context.Database.StreamRangeAsync(lease.DataStreamName, "(" + position, "+", batchSize).ConfigureAwait(false);
-                }
-                finally
-                {
-                    _readSlots.Release();
-                }
-
-                if (entries.Length == 0)
-                {
-                    // Sleeping counts as progress (HandlerStallTimeout): the watcher heartbeats the lease meanwhile.
-                    // The lease's end wakes it; the check at the top of the loop then throws.
-                    await waiter.WaitAsync(position, cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                foreach (var entry in entries)
-                {
-                    position = entry.Id!;
-                    lease.Heartbeat();
-                    yield return entry;
-                    ThrowIfStopped(lease, cancellationToken);
-                }
-            }
-        }
-        finally
-        {
-            context.DataStreams.Unregister(waiter);
-        }
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.OwnershipLost);
+        await _readSlots.WaitAsync(either.Token).ConfigureAwait(false);
     }
 
-    private static void ThrowIfStopped(StreamLease lease, CancellationToken cancellationToken)
+    /// <summary>Gives back a slot taken by <see cref="TryTakeReadSlot"/> or <see cref="WaitForReadSlotAsync"/>.</summary>
+    public void ReleaseReadSlot() => _readSlots.Release();
+
+    /// <summary>One XRANGE of up to <paramref name="count"/> entries after <paramref name="position"/> (exclusive).</summary>
+    public Task<StreamEntry[]> ReadRangeAsync(string key, string position, int count) =>
+        context.Database.StreamRangeAsync(key, "(" + position, "+", count);
+
+    /// <summary>Throws when the read must stop: its token fired or its lease ended.</summary>
+    public static void ThrowIfStopped(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (lease.HasEnded)
@@ -101,12 +73,5 @@ internal sealed class DataStreamReader(ClientContext context)
             // Read only now: a lease whose end nobody awaited holds no token source until then.
             lease.OwnershipLost.ThrowIfCancellationRequested();
         }
-    }
-
-    /// <summary>Waits for a read slot when all are taken, until <paramref name="cancellationToken"/> or the lease's end.</summary>
-    private async Task WaitForReadSlotAsync(StreamLease lease, CancellationToken cancellationToken)
-    {
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lease.OwnershipLost);
-        await _readSlots.WaitAsync(either.Token).ConfigureAwait(false);
     }
 }

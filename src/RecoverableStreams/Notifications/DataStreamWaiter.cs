@@ -94,6 +94,16 @@ internal sealed class DataStreamWaiter(string key, IReaderLease? lease) : IValue
         return new ValueTask(this, _sleep.Version);
     }
 
+    /// <summary>
+    /// Runs <paramref name="continuation"/> (on the thread pool) when the sleep that <see cref="WaitAsync"/> just began
+    /// ends: what awaiting its task does, without a delegate per reader (<see cref="Checkpoints.DataStreamReadEnumerator"/>).
+    /// </summary>
+    public void OnSleepEnded(Action<object?> continuation, object state) =>
+        _sleep.OnCompleted(continuation, state, _sleep.Version, ValueTaskSourceOnCompletedFlags.None);
+
+    /// <summary>Reports how the sleep <see cref="OnSleepEnded"/> waited for ended: throws when it was cancelled.</summary>
+    public void EndSleep() => ((IValueTaskSource)this).GetResult(_sleep.Version);
+
     ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _sleep.GetStatus(token);
 
     void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
