@@ -1,3 +1,4 @@
+using RecoverableStreams.Recovery;
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Diagnostics;
@@ -84,7 +85,7 @@ internal sealed class ClientContext
     public TimeSpan RenewInterval { get; }
 
     /// <summary>Creates the session owner; called once, by the client's constructor.</summary>
-    public ConsumerSession CreateSession(LeaseOperations leases) => Session = new ConsumerSession(this, leases);
+    public ConsumerSession CreateSession(LeaseOperations leases, ClaimCallBudget claimCalls) => Session = new ConsumerSession(this, leases, claimCalls);
 
     /// <summary>A session id never used before: <c>consumerId|random</c>.</summary>
     public string NewSessionId() => ConsumerId + "|" + Guid.NewGuid().ToString("N")[..16];

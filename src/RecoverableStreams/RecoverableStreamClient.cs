@@ -28,6 +28,9 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
     private readonly ClientContext _context;
     private readonly LeaseOperations _leases;
     private readonly ConsumerSession _session;
+
+    /// <summary>The failover path's claim work ahead of the renewals: the schedulers draw on it, the session's renewals size it.</summary>
+    private readonly ClaimCallBudget _claimCalls;
     private readonly RedisEventListener _listener;
     private readonly KeyspaceConfigurator _keyspace;
     private readonly CancellationTokenSource _stopping = new();
@@ -67,7 +70,8 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
             new CoreMetrics(meterFactory, recordMetrics),
             _stopping.Token);
         _leases = new LeaseOperations(_context);
-        _session = _context.CreateSession(_leases);
+        _claimCalls = new ClaimCallBudget(_context.RenewInterval);
+        _session = _context.CreateSession(_leases, _claimCalls);
         _listener = new RedisEventListener(_context, _leases);
         _keyspace = new KeyspaceConfigurator(_context);
     }
@@ -270,12 +274,10 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         // One reader, scheduler and reconciler per partition; the reconciler's first pass runs in the background:
         // InitAsync returns at once however large the backlog.
         var loops = new List<Task> { Task.Run(_session.RunAsync) };
-        // One budget of claim calls in flight for every partition's failover path (they share the renewal's connections).
-        var claimCalls = new ClaimCallBudget();
         foreach (var partition in _context.Partitions)
         {
             loops.Add(Task.Run(new LbsReader(_context, partition, _leases).RunAsync));
-            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare, claimCalls).RunAsync));
+            loops.Add(Task.Run(new DeadlineScheduler(_context, partition, _leases, fairShare, _claimCalls).RunAsync));
             loops.Add(Task.Run(new PendingReconciler(_context, partition).RunAsync));
         }
 

@@ -1,4 +1,5 @@
 using RecoverableStreams.Recovery;
+using RecoverableStreams.Scripts;
 
 namespace RecoverableStreams.Tests;
 
@@ -8,10 +9,42 @@ namespace RecoverableStreams.Tests;
 /// </summary>
 public sealed class ClaimCallBudgetTests
 {
+    private static readonly TimeSpan RenewInterval = TimeSpan.FromMilliseconds(400);
+
+    [Test]
+    public void Slow_renewals_halve_the_streams_per_call_down_to_the_floor_and_fast_ones_double_it_back()
+    {
+        var budget = new ClaimCallBudget(RenewInterval);
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(StreamScripts.MaxItemsPerCall), "calls of 1,000 while nothing was measured");
+
+        budget.RenewalTook(TimeSpan.FromMilliseconds(201));
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "a renewal slower than half the interval halves it");
+        budget.RenewalTook(TimeSpan.FromMilliseconds(150));
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "between a quarter and a half: unchanged");
+
+        var sizes = new List<int>();
+        for (var i = 0; i < 10; i++)
+        {
+            budget.RenewalTook(TimeSpan.FromSeconds(1));
+            sizes.Add(budget.StreamsPerCall);
+        }
+
+        Assert.That(sizes, Is.EqualTo(new[] { 250, 125, 62, 50, 50, 50, 50, 50, 50, 50 }), "halved at each slow renewal, never below the floor");
+
+        sizes.Clear();
+        for (var i = 0; i < 6; i++)
+        {
+            budget.RenewalTook(TimeSpan.FromMilliseconds(99));
+            sizes.Add(budget.StreamsPerCall);
+        }
+
+        Assert.That(sizes, Is.EqualTo(new[] { 100, 200, 400, 800, 1000, 1000 }), "doubled at each renewal faster than a quarter, never above 1,000");
+    }
+
     [Test]
     public void At_most_the_budget_is_taken_and_each_returned_slot_can_be_taken_again()
     {
-        var budget = new ClaimCallBudget();
+        var budget = new ClaimCallBudget(RenewInterval);
         var taken = 0;
         while (taken < 100 && budget.TryTake())
         {
@@ -32,7 +65,7 @@ public sealed class ClaimCallBudgetTests
     [Test]
     public void Concurrent_takers_never_hold_more_than_the_budget()
     {
-        var budget = new ClaimCallBudget();
+        var budget = new ClaimCallBudget(RenewInterval);
         var holding = 0;
         var most = 0;
         Parallel.For(0, 20_000, _ =>

@@ -1,5 +1,6 @@
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.Notifications;
+using RecoverableStreams.Recovery;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -20,16 +21,18 @@ internal sealed class ConsumerSession : IDisposable
 
     private readonly ClientContext _context;
     private readonly LeaseOperations _leases;
+    private readonly ClaimCallBudget _claimCalls;
     private readonly ITimer _deadlineTimer;
     private readonly WakeUpSignal _wake = new();
     private readonly long _localLease;
     private LeaseSession? _current;
     private int _repairing;
 
-    public ConsumerSession(ClientContext context, LeaseOperations leases)
+    public ConsumerSession(ClientContext context, LeaseOperations leases, ClaimCallBudget claimCalls)
     {
         _context = context;
         _leases = leases;
+        _claimCalls = claimCalls;
         SafetyMargin = SafetyMarginFor(context.LeaseDuration, context.RenewInterval);
         _localLease = (long)((context.LeaseDuration - SafetyMargin).TotalSeconds * context.Time.TimestampFrequency);
         _deadlineTimer = context.Time.CreateTimer(static state => ((ConsumerSession)state!).OnLocalDeadline(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -126,11 +129,15 @@ internal sealed class ConsumerSession : IDisposable
         catch (TimeoutException ex) when (ex is not RedisTimeoutException)
         {
             // The wait for the reply ran out (not the command timeout, which is an outage retried until the deadline).
+            _claimCalls.RenewalTook(_context.Time.GetElapsedTime(sentAt));
             End(session, "no renewal reply before the session's local deadline");
             return TimeSpan.Zero;
         }
 
-        _context.Metrics.Renewed(_context.Partitions[0].Keys, _context.Time.GetElapsedTime(sentAt));
+        var roundTrip = _context.Time.GetElapsedTime(sentAt);
+        _context.Metrics.Renewed(_context.Partitions[0].Keys, roundTrip);
+        // A slow reply means claims (this consumer's or its peers') queue ahead of renewals: claim in smaller calls.
+        _claimCalls.RenewalTook(roundTrip);
         var reply = Combine(replies);
         if (!reply.Accepted)
         {

@@ -1,23 +1,38 @@
+using RecoverableStreams.Scripts;
+
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
-/// How many claim calls of this consumer's flights (<see cref="ClaimFlight"/>), across all partitions, may be in flight at
-/// once: the session's renewals share the connections, and Redis runs one client's pipelined calls back to back, so
-/// every call in flight is up to ≈ 13 ms (1,000 streams) ahead of a renewal on its shard. Eight keep a shard busy while
-/// this process accepts the replies, and put at most ≈ 0.1 s ahead of a renewal.
+/// How much claim work of this consumer's failover path may be queued in Redis ahead of its session's renewal: the claim
+/// calls of its flights (<see cref="ClaimFlight"/>) in flight at once, across all partitions, and how many streams each
+/// call asks for. The renewals share the connections, and Redis runs one client's pipelined calls back to back, so every
+/// call in flight is up to ≈ 13 ms (1,000 streams, one survivor) ahead of a renewal on its shard.
 /// </summary>
 /// <remarks>
-/// Measured: a survivor of a crash at 250,000 streams (12 partitions on 3 shards) sent 28 calls per shard at once, and
-/// its renewal's reply came after its local deadline; two calls per partition instead made the 10,000-stream crash on one
-/// partition 60–90 ms slower (the flight of 3 calls waited for replies). One budget for the consumer bounds the first
-/// without the second.
+/// Calls in flight: a survivor of a crash at 250,000 streams (12 partitions on 3 shards) sent 28 calls per shard at once,
+/// and its renewal's reply came after its local deadline; two calls per partition instead made the 10,000-stream crash
+/// on one partition 60–90 ms slower (the flight of 3 calls waited for replies). Eight for the consumer bound the first
+/// without the second. Streams per call: the renewal's round trip is the signal (<see cref="RenewalTook"/>). At
+/// 1,000,000 streams, the three survivors of a crash each claiming 1,000 streams a call put their renewals 360–645 ms
+/// behind the claims queued on the shards (each process' CPU at 16–54 %, so not this process), and all three sessions
+/// ended within seconds; then their streams were orphans again, and the take-over never settled. A renewal slower than
+/// half the renew interval halves the calls' size (down to <see cref="MinStreamsPerCall"/>), one faster than a quarter
+/// doubles it back (up to <see cref="StreamScripts.MaxItemsPerCall"/>): the take-over slows down instead of the session
+/// ending.
 /// </remarks>
-internal sealed class ClaimCallBudget
+internal sealed class ClaimCallBudget(TimeSpan renewInterval)
 {
     /// <summary>Claim calls of one consumer's flights in flight at once (a flight with none in flight may always send one).</summary>
     public const int MaxCallsInFlight = 8;
 
+    /// <summary>The fewest streams a claim call asks for while renewals are slow.</summary>
+    public const int MinStreamsPerCall = 50;
+
     private int _inFlight;
+    private int _streamsPerCall = StreamScripts.MaxItemsPerCall;
+
+    /// <summary>How many streams the next claim call asks for at most (see <see cref="RenewalTook"/>).</summary>
+    public int StreamsPerCall => Volatile.Read(ref _streamsPerCall);
 
     /// <summary>Takes a slot for one call when fewer than <see cref="MaxCallsInFlight"/> are in flight.</summary>
     public bool TryTake()
@@ -39,4 +54,17 @@ internal sealed class ClaimCallBudget
 
     /// <summary>Gives a slot back when its call's reply came (or it failed).</summary>
     public void Return() => Interlocked.Decrement(ref _inFlight);
+
+    /// <summary>
+    /// A renewal's round trip (send to reply): slower than half the renew interval halves <see cref="StreamsPerCall"/>,
+    /// faster than a quarter doubles it, each within its bounds.
+    /// </summary>
+    public void RenewalTook(TimeSpan roundTrip)
+    {
+        var current = StreamsPerCall;
+        var next = roundTrip > renewInterval / 2 ? Math.Max(MinStreamsPerCall, current / 2)
+            : roundTrip < renewInterval / 4 ? Math.Min(StreamScripts.MaxItemsPerCall, current * 2)
+            : current;
+        Volatile.Write(ref _streamsPerCall, next);
+    }
 }

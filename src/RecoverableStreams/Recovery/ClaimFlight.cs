@@ -5,7 +5,8 @@ using RecoverableStreams.Scripts;
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
-/// The rest of a consumer's fair share after a wake-up's first claim call, claimed in calls of at most 1,000 streams
+/// The rest of a consumer's fair share after a wake-up's first claim call, claimed in calls of at most the budget's
+/// <see cref="ClaimCallBudget.StreamsPerCall"/> (1,000 streams while renewals are fast)
 /// (the caller's share already: not capped again), as many in flight as the consumer's <see cref="ClaimCallBudget"/>
 /// allows and always at least one, so Redis runs them back to back while this process accepts the replies.
 /// </summary>
@@ -31,7 +32,7 @@ internal sealed class ClaimFlight(ClientContext context, Partition partition, Le
                 return;
             }
 
-            var count = Math.Min(_unsent, StreamScripts.MaxItemsPerCall);
+            var count = Math.Min(_unsent, budget.StreamsPerCall);
             _unsent -= count;
             var call = partition.Scripts.ClaimOrphansAsync(context.ConsumerId, session.Id, count, capacityIsShare: true);
             if (budgeted)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.IntegrationTests.Infrastructure;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Recovery;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -58,7 +59,7 @@ public sealed class AcceptEndRaceTests : SharedRedisTest
         using var metrics = new CoreMetrics(factory);
         var context = new ClientContext(Redis, options, NullLogger.Instance, TimeProvider.System, options.ConsumerId!, "i", metrics, CancellationToken.None);
         var leases = new LeaseOperations(context);
-        context.CreateSession(leases);
+        context.CreateSession(leases, new ClaimCallBudget(context.RenewInterval));
         var live = new LeaseSession(context.ConsumerId + "|live", long.MaxValue, 0);
         var ended = new LeaseSession(context.ConsumerId + "|ended", long.MaxValue, 0);
         context.Session.End(ended, "the test ended it");
@@ -130,7 +131,7 @@ public sealed class AcceptEndRaceTests : SharedRedisTest
         var options = TestOptions.For(maxConcurrentStreams: 10_000);
         var context = new ClientContext(Redis, options, NullLogger.Instance, TimeProvider.System, options.ConsumerId!, "i", new CoreMetrics(null, false), CancellationToken.None);
         var leases = new LeaseOperations(context);
-        context.CreateSession(leases);
+        context.CreateSession(leases, new ClaimCallBudget(context.RenewInterval));
         return (context, leases);
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using RecoverableStreams.Diagnostics;
 using RecoverableStreams.IntegrationTests.Infrastructure;
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Recovery;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
@@ -22,7 +23,7 @@ public sealed class HeldCountTests : SharedRedisTest
         options.Partitions = 2;
         var context = new ClientContext(Redis, options, NullLogger.Instance, TimeProvider.System, options.ConsumerId!, "i", new CoreMetrics(null, false), CancellationToken.None);
         var leases = new LeaseOperations(context);
-        context.CreateSession(leases);
+        context.CreateSession(leases, new ClaimCallBudget(context.RenewInterval));
         var first = new LeaseSession(context.ConsumerId + "|first", long.MaxValue, 0);
         var second = new LeaseSession(context.ConsumerId + "|second", long.MaxValue, 0);
 
