@@ -1,4 +1,3 @@
-using RecoverableStreams.Recovery;
 using Microsoft.Extensions.Logging;
 using RecoverableStreams.Checkpoints;
 using RecoverableStreams.Diagnostics;
@@ -7,6 +6,7 @@ using RecoverableStreams.Leasing;
 using RecoverableStreams.Notifications;
 using RecoverableStreams.Parsing;
 using RecoverableStreams.Partitioning;
+using RecoverableStreams.Recovery;
 using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
