@@ -17,10 +17,10 @@ public sealed class ClaimCallBudgetTests
         var budget = new ClaimCallBudget(RenewInterval);
         Assert.That(budget.StreamsPerCall, Is.EqualTo(StreamScripts.MaxItemsPerCall), "calls of 1,000 while nothing was measured");
 
-        budget.RenewalTook(TimeSpan.FromMilliseconds(201));
-        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "a renewal slower than half the interval halves it");
-        budget.RenewalTook(TimeSpan.FromMilliseconds(150));
-        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "between a quarter and a half: unchanged");
+        budget.RenewalTook(TimeSpan.FromMilliseconds(401));
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "a renewal slower than the interval halves it");
+        budget.RenewalTook(TimeSpan.FromMilliseconds(300));
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "between half the interval and the interval: unchanged");
 
         var sizes = new List<int>();
         for (var i = 0; i < 10; i++)
@@ -34,11 +34,11 @@ public sealed class ClaimCallBudgetTests
         sizes.Clear();
         for (var i = 0; i < 6; i++)
         {
-            budget.RenewalTook(TimeSpan.FromMilliseconds(99));
+            budget.RenewalTook(TimeSpan.FromMilliseconds(199));
             sizes.Add(budget.StreamsPerCall);
         }
 
-        Assert.That(sizes, Is.EqualTo(new[] { 100, 200, 400, 800, 1000, 1000 }), "doubled at each renewal faster than a quarter, never above 1,000");
+        Assert.That(sizes, Is.EqualTo(new[] { 100, 200, 400, 800, 1000, 1000 }), "doubled at each renewal faster than half the interval, never above 1,000");
     }
 
     [Test]
