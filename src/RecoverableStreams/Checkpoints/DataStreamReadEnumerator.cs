@@ -54,6 +54,9 @@ internal sealed class DataStreamReadEnumerator : IAsyncEnumerator<StreamEntry>, 
         /// <summary>The checkpoint's read completed.</summary>
         CheckpointRead,
 
+        /// <summary>The start position is known: register for wake-ups.</summary>
+        Register,
+
         /// <summary>The registration for wake-ups completed.</summary>
         Registered,
 
@@ -149,11 +152,7 @@ internal sealed class DataStreamReadEnumerator : IAsyncEnumerator<StreamEntry>, 
                         DataStreamReader.ThrowIfStopped(_lease, _cancellationToken);
                         if (_position is not null)
                         {
-                            // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
-                            if (WaitFor(_reader.DataStreams.RegisterAsync(_lease.DataStreamName, _lease, _cancellationToken), Step.Registered, ref completed))
-                            {
-                                return;
-                            }
+                            _step = Step.Register;
                         }
                         else if (WaitFor(_lease.GetCheckpointAsync(_cancellationToken), Step.CheckpointRead, ref completed))
                         {
@@ -165,6 +164,11 @@ internal sealed class DataStreamReadEnumerator : IAsyncEnumerator<StreamEntry>, 
                     case Step.CheckpointRead:
                         _position = ResultOf<StreamCheckpoint?>(ref completed)?.Position ?? "0-0";
                         DataStreamReader.ThrowIfStopped(_lease, _cancellationToken);
+                        _step = Step.Register;
+                        break;
+
+                    case Step.Register:
+                        // Registered before the first read: an xadd between a read that found nothing and the sleep is not lost.
                         if (WaitFor(_reader.DataStreams.RegisterAsync(_lease.DataStreamName, _lease, _cancellationToken), Step.Registered, ref completed))
                         {
                             return;
