@@ -103,6 +103,14 @@ internal sealed class LeaseOperations : ILeaseOperations
             End(stale, LeaseEndReason.Superseded, "the stream was granted again to this consumer with a newer fencing token");
         }
 
+        if (!session.IsEnded && session.IsPastLocalDeadline(_context.Time))
+        {
+            // The local deadline passed but its timer has not run yet (a stalled thread pool, a reply flushed late from
+            // a reconnect's backlog): Redis may have given the session's streams to peers already, so the session ends
+            // now, with this grant, instead of handing out a lease whose peer may be running.
+            EndSession(session, "the session's local deadline passed without a successful renewal");
+        }
+
         if (session.IsEnded)
         {
             // Granted to a session this process has given up: the grant ends with it (its streams go to peers).

@@ -36,6 +36,26 @@ public sealed class AcceptEndRaceTests : SharedRedisTest
     }
 
     [Test]
+    public async Task A_grant_arriving_after_its_sessions_local_deadline_ends_the_session_and_is_not_handed_out()
+    {
+        // The deadline passed, but the timer that ends the session has not run yet (a stalled thread pool, a reply
+        // flushed from a reconnect's backlog): Redis may already have given the session's streams to a peer, so a
+        // grant it made just before its own deadline must not start a handler here.
+        var (context, leases) = NewClient();
+        var session = new LeaseSession(context.ConsumerId + "|late", TimeProvider.System.GetTimestamp() - 1, 0);
+
+        var lease = await leases.AcceptAsync(Grant(1), LeaseOrigin.Claimed, session, context.Partitions[0]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(lease, Is.Null, "no lease is handed out past the session's local deadline");
+            Assert.That(session.IsEnded, Is.True, "the session ended at once, not at the timer's late tick");
+            Assert.That(context.Registry.Count, Is.Zero, "nothing registered");
+            Assert.That(context.Registry.FreeSlots, Is.EqualTo(context.Registry.Capacity), "no slot held");
+        });
+    }
+
+    [Test]
     public async Task A_grant_accepted_after_its_session_ended_leaves_the_held_leases_instrument_unchanged()
     {
         // The instrument dashboards read as "streams this consumer owns now": a grant that ends on arrival must count
