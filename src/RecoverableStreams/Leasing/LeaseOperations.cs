@@ -363,6 +363,9 @@ internal sealed class LeaseOperations : ILeaseOperations
         {
             case WriteOutcome.Done:
                 return;
+            case WriteOutcome.Unreplicated:
+                // Not ended: the caller still owns the stream and may retry; a retry of a write that took effect is done.
+                throw new RecoverableStreamsException($"The primary took the write on '{lease.DataStreamName}' ({lease.IdInLbs}), but no replica acknowledged it within {lease.Partition.Scripts.ReplicaWait.TotalMilliseconds:0} ms: a failover now could lose it. The stream is still owned: retry (a retry of a write that took effect succeeds).");
             case WriteOutcome.SessionDead:
                 const string sessionReason = "the session expired in Redis";
                 EndSession(lease.Session, sessionReason);

@@ -63,6 +63,12 @@ internal enum WriteOutcome
 
     /// <summary>The caller's session is dead (deadline passed, or gone): every stream of the session was lost.</summary>
     SessionDead,
+
+    /// <summary>
+    /// Written on the primary, but no replica acknowledged it in time: a failover now could lose it. The caller still
+    /// owns the stream; the same write again is safe (a completion that took effect answers done).
+    /// </summary>
+    Unreplicated,
 }
 
 /// <summary>What one page of <c>reconcile.lua</c> returned.</summary>

@@ -16,6 +16,7 @@ internal sealed class StreamScripts
     private readonly StreamKeys _keys;
     private readonly EntryLimits _limits;
     private readonly RetentionRule _retention;
+    private readonly ReplicaAcknowledgement? _replicas;
 
     /// <param name="db">Where the scripts run.</param>
     /// <param name="keys">The LBS and control keys they work on.</param>
@@ -24,15 +25,23 @@ internal sealed class StreamScripts
     /// much); the defaults of <see cref="RecoverableStreamOptions"/> when not given.
     /// </param>
     /// <param name="retention">What completion and dead letters do to data streams; kept when not given.</param>
-    public StreamScripts(IDatabaseAsync db, StreamKeys keys, EntryLimits? limits = null, RetentionRule? retention = null)
+    /// <param name="replicas">
+    /// Asks a replica to acknowledge completions (<see cref="WriteOutcome.Unreplicated"/> when none did); without it a
+    /// completion the primary took is done.
+    /// </param>
+    public StreamScripts(IDatabaseAsync db, StreamKeys keys, EntryLimits? limits = null, RetentionRule? retention = null, ReplicaAcknowledgement? replicas = null)
     {
         _db = db;
         _keys = keys;
         _limits = limits ?? EntryLimits.Default;
         _retention = retention ?? RetentionRule.Keep;
+        _replicas = replicas;
     }
 
     public StreamKeys Keys => _keys;
+
+    /// <summary>How long a completion waits for a replica's acknowledgement (zero: not asked for).</summary>
+    public TimeSpan ReplicaWait => _replicas?.Timeout ?? TimeSpan.Zero;
 
     public async Task<SessionReply> OpenSessionAsync(string session, TimeSpan lease) =>
         SessionFrom(await RunAsync("open_session", [_keys.Sessions], [session, Milliseconds(lease)]).ConfigureAwait(false));
@@ -148,12 +157,15 @@ internal sealed class StreamScripts
     {
         var placement = _retention.PlacementOf(dataStreamName, _keys, _db.Multiplexer);
         RedisKey[] keys = [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Attempts, _keys.Checkpoint(id), _keys.Names];
-        var result = (long)await RunAsync("complete",
+        var complete = () => RunAsync("complete",
             placement == RetentionPlacement.InScript ? [.. keys, dataStreamName] : keys,
-            [_keys.Group, id, session, recordValue, dataStreamName, _retention.Mode, _retention.PeriodMs]).ConfigureAwait(false);
-        var outcome = Outcome(result, done: 1, notOwner: 0);
+            [_keys.Group, id, session, recordValue, dataStreamName, _retention.Mode, _retention.PeriodMs]);
+        var (reply, replicated) = _replicas is null ? (await complete().ConfigureAwait(false), true) : await _replicas.WriteAsync(complete).ConfigureAwait(false);
+        var result = (long)reply;
+        // 2: the entry and its record are gone already (this completion's earlier call took effect): done, once.
+        var outcome = Outcome(result == 2 ? 1 : result, done: 1, notOwner: 0);
         await RetainAfterAsync(outcome, placement, dataStreamName).ConfigureAwait(false);
-        return outcome;
+        return outcome == WriteOutcome.Done && !replicated ? WriteOutcome.Unreplicated : outcome;
     }
 
     /// <summary>Returns the dead letter's id with <see cref="WriteOutcome.Done"/>, or the refusal.</summary>

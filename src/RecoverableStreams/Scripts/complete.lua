@@ -5,15 +5,20 @@
 --       8 checkpoint hash, 9 names hash, [10 data stream: only when it is on this node and slot]
 -- ARGV: 1 group, 2 id, 3 session id, 4 record value ("session|token"), 5 data stream name,
 --       6 retention ("keep" | "delete" | "expire"), 7 retention period ms
--- Returns: 1 done, 0 the record is not the caller's, -1 the caller's session is dead
+-- Returns: 1 done, 2 done already (neither the record nor the entry is left: the retry of a completion that took
+-- effect, e.g. one no replica acknowledged in time), 0 the record is not the caller's, -1 the caller's session is dead
+local id = ARGV[2]
+local record = redis.call('HGET', KEYS[3], id)
+if not record and #redis.call('XRANGE', KEYS[1], id, id) == 0 then
+    return 2
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = redis.call('ZSCORE', KEYS[2], ARGV[3])
 if not deadline or tonumber(deadline) <= now then
     return -1
 end
-local id = ARGV[2]
-if redis.call('HGET', KEYS[3], id) ~= ARGV[4] then
+if record ~= ARGV[4] then
     return 0
 end
 redis.call('XACK', KEYS[1], ARGV[1], id)

@@ -87,6 +87,29 @@ public sealed class WriteScriptTests : ScriptTest
     }
 
     [Test]
+    public async Task Completing_again_after_the_completion_took_effect_answers_done_and_a_released_stream_is_not_owned()
+    {
+        // The retry of a completion whose reply could not be trusted (no replica acknowledged it) must not turn into
+        // "ownership lost" when the first call did take effect; a stream merely released is still there to be taken.
+        var (id, record) = await OwnedStreamAsync("a|1", "twice");
+        var other = (await AnnounceAsync("released"))[0];
+        var otherRecord = "a|1|" + (await GrantAsync("a|1")).Entries.Single().FencingToken;
+        Assert.That(await Scripts.ReleaseAsync("a|1", [(other, otherRecord)]), Has.Count.EqualTo(1));
+
+        var first = await Scripts.CompleteAsync(id, "a|1", record, "twice");
+        var again = await Scripts.CompleteAsync(id, "a|1", record, "twice");
+        var released = await Scripts.CompleteAsync(other, "a|1", otherRecord, "released");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(first, Is.EqualTo(WriteOutcome.Done));
+            Assert.That(again, Is.EqualTo(WriteOutcome.Done), "the entry and its record are gone: completed already");
+            Assert.That(released, Is.EqualTo(WriteOutcome.NotOwner), "the entry is still there: not completed, not the caller's");
+            Assert.That(await Db.StreamLengthAsync(Keys.Lbs), Is.EqualTo(1), "only the released stream's entry is left");
+        });
+    }
+
+    [Test]
     public async Task Dead_letter_moves_the_entry_for_the_owner_and_refuses_a_dead_session()
     {
         var (id, record) = await OwnedStreamAsync("a|1", "poison");

@@ -68,6 +68,68 @@ public sealed class SentinelTests
         await TopologyScenarios.CrashFailsOverWithCheckpointsAsync(Redis);
 
     [Test]
+    public async Task A_completion_no_replica_acknowledged_is_not_reported_done_and_its_retry_completes_the_stream_once()
+    {
+        // Redis replicates after it replies: a completion the primary took but its replica never received is lost in a
+        // failover, and the stream is processed again. So "completed" must mean "a replica has it".
+        var options = TestOptions.For(TestOptions.NewServiceName(), "solo", lease: TimeSpan.FromSeconds(10));
+        await using var consumer = await TestConsumer.StartAsync(Redis, options);
+        await new StreamPublisher(Redis, options).AddStreamAsync("data:1");
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 1, TimeSpan.FromSeconds(30), "the stream is owned");
+        var lease = consumer.Owned[0];
+        var primary = await Group.PrimaryAsync() ?? throw new InvalidOperationException("No sentinel names a primary.");
+        var replica = Group.Other(primary);
+        var keys = RecoverableStreams.Keys.PartitionLayout.For(options).Partitions[0];
+
+        await RedisSentinelGroup.SignalAsync(replica, "STOP");
+        Exception? unacknowledged;
+        long entriesOnPrimary;
+        string? replicaOffsetWhileStopped;
+        try
+        {
+            unacknowledged = Assert.CatchAsync(() => lease.CompleteAsync());
+            // The fault took effect: the primary took the completion (its entry is gone there) while the replica,
+            // stopped, acknowledged nothing of it (its offset, as the primary reports it, is behind the primary's).
+            entriesOnPrimary = await Redis.GetDatabase().StreamLengthAsync(keys.Lbs);
+            var role = await LocalTopology.CliAsync(primary.Port, "INFO", "replication");
+            replicaOffsetWhileStopped = $"primary offset {LocalTopology.Field(role, "master_repl_offset")}, replica {LocalTopology.Field(role, "slave0")}";
+        }
+        finally
+        {
+            await RedisSentinelGroup.SignalAsync(replica, "CONT");
+        }
+
+        await TestContext.Out.WriteLineAsync($"while the replica was stopped: {replicaOffsetWhileStopped}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(unacknowledged, Is.InstanceOf<RecoverableStreamsException>().And.Message.Contains("no replica acknowledged"),
+                "CompleteAsync does not report a completion done that no replica has");
+            Assert.That(entriesOnPrimary, Is.Zero, "the primary did take the completion (the fault hit after the write, before its replication)");
+            Assert.That(lease.IsOwned, Is.True, "the stream is still owned, so the completion can be retried");
+        });
+
+        // With the replica back, the retry of the completion that took effect is done (not "ownership lost").
+        await Eventually.AssertAsync(async () =>
+        {
+            try
+            {
+                await lease.CompleteAsync();
+                return true;
+            }
+            catch (RecoverableStreamsException ex) when (ex.Message.Contains("no replica acknowledged", StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(30), "the retried completion is acknowledged");
+        Assert.Multiple(async () =>
+        {
+            Assert.That(lease.EndReason, Is.EqualTo(LeaseEndReason.Completed));
+            Assert.That(await Redis.GetDatabase().StreamLengthAsync(keys.Lbs), Is.Zero, "completed once: nothing left to grant");
+            Assert.That(await LocalTopology.CliAsync(replica.Port, "XLEN", keys.Lbs.ToString()), Is.EqualTo("0"), "the replica has the completion");
+        });
+    }
+
+    [Test]
     public async Task A_planned_sentinel_failover_while_streams_flow_loses_no_stream_and_completes_each_once()
     {
         RedisSentinelGroup.DataNode? before = null;
