@@ -53,6 +53,9 @@ internal static partial class Log
     [LoggerMessage(206, LogLevel.Warning, "LBS entry {IdInLbs} announces '{DataStreamName}', which entry {LiveId} already announces and is live: dead-lettered as duplicate.", EventName = "DuplicateDeadLettered")]
     public static partial void DuplicateDeadLettered(ILogger logger, string idInLbs, string dataStreamName, string liveId);
 
+    [LoggerMessage(207, LogLevel.Warning, "The completion of '{DataStreamName}' ({IdInLbs}) reached the primary, but no replica acknowledged it within {WaitMs} ms (a failover may be under way): sending it again until a replica has it or Redis refuses it.", EventName = "CompletionUnacknowledged")]
+    public static partial void CompletionUnacknowledged(ILogger logger, string dataStreamName, string idInLbs, long waitMs);
+
     [LoggerMessage(300, LogLevel.Warning, "The lease of '{DataStreamName}' ({IdInLbs}) ended: {EndReason} ({Detail}).", EventName = "LeaseEnded")]
     public static partial void LeaseEnded(ILogger logger, string dataStreamName, string idInLbs, LeaseEndReason endReason, string detail);
 

@@ -15,6 +15,12 @@ namespace RecoverableStreams.Leasing;
 /// </summary>
 internal sealed class LeaseOperations : ILeaseOperations
 {
+    /// <summary>How long an unacknowledged completion is sent again (a Sentinel failover takes seconds to settle).</summary>
+    private static readonly TimeSpan CompletionConfirmLimit = TimeSpan.FromSeconds(30);
+
+    /// <summary>The pause between two sends of an unacknowledged completion.</summary>
+    private static readonly TimeSpan ConfirmRetryDelay = TimeSpan.FromMilliseconds(250);
+
     private readonly ClientContext _context;
     private readonly DataStreamReader _dataReader;
 
@@ -131,9 +137,46 @@ internal sealed class LeaseOperations : ILeaseOperations
     {
         EnsureStillOwned(lease, cancellationToken);
         var outcome = await Send(lease.Partition.Scripts.CompleteAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName)).ConfigureAwait(false);
+        if (outcome == WriteOutcome.Unreplicated)
+        {
+            outcome = await ConfirmCompletionAsync(lease).ConfigureAwait(false);
+        }
+
         ThrowIfRefused(lease, outcome, "before completion");
         End(lease, LeaseEndReason.Completed);
         Log.StreamCompleted(_context.Logger, lease.DataStreamName, lease.IdInLbs);
+    }
+
+    /// <summary>
+    /// A completion the primary took but no replica acknowledged (docs/ARCHITECTURE.md, "Writes a failover must not
+    /// lose"): sent again every <see cref="ConfirmRetryDelay"/> until a replica acknowledges it or Redis refuses it, for up
+    /// to <see cref="CompletionConfirmLimit"/>. Whether or not the lease is still owned here: the script is fenced (the
+    /// record must name this session, live in Redis) and answers done to a completion that took effect, so the answer
+    /// says what happened. A failover that lost it leaves the record naming this session, which dies meanwhile
+    /// (<see cref="WriteOutcome.SessionDead"/>: the stream goes to a peer); one that kept it answers done.
+    /// </summary>
+    private async Task<WriteOutcome> ConfirmCompletionAsync(StreamLease lease)
+    {
+        Log.CompletionUnacknowledged(_context.Logger, lease.DataStreamName, lease.IdInLbs, (long)lease.Partition.Scripts.ReplicaWait.TotalMilliseconds);
+        var started = _context.Time.GetTimestamp();
+        while (_context.Time.GetElapsedTime(started) < CompletionConfirmLimit)
+        {
+            await Task.Delay(ConfirmRetryDelay, _context.Time).ConfigureAwait(false);
+            try
+            {
+                var outcome = await lease.Partition.Scripts.CompleteAsync(lease.EntryId, lease.Session.Id, lease.LeaseValue, lease.DataStreamName).ConfigureAwait(false);
+                if (outcome != WriteOutcome.Unreplicated)
+                {
+                    return outcome;
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+            {
+                // The failover under way (READONLY, NOREPLICAS, a reconnect): ask again.
+            }
+        }
+
+        return WriteOutcome.Unreplicated;
     }
 
     /// <summary>
@@ -364,8 +407,8 @@ internal sealed class LeaseOperations : ILeaseOperations
             case WriteOutcome.Done:
                 return;
             case WriteOutcome.Unreplicated:
-                // Not ended: the caller still owns the stream and may retry; a retry of a write that took effect is done.
-                throw new RecoverableStreamsException($"The primary took the write on '{lease.DataStreamName}' ({lease.IdInLbs}), but no replica acknowledged it within {lease.Partition.Scripts.ReplicaWait.TotalMilliseconds:0} ms: a failover now could lose it. The stream is still owned: retry (a retry of a write that took effect succeeds).");
+                // Not ended here: whether it took effect is unknown, and a retry (fenced, idempotent) finds out.
+                throw new RecoverableStreamsException($"The primary took the completion of '{lease.DataStreamName}' ({lease.IdInLbs}), but no replica acknowledged it within {CompletionConfirmLimit.TotalSeconds:0} s: a failover may lose it, and then the stream's next owner processes it again. Retrying is safe: a completion that took effect answers done.");
             case WriteOutcome.SessionDead:
                 const string sessionReason = "the session expired in Redis";
                 EndSession(lease.Session, sessionReason);
