@@ -32,7 +32,7 @@ internal sealed class ClientContext
         // Half a renew interval (at most a second) for a replica to acknowledge a completion: WAIT blocks the shared
         // connection meanwhile, so a frozen replica must not hold renewals up for long.
         var replicaWait = TimeSpan.FromTicks(Math.Min(RenewInterval.Ticks / 2, TimeSpan.TicksPerSecond));
-        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, EntryLimits.From(options), RetentionRule.For(options), new ReplicaAcknowledgement(redis, keys.Lbs, replicaWait, time)))).ToArray();
+        Partitions = Layout.Partitions.Select((keys, i) => new Partition(i, keys, new StreamScripts(Database, keys, EntryLimits.From(options), RetentionRule.For(options), new ReplicaAcknowledgement(redis, keys.Lbs, replicaWait, time, logger)))).ToArray();
         Parser = new LbsEntryParser(options);
         Registry = new LeaseRegistry(options.MaxConcurrentStreams, Partitions.Count);
         Notifications = new NotificationChannel(options.MaxConcurrentStreams + 256, stopping);

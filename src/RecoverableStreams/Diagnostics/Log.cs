@@ -56,6 +56,9 @@ internal static partial class Log
     [LoggerMessage(207, LogLevel.Warning, "The completion of '{DataStreamName}' ({IdInLbs}) reached the primary, but no replica acknowledged it within {WaitMs} ms (a failover may be under way): sending it again until a replica has it or Redis refuses it.", EventName = "CompletionUnacknowledged")]
     public static partial void CompletionUnacknowledged(ILogger logger, string dataStreamName, string idInLbs, long waitMs);
 
+    [LoggerMessage(208, LogLevel.Warning, "Redis refused ROLE or WAIT ({Error}): completions are done once the primary has them, and a failover can lose one (the stream is then processed again). Grant +role +wait (docs/SECURITY.md).", EventName = "ReplicaAcknowledgementRefused")]
+    public static partial void ReplicaAcknowledgementRefused(ILogger logger, string error);
+
     [LoggerMessage(300, LogLevel.Warning, "The lease of '{DataStreamName}' ({IdInLbs}) ended: {EndReason} ({Detail}).", EventName = "LeaseEnded")]
     public static partial void LeaseEnded(ILogger logger, string dataStreamName, string idInLbs, LeaseEndReason endReason, string detail);
 

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using RecoverableStreams.Diagnostics;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.Scripts;
@@ -20,19 +22,23 @@ internal sealed class ReplicaAcknowledgement
     private readonly RedisKey _routing;
     private readonly long _timeoutMs;
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private TaskCompletionSource<bool>? _next;
     private bool _waiting;
     private readonly ConnectionChanges _changes;
     private int _replicas = -1;
     private long _replicasReadAt;
+    private int _refused;
 
     /// <param name="redis">The connection the writes go through.</param>
     /// <param name="routing">A key of the partition: its primary is the server asked.</param>
     /// <param name="timeout">How long one WAIT waits for a replica.</param>
     /// <param name="time">The clock of the replica count's refresh.</param>
-    public ReplicaAcknowledgement(IConnectionMultiplexer redis, RedisKey routing, TimeSpan timeout, TimeProvider time)
+    /// <param name="logger">Where a refused <c>ROLE</c> or <c>WAIT</c> is reported, once.</param>
+    public ReplicaAcknowledgement(IConnectionMultiplexer redis, RedisKey routing, TimeSpan timeout, TimeProvider time, ILogger logger)
     {
+        _logger = logger;
         _redis = redis;
         _routing = routing;
         _timeoutMs = Math.Max(1, (long)timeout.TotalMilliseconds);
@@ -71,10 +77,20 @@ internal sealed class ReplicaAcknowledgement
             return Volatile.Read(ref _replicas);
         }
 
+        if (Volatile.Read(ref _refused) != 0)
+        {
+            return 0;
+        }
+
         int replicas;
         try
         {
             replicas = await _redis.GetServer(_routing).RoleAsync().ConfigureAwait(false) is Role.Master master ? master.Replicas.Count : -1;
+        }
+        catch (RedisServerException ex) when (IsRefused(ex))
+        {
+            Refused(ex);
+            return 0;
         }
         catch (RedisException)
         {
@@ -125,6 +141,12 @@ internal sealed class ReplicaAcknowledgement
             {
                 acknowledged = (long)await _redis.GetServer(_routing).ExecuteAsync("WAIT", 1, _timeoutMs).ConfigureAwait(false) >= 1;
             }
+            catch (RedisServerException ex) when (IsRefused(ex))
+            {
+                // Not allowed to ask: treated as a server without replicas from now on (reported once).
+                Refused(ex);
+                acknowledged = true;
+            }
             #pragma warning disable CA1031 // any failure means "not acknowledged"; the loop must serve the next group
             catch (Exception)
             #pragma warning restore CA1031
@@ -139,6 +161,22 @@ internal sealed class ReplicaAcknowledgement
             }
 
             group.SetResult(acknowledged);
+        }
+    }
+
+    /// <summary>An ACL without <c>+role</c> or <c>+wait</c> (docs/SECURITY.md), or a command renamed away.</summary>
+    private static bool IsRefused(RedisServerException ex) =>
+        ex.Message.StartsWith("NOPERM", StringComparison.Ordinal) || ex.Message.StartsWith("ERR unknown command", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Completions are then done once the primary has them, as on a server without replicas: a failover can lose one.
+    /// Said once, as a warning, rather than waiting out every completion for an acknowledgement that cannot come.
+    /// </summary>
+    private void Refused(RedisServerException ex)
+    {
+        if (Interlocked.Exchange(ref _refused, 1) == 0)
+        {
+            Log.ReplicaAcknowledgementRefused(_logger, ex.Message);
         }
     }
 

@@ -103,9 +103,42 @@ public sealed class AclTests
         Assert.That(refused, Is.SubsetOf(StackExchangeRedisProbes), "only StackExchange.Redis' optional probes were refused: " + string.Join(", ", refused));
     }
 
-    private async Task CreateUserAsync(string documentedPrefix, string service)
+    [Test]
+    public async Task A_worker_whose_acl_predates_role_and_wait_completes_streams_and_says_so_once()
     {
-        var line = RepositoryDocs.SecurityLine(documentedPrefix).Replace("orders", service, StringComparison.Ordinal).Replace(">CHANGE-ME", ">" + Password, StringComparison.Ordinal);
+        // An ACL written before completions asked a replica (no +role +wait): completions must not wait out a refusal
+        // each, and the operator must hear, once, what is missing.
+        var service = "acl" + Guid.NewGuid().ToString("N")[..8];
+        await CreateUserAsync("ACL SETUSER orders-worker ", service, without: " +role +wait");
+        await CreateUserAsync("ACL SETUSER orders-publisher ", service);
+        using var logs = new LogCapture();
+        using var loggerFactory = logs.Factory;
+        await using var workerConnection = await ConnectAsync(service + "-worker", allowAdmin: false);
+        await using var publisherConnection = await ConnectAsync(service + "-publisher", allowAdmin: false);
+        var options = TestOptions.For(service, autoClaim: true);
+        await using var worker = await TestConsumer.StartAsync(workerConnection, options, loggerFactory);
+        var publisher = new StreamPublisher(publisherConnection, TestOptions.For(service));
+
+        foreach (var n in new[] { 1, 2 })
+        {
+            await publisher.AddStreamAsync($"{service}:s-{n}");
+            await Eventually.AssertAsync(() => worker.Owned.Count == 1, TimeSpan.FromSeconds(15), $"the worker owns s-{n}");
+            await worker.Owned[0].CompleteAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        }
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(await _admin.GetDatabase().StreamLengthAsync(service + "-input"), Is.Zero, "both completed");
+            Assert.That(logs.WithEventId(208), Has.Count.EqualTo(1), "the refusal is reported once, not per completion");
+            Assert.That(await RefusedCommandsAsync(), Does.Contain("role"), "the fault took effect: ROLE was refused");
+        });
+    }
+
+    private async Task CreateUserAsync(string documentedPrefix, string service, string without = "")
+    {
+        var documented = RepositoryDocs.SecurityLine(documentedPrefix);
+        Assert.That(without.Length == 0 || documented.Contains(without, StringComparison.Ordinal), Is.True, $"the documented line holds '{without}'");
+        var line = (without.Length == 0 ? documented : documented.Replace(without, "", StringComparison.Ordinal)).Replace("orders", service, StringComparison.Ordinal).Replace(">CHANGE-ME", ">" + Password, StringComparison.Ordinal);
         var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(words[0] + " " + words[1], Is.EqualTo("ACL SETUSER"));
         await _admin.GetServer(_server.EndPoint).ExecuteAsync("ACL", words.Skip(1).Cast<object>().ToArray());
