@@ -121,6 +121,11 @@ internal static class RedLockHold
         var count = args.Int("locks", 10);
         var expiry = TimeSpan.FromSeconds(args.Double("expiry-seconds", 10));
         var prefix = args.Get("prefix")!;
+        // RedLock.net extends each lock with a blocking call from its own timer; the timers of thousands of locks fire
+        // together and hold every thread-pool thread while the replies they wait for need one. Threads up front, as a
+        // RedLock.net user holding this many locks would have to set them (it helps up to a few thousand locks).
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, Math.Min(count + 64, 4096)), io);
         var redis = await ConnectionMultiplexer.ConnectAsync(RedisProcess.ConnectionStringFor(args.Redis!));
         var factory = RedLockFactory.Create([new RedLockMultiplexer(redis)]);
         var acquired = 0;
