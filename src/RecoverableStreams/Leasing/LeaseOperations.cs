@@ -109,13 +109,10 @@ internal sealed class LeaseOperations : ILeaseOperations
             End(stale, LeaseEndReason.Superseded, "the stream was granted again to this consumer with a newer fencing token");
         }
 
-        if (!session.IsEnded && session.IsPastLocalDeadline(_context.Time))
-        {
-            // The local deadline passed but its timer has not run yet (a stalled thread pool, a reply flushed late from
-            // a reconnect's backlog): Redis may have given the session's streams to peers already, so the session ends
-            // now, with this grant, instead of handing out a lease whose peer may be running.
-            EndSession(session, "the session's local deadline passed without a successful renewal");
-        }
+        // The local deadline may have passed with its timer not run yet (a stalled thread pool, a reply flushed late
+        // from a reconnect's backlog): Redis may have given the session's streams to peers already, so the session ends
+        // now, with this grant, instead of handing out a lease whose peer may be running.
+        EndSessionIfPastLocalDeadline(session);
 
         if (session.IsEnded)
         {
@@ -386,12 +383,21 @@ internal sealed class LeaseOperations : ILeaseOperations
     private static bool IsAskedFor(LeaseEndReason reason) =>
         reason is LeaseEndReason.Completed or LeaseEndReason.Released or LeaseEndReason.DeadLettered or LeaseEndReason.Shutdown;
 
+    /// <summary>Ends the session here when its local deadline passed and the deadline timer has not ended it yet.</summary>
+    private void EndSessionIfPastLocalDeadline(LeaseSession session)
+    {
+        if (!session.IsEnded && session.IsPastLocalDeadline(_context.Time))
+        {
+            EndSession(session, "the session's local deadline passed without a successful renewal");
+        }
+    }
+
     private void EnsureStillOwned(StreamLease lease, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (!lease.HasEnded && lease.Session.IsPastLocalDeadline(_context.Time))
+        if (!lease.HasEnded)
         {
-            EndSession(lease.Session, "the session's local deadline passed without a successful renewal");
+            EndSessionIfPastLocalDeadline(lease.Session);
         }
 
         if (!lease.IsOwned)
