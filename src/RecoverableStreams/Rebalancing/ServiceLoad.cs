@@ -1,4 +1,5 @@
 using RecoverableStreams.Leasing;
+using RecoverableStreams.Partitioning;
 
 namespace RecoverableStreams.Rebalancing;
 
@@ -18,9 +19,10 @@ internal sealed class ServiceLoad(ClientContext context)
     /// <summary>
     /// One reading: the live sessions with the counts Redis keeps, the total, this consumer's local count when it was
     /// read (to add what this consumer acquired or gave up since), and until when (a local timestamp) every session it
-    /// lists is surely still live: the earliest of their deadlines.
+    /// lists is surely still live: the earliest of their deadlines. The same per partition in that partition's Redis
+    /// time (<see cref="LiveUntilServerMs"/>, by partition index), which a claim's reply is compared with.
     /// </summary>
-    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt, int LocalCountAtRead, long LiveUntil);
+    internal sealed record Snapshot(IReadOnlyList<SessionLoad> Live, long Total, long ReadAt, int LocalCountAtRead, long LiveUntil, IReadOnlyList<long> LiveUntilServerMs);
 
     /// <summary>Reads the load now (and publishes this consumer's capacity).</summary>
     public async Task<Snapshot> ReadAsync(LeaseSession session)
@@ -51,7 +53,14 @@ internal sealed class ServiceLoad(ClientContext context)
         // Measured from the send, so network time only shortens how long the reading counts as true.
         var firstDeadlineMs = replies.Select(r => r.MillisecondsUntilFirstDeadline).Where(ms => ms >= 0).DefaultIfEmpty(long.MaxValue / 2).Min();
         var liveUntil = sentAt + (long)Math.Min(firstDeadlineMs / 1000.0 * context.Time.TimestampFrequency, long.MaxValue / 4);
-        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp(), localCount, liveUntil);
+        var liveUntilServerMs = new long[replies.Length];
+        for (var i = 0; i < replies.Length; i++)
+        {
+            var ms = replies[i].MillisecondsUntilFirstDeadline;
+            liveUntilServerMs[context.Partitions[i].Index] = ms >= 0 ? replies[i].ServerNowMs + ms : long.MaxValue;
+        }
+
+        var snapshot = new Snapshot(live, replies.Sum(r => r.Total), context.Time.GetTimestamp(), localCount, liveUntil, liveUntilServerMs);
         lock (_lock)
         {
             _last = snapshot;
@@ -85,11 +94,11 @@ internal sealed class ServiceLoad(ClientContext context)
 
     /// <summary>
     /// How many streams that need an owner this consumer may claim now: up to its fair share and its free slots
-    /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old; and how many streams no live session
+    /// (<see cref="FairShare.ClaimLimit"/>), from a reading at most a moment old; how many streams no live session
     /// owns by that reading (the streams of dead sessions and the free ones), so a claimer can send its whole share at
-    /// once.
+    /// once; and until when, in <paramref name="partition"/>'s Redis time, the reading holds.
     /// </summary>
-    public async Task<ClaimBudget> ClaimBudgetAsync(LeaseSession session, int freeSlots)
+    public async Task<ClaimBudget> ClaimBudgetAsync(LeaseSession session, int freeSlots, Partition partition)
     {
         Snapshot? last;
         lock (_lock)
@@ -113,9 +122,25 @@ internal sealed class ServiceLoad(ClientContext context)
             .Select(l => string.Equals(l.Session, session.Id, StringComparison.Ordinal) ? l with { Owned = Math.Max(0, l.Owned + change) } : l)
             .ToArray();
         var unowned = last.Total - last.Live.Sum(l => (long)l.Owned);
-        return new ClaimBudget(FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots), Math.Max(0, unowned));
+        return new ClaimBudget(FairShare.ClaimLimit(live, last.Total, session.Id, freeSlots), Math.Max(0, unowned), last.LiveUntilServerMs[partition.Index]);
     }
 
-    /// <summary>What this consumer may claim now, and how many streams wait for an owner (by the reading).</summary>
-    internal readonly record struct ClaimBudget(int Limit, long Unowned);
+    /// <summary>
+    /// Drops the shared reading: a claim ran when a session it counts as live was dead already, so the next budget is
+    /// read again whatever this process's clock says.
+    /// </summary>
+    public void Forget()
+    {
+        lock (_lock)
+        {
+            _last = null;
+        }
+    }
+
+    /// <summary>
+    /// What this consumer may claim now, how many streams wait for an owner (by the reading), and the Redis time of the
+    /// partition at which a session the reading counts as live may be dead (a claim that ran then or later ran on a
+    /// different load).
+    /// </summary>
+    internal readonly record struct ClaimBudget(int Limit, long Unowned, long LiveUntilServerMs);
 }

@@ -36,7 +36,7 @@ public sealed class ServiceLoadTests : SharedRedisTest
             var peerDeadline = (await scripts.OpenSessionAsync("peer|1", TimeSpan.FromMilliseconds(40))).DeadlineMs;
             var load = new ServiceLoad(context);
 
-            var before = (await load.ClaimBudgetAsync(me, 100)).Limit;
+            var before = (await load.ClaimBudgetAsync(me, 100, context.Partitions[0])).Limit;
             if (before != 5)
             {
                 Assert.That(attempt, Is.LessThan(5), "the peer was never seen live: the box is too slow for a 40 ms lease");
@@ -47,7 +47,7 @@ public sealed class ServiceLoadTests : SharedRedisTest
             Assert.That(await Eventually.TrueAsync(async () => await Ownership.ServerNowMsAsync(db) > peerDeadline, TimeSpan.FromSeconds(5)), Is.True, "the peer's deadline passed");
             time.Advance(TimeSpan.FromMilliseconds(49));
 
-            Assert.That((await load.ClaimBudgetAsync(me, 100)).Limit, Is.EqualTo(10), "the peer is dead: this consumer's share is every stream");
+            Assert.That((await load.ClaimBudgetAsync(me, 100, context.Partitions[0])).Limit, Is.EqualTo(10), "the peer is dead: this consumer's share is every stream");
             return;
         }
     }
