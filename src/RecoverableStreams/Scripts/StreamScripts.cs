@@ -339,15 +339,15 @@ internal sealed class StreamScripts
         var items = (RedisResult[])(await RunAsync("claim",
             [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Fence], [.. args]).ConfigureAwait(false))!;
 
-        var results = new List<ClaimResult>(Math.Max(0, items.Length - 6));
-        for (var i = 6; i < items.Length; i++)
+        // After the six header items, five per stream (flat: nested replies cost the script a table per stream).
+        var results = new List<ClaimResult>(Math.Max(0, (items.Length - 6) / 5));
+        for (var i = 6; i + 4 < items.Length; i += 5)
         {
-            var r = (RedisResult[])items[i]!;
-            var id = (string)r[0]!;
-            results.Add((string)r[1]! switch
+            var id = (string)items[i]!;
+            results.Add((string)items[i + 1]! switch
             {
-                "claimed" => new ClaimResult(id, ClaimStatus.Claimed, new AcquiredEntry(id, (long)r[2], Fields(r[3]), (string?)r[4]), null),
-                "owned" => new ClaimResult(id, ClaimStatus.Owned, null, (string?)r[2]),
+                "claimed" => new ClaimResult(id, ClaimStatus.Claimed, new AcquiredEntry(id, (long)items[i + 2], Fields(items[i + 3]), (string?)items[i + 4]), null),
+                "owned" => new ClaimResult(id, ClaimStatus.Owned, null, (string?)items[i + 2]),
                 _ => new ClaimResult(id, ClaimStatus.NotFound, null, null),
             });
         }

@@ -15,7 +15,10 @@
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), orphans_left, session_live (1|0),
 --            dead_sessions_left (1: more dead sessions than one call visits; call again), fair_share (orphans mode: the
 --            streams the caller should take now, before its capacity and the 1,000 bound),
---            { id, "claimed", token, {fields}, previous_consumer } | { id, "owned", record } | { id, "notfound" }, ... }
+--            then five items per stream, flat: id, "claimed", token, {fields}, previous_consumer (nil: unknown)
+--            | id, "owned", record, nil, nil | id, "notfound", nil, nil, nil }
+-- Flat, built with indexed stores, and one string.format per call instead of one per token: the script's own Lua work
+-- (tables, strings, their garbage) was about a third of a 1,000-stream call's Redis time under perf; this took ~5% off.
 local MAX_WORK = 1000
 local MAX_DEAD_SESSIONS = 1000
 local t = redis.call('TIME')
@@ -120,9 +123,10 @@ else
         if sizes[i] > 0 and room > 0 then
             local lo, hi = range_of(s)
             local members = redis.call('ZRANGEBYLEX', KEYS[4], lo, hi, 'LIMIT', 0, room)
+            local id_at = #s + 2
             for _, m in ipairs(members) do
                 -- Leave the dead session's index first, whatever the record says, so no member is visited twice.
-                local id = string.sub(m, #s + 2)
+                local id = string.sub(m, id_at)
                 leave(s, m)
                 from_dead[id] = s
                 add(id)
@@ -137,16 +141,28 @@ else
     left = total - taken
 end
 
-local results = {}
-if #ids > 0 then
+-- The reply: the header, then five items per stream (filled below when there are streams).
+local out = { now, -1, left, 1, dead_left, share }
+local n = #ids
+if n > 0 then
     local records = redis.call('HMGET', KEYS[3], unpack(ids))
     -- Whose records are they, and which of those sessions are live (one ZMSCORE for all of them).
     local holders = {}
     local holder_list = {}
     local holder_at = {}
-    for i = 1, #ids do
-        if records[i] then
-            local h = holder_of(records[i])
+    for i = 1, n do
+        local record = records[i]
+        if record then
+            -- Most records name the dead session their stream was taken from: "<s>|<token>" is checked in place,
+            -- without cutting a new string out of every record.
+            local s = from_dead[ids[i]]
+            local h
+            if s and string.find(record, s, 1, true) == 1 and string.byte(record, #s + 1) == 124
+                and not string.find(record, '|', #s + 2, true) then
+                h = s
+            else
+                h = holder_of(record)
+            end
             holder_at[i] = h
             if holders[h] == nil then
                 holders[h] = false
@@ -162,15 +178,15 @@ if #ids > 0 then
     end
 
     local to_claim = {}
+    local claims = 0
     local previous = {}
     local unknown = {}
     -- The holder's consumer, once per holder: the session id is "<consumer>|<random>".
     local consumer_of = {}
-    for i, id in ipairs(ids) do
+    for i = 1, n do
+        local id = ids[i]
         local h = holder_at[i]
-        if h and holders[h] then
-            results[i] = { id, 'owned', records[i] }
-        else
+        if not (h and holders[h]) then
             if h then
                 if h ~= from_dead[id] then
                     leave(h, h .. '\0' .. id)
@@ -187,7 +203,8 @@ if #ids > 0 then
             else
                 unknown[#unknown + 1] = id
             end
-            to_claim[#to_claim + 1] = id
+            claims = claims + 1
+            to_claim[claims] = id
         end
     end
     for _, id in ipairs(unknown) do
@@ -205,16 +222,17 @@ if #ids > 0 then
         end
     end
 
-    local granted = {}
-    if #to_claim > 0 then
+    local fields = {}
+    local token_of = {}
+    if claims > 0 then
         -- Pending entries move to the caller; completed, never delivered or deleted ones are not returned (Redis 7
         -- also drops deleted ones from the pending list; 6.2 returns them without fields).
-        local fields = {}
         for _, entry in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(to_claim))) do
             if type(entry[2]) == 'table' then
                 fields[entry[1]] = entry[2]
             end
         end
+        local granted = {}
         local gone = {}
         for _, id in ipairs(to_claim) do
             if fields[id] then
@@ -229,39 +247,66 @@ if #ids > 0 then
             redis.call('HDEL', KEYS[3], unpack(gone))
         end
 
-        if #granted > 0 then
+        local count = #granted
+        if count > 0 then
             -- One fence update grants the whole range: max(fence + 1, Redis TIME in microseconds) upwards.
             local first = math.max((tonumber(redis.call('GET', KEYS[7]) or '0') or 0) + 1, now_us)
-            redis.call('SET', KEYS[7], string.format('%.0f', first + #granted - 1))
+            redis.call('SET', KEYS[7], string.format('%.0f', first + count - 1))
+            -- Each token's text is its thousands (formatted once, again only when they carry) and its last three
+            -- digits: tokens are about 1.8e15, too long for tostring, and string.format per token cost a millisecond
+            -- per 1,000 streams.
+            local thousands = math.floor(first / 1000)
+            local units = first - thousands * 1000
+            local record_prefix = session .. '|' .. string.format('%.0f', thousands)
+            local member_prefix = session .. '\0'
             local pairs_ = {}
             local members = {}
-            local token_of = {}
-            for k, id in ipairs(granted) do
-                local token = first + k - 1
-                token_of[id] = token
-                pairs_[#pairs_ + 1] = id
-                pairs_[#pairs_ + 1] = session .. '|' .. string.format('%.0f', token)
-                members[#members + 1] = 0
-                members[#members + 1] = session .. '\0' .. id
+            for k = 1, count do
+                if units == 1000 then
+                    thousands = thousands + 1
+                    units = 0
+                    record_prefix = session .. '|' .. string.format('%.0f', thousands)
+                end
+                local id = granted[k]
+                token_of[id] = first + k - 1
+                pairs_[2 * k - 1] = id
+                pairs_[2 * k] = record_prefix .. string.sub(tostring(1000 + units), 2)
+                members[2 * k - 1] = 0
+                members[2 * k] = member_prefix .. id
+                units = units + 1
             end
             redis.call('HSET', KEYS[3], unpack(pairs_))
             local added = redis.call('ZADD', KEYS[4], unpack(members))
             if added > 0 then
                 redis.call('HINCRBY', KEYS[5], session, added)
             end
-            for i, id in ipairs(ids) do
-                if token_of[id] then
-                    results[i] = { id, 'claimed', token_of[id], fields[id], previous[id] }
-                end
-            end
-        end
-    end
-    for i, id in ipairs(ids) do
-        if not results[i] then
-            results[i] = { id, 'notfound' }
         end
     end
     redis.call('ZREM', KEYS[6], unpack(ids))
+
+    for i = 1, n do
+        local id = ids[i]
+        local at = 6 + 5 * (i - 1)
+        out[at + 1] = id
+        local token = token_of[id]
+        if token then
+            out[at + 2] = 'claimed'
+            out[at + 3] = token
+            out[at + 4] = fields[id]
+            out[at + 5] = previous[id] or false
+        else
+            local h = holder_at[i]
+            if h and holders[h] then
+                out[at + 2] = 'owned'
+                out[at + 3] = records[i]
+            else
+                out[at + 2] = 'notfound'
+                out[at + 3] = false
+            end
+            out[at + 4] = false
+            out[at + 5] = false
+        end
+    end
 end
 
 if #reap > 0 then
@@ -269,8 +314,5 @@ if #reap > 0 then
     redis.call('HDEL', KEYS[5], unpack(reap))
 end
 
-local out = { now, next_deadline_ms(), left, 1, dead_left, share }
-for i = 1, #ids do
-    out[#out + 1] = results[i]
-end
+out[2] = next_deadline_ms()
 return out
