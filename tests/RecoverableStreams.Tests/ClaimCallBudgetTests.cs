@@ -15,30 +15,31 @@ public sealed class ClaimCallBudgetTests
     public void Slow_renewals_halve_the_streams_per_call_down_to_the_floor_and_fast_ones_double_it_back()
     {
         var budget = new ClaimCallBudget(RenewInterval);
-        Assert.That(budget.StreamsPerCall, Is.EqualTo(StreamScripts.MaxItemsPerCall), "calls of 1,000 while nothing was measured");
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(250), "calls of 250 while nothing was measured");
+        Assert.That(ClaimCallBudget.MaxStreamsPerCall, Is.LessThanOrEqualTo(StreamScripts.MaxItemsPerCall), "never more than one script call takes");
 
         budget.RenewalTook(TimeSpan.FromMilliseconds(401));
-        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "a renewal slower than the interval halves it");
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(125), "a renewal slower than the interval halves it");
         budget.RenewalTook(TimeSpan.FromMilliseconds(300));
-        Assert.That(budget.StreamsPerCall, Is.EqualTo(500), "between half the interval and the interval: unchanged");
+        Assert.That(budget.StreamsPerCall, Is.EqualTo(125), "between half the interval and the interval: unchanged");
 
         var sizes = new List<int>();
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < 6; i++)
         {
             budget.RenewalTook(TimeSpan.FromSeconds(1));
             sizes.Add(budget.StreamsPerCall);
         }
 
-        Assert.That(sizes, Is.EqualTo(new[] { 250, 125, 62, 50, 50, 50, 50, 50, 50, 50 }), "halved at each slow renewal, never below the floor");
+        Assert.That(sizes, Is.EqualTo(new[] { 62, 50, 50, 50, 50, 50 }), "halved at each slow renewal, never below the floor");
 
         sizes.Clear();
-        for (var i = 0; i < 6; i++)
+        for (var i = 0; i < 5; i++)
         {
             budget.RenewalTook(TimeSpan.FromMilliseconds(199));
             sizes.Add(budget.StreamsPerCall);
         }
 
-        Assert.That(sizes, Is.EqualTo(new[] { 100, 200, 400, 800, 1000, 1000 }), "doubled at each renewal faster than half the interval, never above 1,000");
+        Assert.That(sizes, Is.EqualTo(new[] { 100, 200, 250, 250, 250 }), "doubled at each renewal faster than half the interval, never above 250");
     }
 
     [Test]

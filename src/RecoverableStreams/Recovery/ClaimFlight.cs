@@ -6,7 +6,7 @@ namespace RecoverableStreams.Recovery;
 
 /// <summary>
 /// The rest of a consumer's fair share after a wake-up's first claim call, claimed in calls of at most the budget's
-/// <see cref="ClaimCallBudget.StreamsPerCall"/> (1,000 streams while renewals are fast)
+/// <see cref="ClaimCallBudget.StreamsPerCall"/> (250 streams while renewals are fast)
 /// (the caller's share already: not capped again), as many in flight as the consumer's <see cref="ClaimCallBudget"/>
 /// allows and always at least one, so Redis runs them back to back while this process accepts the replies.
 /// </summary>

@@ -93,7 +93,7 @@ internal sealed class DeadlineScheduler(ClientContext context, Partition partiti
                 }
             }
 
-            // The first call takes up to 1,000 (fewer while renewals are slow: ClaimCallBudget) and tells how many need an owner among how many live sessions. When
+            // The first call takes up to 250 (fewer while renewals are slow: ClaimCallBudget) and tells how many need an owner among how many live sessions. When
             // the load was read, the rest of this consumer's share (as far as streams wait for an owner) goes out with
             // it, in the same pipelined flight, on slots reserved now: Redis runs the calls back to back instead of
             // waiting for this process between them.
