@@ -366,7 +366,8 @@ internal sealed class LeaseOperations : ILeaseOperations
             }
             else
             {
-                Log.LeaseEnded(_context.Logger, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
+                var level = reason == LeaseEndReason.HandedOver ? LogLevel.Information : LogLevel.Warning;
+                Log.LeaseEnded(_context.Logger, level, lease.DataStreamName, lease.IdInLbs, reason, why ?? "");
             }
 
             _context.Notifications.Post(Notify.Ended(lease, reason));
