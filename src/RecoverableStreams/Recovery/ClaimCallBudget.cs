@@ -1,4 +1,3 @@
-
 namespace RecoverableStreams.Recovery;
 
 /// <summary>
