@@ -57,6 +57,12 @@ internal sealed class StreamKeys
     /// <summary>Sorted set: LBS entry id -> when it became free; the streams that need an owner now.</summary>
     public string Free => Prefix + ":free";
 
+    /// <summary>
+    /// Hash: LBS entry id -> the consumer that released it, while it waits in <see cref="Free"/>: a claim names the
+    /// previous consumer from it instead of reading the pending list once per stream.
+    /// </summary>
+    public string ReleasedBy => Prefix + ":released-by";
+
     /// <summary>Hash: data stream name -> LBS entry id of its live announcement.</summary>
     public string Names => Prefix + ":names";
 

@@ -141,7 +141,7 @@ internal sealed class StreamScripts
     public async Task<FindOrphansReply> FindOrphansAsync(string? session, long offset, int max)
     {
         var items = (RedisResult[])(await RunAsync("find_orphans",
-            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free],
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.ReleasedBy],
             [session ?? "", offset, Math.Min(max, MaxItemsPerCall), _limits.MaxPayloadBytes, _limits.MaxFields]).ConfigureAwait(false))!;
         var entries = new List<OrphanEntry>();
         for (var i = 3; i < items.Length; i++)
@@ -263,7 +263,7 @@ internal sealed class StreamScripts
 
         args.AddRange(alsoNamed.Select(id => (RedisValue)id));
         var items = (RedisResult[])(await RunAsync("release",
-            [_keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Events], [.. args]).ConfigureAwait(false))!;
+            [_keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Events, _keys.ReleasedBy], [.. args]).ConfigureAwait(false))!;
         return items.Select(r => (string)r!).ToArray();
     }
 
@@ -337,7 +337,7 @@ internal sealed class StreamScripts
     private async Task<ClaimReply> ClaimAsync(IReadOnlyList<RedisValue> args)
     {
         var items = (RedisResult[])(await RunAsync("claim",
-            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Fence], [.. args]).ConfigureAwait(false))!;
+            [_keys.Lbs, _keys.Sessions, _keys.Owners, _keys.Owned, _keys.Counts, _keys.Free, _keys.Fence, _keys.ReleasedBy], [.. args]).ConfigureAwait(false))!;
 
         // After the six header items, five per stream (flat: nested replies cost the script a table per stream).
         var results = new List<ClaimResult>(Math.Max(0, (items.Length - 6) / 5));

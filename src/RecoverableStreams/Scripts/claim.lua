@@ -6,10 +6,13 @@
 -- sessions), at least ceil(orphans / live sessions)) and 1,000, first
 -- from the free-now index, then from those dead sessions.
 -- The hot path is a constant number of commands per call, whatever the number of streams: one HMGET of the records,
--- one ZMSCORE of their holders, one variadic XCLAIM, HSET, ZADD and ZREM, and one fence update granting a range of
--- tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX while taking its streams. A stream freed
--- without a record (released, or reaped in announce mode) costs one XPENDING, to name its previous consumer.
--- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence
+-- one ZMSCORE of their holders, one variadic XCLAIM, HSET and ZADD, the free-now index's head removed by rank, and one
+-- fence update granting a range of tokens. Per dead session visited: one ZLEXCOUNT, and one ZRANGEBYLEX and one
+-- ZREMRANGEBYLEX (never a ZREM naming each member) while taking its streams. A stream freed without a record names its
+-- previous consumer from the released-by hash when release.lua freed it (one HMGET and one HDEL for all of them);
+-- otherwise (reaped in announce mode, found by reconciliation, force-released) one XPENDING reads it from the group.
+-- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 fence,
+--       8 released-by hash
 -- ARGV: 1 group, 2 consumer, 3 session id, 4 mode ("ids" | "orphans"), 5 free capacity, 6.. ids (mode "ids"), or
 --       6 "share" (mode "orphans": the capacity is already the caller's fair share; not capped again)
 -- Returns: { now_ms, ms_until_next_deadline (-1: none), orphans_left, session_live (1|0),
@@ -74,6 +77,8 @@ local function add(id)
 end
 
 local left = 0
+-- Orphans mode: how many of ids came from the head of the free-now index (its first ranks, removed by rank).
+local from_free = 0
 local dead_left = 0
 local live = 0
 local share = 0
@@ -118,6 +123,7 @@ else
         end
     end
     local taken = #ids
+    from_free = taken
     for i, s in ipairs(dead) do
         local room = limit - taken
         if sizes[i] > 0 and room > 0 then
@@ -125,11 +131,15 @@ else
             local members = redis.call('ZRANGEBYLEX', KEYS[4], lo, hi, 'LIMIT', 0, room)
             local id_at = #s + 2
             for _, m in ipairs(members) do
-                -- Leave the dead session's index first, whatever the record says, so no member is visited twice.
                 local id = string.sub(m, id_at)
-                leave(s, m)
                 from_dead[id] = s
                 add(id)
+            end
+            if #members > 0 then
+                -- Leave the dead session's index first, whatever the records say, so no member is visited twice. The
+                -- members read are the first of its range: one range removal, not a ZREM naming each of them.
+                local removed = redis.call('ZREMRANGEBYLEX', KEYS[4], lo, '[' .. members[#members])
+                redis.call('HINCRBY', KEYS[5], s, -removed)
             end
             taken = taken + #members
             sizes[i] = sizes[i] - #members
@@ -207,12 +217,22 @@ if n > 0 then
             to_claim[claims] = id
         end
     end
-    for _, id in ipairs(unknown) do
-        -- Freed without a record (released, or reaped in announce mode): the group still knows who had it. (One
-        -- XPENDING over their id range was tried: the free index hands them out in member order, so a page of them
-        -- spans the whole pending list and the range read saved nothing.)
-        local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-        previous[id] = pending[1] and pending[1][2] or false
+    if #unknown > 0 then
+        -- Freed without a record: release.lua named the consumer that released it (its entry goes now, whatever this
+        -- call grants: a stream not granted is finished or owned, and a later release names its consumer again).
+        local released_by = redis.call('HMGET', KEYS[8], unpack(unknown))
+        redis.call('HDEL', KEYS[8], unpack(unknown))
+        for i, id in ipairs(unknown) do
+            local by = released_by[i]
+            if not by then
+                -- Freed another way (reaped in announce mode, reconciled, force-released): the group still knows who
+                -- had it. (One XPENDING over their id range was tried: the free index hands them out in member order,
+                -- so a page of them spans the whole pending list and the range read saved nothing.)
+                local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+                by = pending[1] and pending[1][2] or false
+            end
+            previous[id] = by
+        end
     end
 
     for _, s in ipairs(detach_order) do
@@ -223,7 +243,9 @@ if n > 0 then
     end
 
     local fields = {}
-    local token_of = {}
+    -- The streams granted, in the order of ids, and the token of the first: the k-th has first_token + k - 1.
+    local granted = {}
+    local first_token = 0
     if claims > 0 then
         -- Pending entries move to the caller; completed, never delivered or deleted ones are not returned (Redis 7
         -- also drops deleted ones from the pending list; 6.2 returns them without fields).
@@ -232,7 +254,6 @@ if n > 0 then
                 fields[entry[1]] = entry[2]
             end
         end
-        local granted = {}
         local gone = {}
         for _, id in ipairs(to_claim) do
             if fields[id] then
@@ -251,6 +272,7 @@ if n > 0 then
         if count > 0 then
             -- One fence update grants the whole range: max(fence + 1, Redis TIME in microseconds) upwards.
             local first = math.max((tonumber(redis.call('GET', KEYS[7]) or '0') or 0) + 1, now_us)
+            first_token = first
             redis.call('SET', KEYS[7], string.format('%.0f', first + count - 1))
             -- Each token's text is its thousands (formatted once, again only when they carry) and its last three
             -- digits: tokens are about 1.8e15, too long for tostring, and string.format per token cost a millisecond
@@ -268,7 +290,6 @@ if n > 0 then
                     record_prefix = session .. '|' .. string.format('%.0f', thousands)
                 end
                 local id = granted[k]
-                token_of[id] = first + k - 1
                 pairs_[2 * k - 1] = id
                 pairs_[2 * k] = record_prefix .. string.sub(tostring(1000 + units), 2)
                 members[2 * k - 1] = 0
@@ -282,18 +303,27 @@ if n > 0 then
             end
         end
     end
-    redis.call('ZREM', KEYS[6], unpack(ids))
+    if ARGV[4] == 'ids' then
+        redis.call('ZREM', KEYS[6], unpack(ids))
+    else
+        -- The head of the free-now index was taken: removed by rank. Dead sessions' streams are taken only when the
+        -- whole index fitted, so none of them is still listed there.
+        if from_free > 0 then
+            redis.call('ZREMRANGEBYRANK', KEYS[6], 0, from_free - 1)
+        end
+    end
 
+    local g = 1
     for i = 1, n do
         local id = ids[i]
         local at = 6 + 5 * (i - 1)
         out[at + 1] = id
-        local token = token_of[id]
-        if token then
+        if granted[g] == id then
             out[at + 2] = 'claimed'
-            out[at + 3] = token
+            out[at + 3] = first_token + g - 1
             out[at + 4] = fields[id]
             out[at + 5] = previous[id] or false
+            g = g + 1
         else
             local h = holder_at[i]
             if h and holders[h] then

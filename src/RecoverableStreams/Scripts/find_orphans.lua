@@ -2,7 +2,7 @@
 -- to max streams of dead sessions (deadline passed) into the free-now index, removing each dead session once empty;
 -- then lists one page of the free-now index from a rank offset. The client announces what it lists and pages again,
 -- so a stream is announced again until someone claims it.
--- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset
+-- KEYS: 1 LBS stream, 2 sessions zset, 3 owners hash, 4 owned zset, 5 counts hash, 6 free zset, 7 released-by hash
 -- An entry over the entry limits (more than max entry fields, or an lbs-input payload or other fields together over max
 -- payload bytes) is listed without its fields: a producer's field list never travels unbounded, and whoever claims
 -- the entry dead-letters it.
@@ -72,8 +72,9 @@ for _, id in ipairs(page) do
         end
         entries[#entries + 1] = { id, fields }
     else
-        -- Completed or deleted: nothing to announce, ever.
+        -- Completed or deleted: nothing to announce, ever (nor a consumer that released it to remember).
         redis.call('ZREM', KEYS[6], id)
+        redis.call('HDEL', KEYS[7], id)
     end
 end
 local next_offset = 0

@@ -6,7 +6,9 @@
 -- A shutdown's last call also closes the session (what close_session.lua does, "closed" included) before peers wake:
 -- woken peers then share the streams among the consumers that remain, instead of counting the leaving one and taking
 -- too little.
--- KEYS: 1 sessions zset, 2 owners hash, 3 owned zset, 4 counts hash, 5 free zset, 6 events channel
+-- Each released stream's consumer is kept beside it (released-by hash) until a claim takes it, so the claim names the
+-- previous consumer without an XPENDING per stream.
+-- KEYS: 1 sessions zset, 2 owners hash, 3 owned zset, 4 counts hash, 5 free zset, 6 events channel, 7 released-by hash
 -- ARGV: 1 session id, 2 last call of the flight (0: no, 1: wake peers, 2: close the session, then wake peers),
 --       3 n (streams in this call), 4..3+2n pairs of id, record value
 --       ("session|token"), then ids released by earlier calls of the same flight (named in the wake-up only)
@@ -25,12 +27,17 @@ if n > 0 and deadline and tonumber(deadline) > now then
     local records = redis.call('HMGET', KEYS[2], unpack(ids))
     local members = {}
     local free = {}
+    local by = {}
+    -- The session id is "<consumer>|<random>".
+    local consumer = string.match(session, '^(.*)|[^|]*$') or session
     for i = 1, n do
         if records[i] == ARGV[3 + 2 * i] then
             out[#out + 1] = ids[i]
             members[#members + 1] = session .. '\0' .. ids[i]
             free[#free + 1] = now
             free[#free + 1] = ids[i]
+            by[#by + 1] = ids[i]
+            by[#by + 1] = consumer
         end
     end
     if #out > 0 then
@@ -40,6 +47,7 @@ if n > 0 and deadline and tonumber(deadline) > now then
             redis.call('HINCRBY', KEYS[4], session, -removed)
         end
         redis.call('ZADD', KEYS[5], unpack(free))
+        redis.call('HSET', KEYS[7], unpack(by))
     end
 end
 if ARGV[2] == '2' and deadline then

@@ -59,6 +59,22 @@ public sealed class BulkScriptTests
     }
 
     [Test]
+    public async Task Claiming_released_streams_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams_and_names_who_released_them()
+    {
+        var few = await CountReleasedClaimAsync(10);
+        var many = await CountReleasedClaimAsync(1_000);
+
+        await TestContext.Out.WriteLineAsync($"claim.lua commands per call, released streams: 10 streams {few.Commands}, 1,000 streams {many.Commands}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(few.ClaimedFromX, Is.EqualTo(10), "every stream claimed, named as released by x");
+            Assert.That(many.ClaimedFromX, Is.EqualTo(1_000), "every stream claimed, named as released by x");
+            Assert.That(many.Commands, Is.EqualTo(few.Commands), "no command per stream (formerly one XPENDING each to name the consumer that released it)");
+            Assert.That(many.ReleasedByLeft, Is.Zero, "the released-by entries go with the claim");
+        });
+    }
+
+    [Test]
     public async Task Releasing_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams()
     {
         var few = await CountReleaseAsync(10);
@@ -195,6 +211,23 @@ public sealed class BulkScriptTests
 
         Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
         return (Inner(stats), reply.Results.Count(r => r.Status == ClaimStatus.Claimed));
+    }
+
+    private async Task<(long Commands, int ClaimedFromX, long ReleasedByLeft)> CountReleasedClaimAsync(int streams)
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("x|1", TimeSpan.FromSeconds(30));
+        var granted = await GrantManyAsync(scripts, keys, "x|1", streams);
+        await scripts.ReleaseManyAsync("x|1", granted.Select(e => (e.Id, "x|1|" + e.FencingToken)).ToArray(), closeSession: true);
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var reply = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
+        var stats = await StatsAsync();
+
+        Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
+        var fromX = reply.Results.Count(r => r.Status == ClaimStatus.Claimed && r.Entry!.PreviousConsumer == "x");
+        return (Inner(stats), fromX, await Db.HashLengthAsync(keys.ReleasedBy));
     }
 
     private async Task<(long Commands, int Released)> CountReleaseAsync(int streams)

@@ -195,4 +195,76 @@ public sealed class ClaimScriptTests : ScriptTest
             Assert.That(reply.Results.Single(r => r.Id == acked).Status, Is.EqualTo(ClaimStatus.NotFound));
         });
     }
+
+    [Test]
+    public async Task Claims_smaller_than_what_waits_take_the_free_index_head_then_a_dead_sessions_first_members_and_leave_the_rest_listed()
+    {
+        await OpenAsync("x|1");
+        var released = await AnnounceAsync("f0", "f1", "f2", "f3");
+        var grants = (await GrantAsync("x|1")).Entries;
+        await Scripts.ReleaseAsync("x|1", grants.Select(e => (e.Id, "x|1|" + e.FencingToken)).ToArray());
+        // x stops too: the survivor is the only live session, so every call's share is its whole capacity.
+        await KillAsync("x|1");
+        await OpenAsync("dead|1");
+        var dead = (await AnnounceAsync("d0", "d1", "d2", "d3", "d4")).Order(StringComparer.Ordinal).ToArray();
+        await GrantAsync("dead|1");
+        await OpenAsync("a|1");
+        await KillAsync("dead|1");
+        var freeOrder = (await Db.SortedSetRangeByRankAsync(Keys.Free)).Select(v => (string)v!).ToArray();
+        Assert.That(freeOrder, Is.EquivalentTo(released), "set-up: the four released streams wait in the free-now index");
+
+        async Task<string[]> ClaimAsync(int capacity) =>
+            (await Scripts.ClaimOrphansAsync("a", "a|1", capacity)).Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => r.Id).ToArray();
+        async Task<string[]> DeadListedAsync() =>
+            (await Db.SortedSetRangeByValueAsync(Keys.Owned, "dead|1\0", "dead|1\u0001", Exclude.Stop)).Select(m => ((string)m!)["dead|1\0".Length..]).ToArray();
+
+        var first = await ClaimAsync(3);
+        var freeAfterFirst = (await Db.SortedSetRangeByRankAsync(Keys.Free)).Select(v => (string)v!).ToArray();
+        var second = await ClaimAsync(3);
+        var deadAfterSecond = await DeadListedAsync();
+        var countAfterSecond = await CountOfAsync("dead|1");
+        var third = await ClaimAsync(10);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(first, Is.EquivalentTo(freeOrder[..3]), "the head of the free-now index first");
+            Assert.That(freeAfterFirst, Is.EqualTo(freeOrder[3..]), "only the streams taken leave the free-now index");
+            Assert.That(second, Is.EquivalentTo(freeOrder[3..].Concat(dead[..2])), "the rest of the free-now index, then the dead session's first members");
+            Assert.That(deadAfterSecond, Is.EqualTo(dead[2..]), "only the members taken leave the dead session's index");
+            Assert.That(countAfterSecond, Is.EqualTo(3), "the dead session's count follows its index");
+            Assert.That(third, Is.EquivalentTo(dead[2..]));
+            Assert.That(await OwnedByAsync("a|1"), Is.EquivalentTo(released.Concat(dead)));
+            Assert.That(await Db.SortedSetLengthAsync(Keys.Free), Is.Zero);
+            Assert.That(await Db.SortedSetScoreAsync(Keys.Sessions, "dead|1"), Is.Null, "the emptied dead session is reaped");
+        });
+    }
+
+    [Test]
+    public async Task Streams_freed_without_a_release_name_their_previous_consumer_from_the_group_and_a_deleted_released_entry_leaves_nothing_behind()
+    {
+        await OpenAsync("x|1");
+        var reaped = await AnnounceAsync("r0", "r1");
+        await GrantAsync("x|1");
+        await OpenAsync("y|1");
+        var deleted = (await AnnounceAsync("gone"))[0];
+        var grant = (await GrantAsync("y|1")).Entries.Single();
+        await Scripts.ReleaseAsync("y|1", [(deleted, "y|1|" + grant.FencingToken)]);
+        Assert.That((string?)await Db.HashGetAsync(Keys.ReleasedBy, deleted), Is.EqualTo("y"), "set-up: the release names its consumer");
+        await Db.StreamDeleteAsync(Keys.Lbs, [deleted]);
+        await KillAsync("x|1");
+        await KillAsync("y|1");
+        await OpenAsync("z|1");
+
+        // Announce mode lists them: x's streams enter the free-now index without a release, the deleted entry leaves it.
+        var listed = await Scripts.FindOrphansAsync("z|1", 0, 100);
+        var reply = await Scripts.ClaimOrphansAsync("z", "z|1", 100);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(listed.Entries.Select(e => e.Id), Is.EquivalentTo(reaped));
+            Assert.That(reply.Results.Where(r => r.Status == ClaimStatus.Claimed).ToDictionary(r => r.Id, r => r.Entry!.PreviousConsumer),
+                Is.EquivalentTo(reaped.ToDictionary(id => id, _ => (string?)"x")), "named from the group's pending list");
+            Assert.That(await Db.HashLengthAsync(Keys.ReleasedBy), Is.Zero, "the deleted entry's released-by entry went with it");
+        });
+    }
 }
