@@ -297,18 +297,10 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_loops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
+        // Every lease ends here first (its handler stops); then the session is closed in Redis, dead at once where it
+        // still owns streams, and peers take them as a dead session's with one wake-up per partition (LeaveAsync).
         var owned = _context.Registry.Snapshot();
-        var releasing = Task.FromResult<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>>([]);
-        if (releaseOwned && owned.Count > 0)
-        {
-            // Every lease ends here first (its handler stops), then all are released in one pipelined flight (pages of
-            // at most 1,000 per script call, sent together) whose last call per partition closes the session there and
-            // wakes that partition's peers once. The session is closed in the other partitions in the same flight
-            // (LeaveAsync, sent before anything is awaited: on each partition's connection the release goes first).
-            var ended = owned.Where(l => _leases.End(l, LeaseEndReason.Shutdown)).ToArray();
-            releasing = _leases.ReleaseAndCloseSessionsAsync(ended);
-        }
-
+        var ended = releaseOwned ? owned.Where(l => _leases.End(l, LeaseEndReason.Shutdown)).ToArray() : [];
         foreach (var lease in _context.Registry.Snapshot())
         {
             _leases.End(lease, LeaseEndReason.Shutdown);
@@ -316,24 +308,26 @@ public sealed class RecoverableStreamClient : IRecoverableStreamClient, IAsyncDi
 
         if (_init is { IsCompletedSuccessfully: true })
         {
+            if (releaseOwned)
+            {
+                try
+                {
+                    await _session.LeaveAsync(ended).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
+                {
+                    Log.ShutdownReleaseFailed(_context.Logger, ended.Length, ex);
+                }
+            }
+
             try
             {
-                if (releaseOwned)
-                {
-                    await _session.LeaveAsync().ConfigureAwait(false);
-                }
-
                 await _listener.StopAsync().ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or RedisTimeoutException)
             {
                 Log.UnsubscribeFailed(_context.Logger, ex);
             }
-        }
-
-        foreach (var (leases, error) in await releasing.ConfigureAwait(false))
-        {
-            Log.ShutdownReleaseFailed(_context.Logger, leases.Count, error);
         }
 
         await _context.DataStreams.StopAsync().ConfigureAwait(false);

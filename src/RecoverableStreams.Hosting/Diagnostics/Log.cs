@@ -24,7 +24,7 @@ internal static partial class Log
     [LoggerMessage(154, LogLevel.Error, "Starting the stream client failed; retrying in {Delay}.", EventName = "StartFailed")]
     public static partial void StartFailed(ILogger logger, TimeSpan delay, Exception exception);
 
-    [LoggerMessage(155, LogLevel.Warning, "{Running} handler(s) did not finish within the shutdown timeout; their streams are released now.", EventName = "ShutdownTimedOut")]
+    [LoggerMessage(155, LogLevel.Warning, "{Running} handler(s) did not finish within the shutdown timeout; their streams are handed over now.", EventName = "ShutdownTimedOut")]
     public static partial void ShutdownTimedOut(ILogger logger, int running);
 
     [LoggerMessage(156, LogLevel.Warning, "Stopping the stream client failed.", EventName = "StopFailed")]

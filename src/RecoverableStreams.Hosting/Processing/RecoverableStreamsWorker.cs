@@ -308,7 +308,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         }
         catch (RecoverableStreamsException ex)
         {
-            // DoneAsync releases it again; failing that, its lease expires.
+            // DoneAsync hands it over with the session; failing that, its lease expires.
             Log.StopFailed(Logger, ex);
         }
     }
@@ -319,7 +319,7 @@ internal sealed class RecoverableStreamsWorker(IServiceProvider services, Servic
         {
             await client.StopAcquiringAsync(CancellationToken.None).ConfigureAwait(false);
         }
-#pragma warning disable CA1031 // Stopping must go on; at worst a stream acquired now is released by DoneAsync.
+#pragma warning disable CA1031 // Stopping must go on; at worst a stream acquired now is handed over by DoneAsync.
         catch (Exception ex)
 #pragma warning restore CA1031
         {

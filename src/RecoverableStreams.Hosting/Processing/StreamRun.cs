@@ -316,7 +316,7 @@ internal sealed class StreamRun(StreamRunDependencies deps, StreamLease lease, C
             return Ended(StreamRunOutcome.OwnershipLost) with { Reason = "ownership ended while the stream ran" };
         }
 
-        // Still owned, only while stopping: the client's DoneAsync releases it for a peer.
+        // Still owned, only while stopping: the client's DoneAsync hands it to a peer (it closes the session).
         return Ended(StreamRunOutcome.ReleasedAtShutdown) with { Reason = "the host is stopping" };
     }
 

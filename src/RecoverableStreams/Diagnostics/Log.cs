@@ -26,7 +26,7 @@ internal static partial class Log
     [LoggerMessage(105, LogLevel.Debug, "Unsubscribing failed.", EventName = "UnsubscribeFailed")]
     public static partial void UnsubscribeFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(106, LogLevel.Warning, "Releasing {Count} stream(s) at shutdown failed; they return to peers when the session's deadline passes.", EventName = "ShutdownReleaseFailed")]
+    [LoggerMessage(106, LogLevel.Warning, "Closing the session at shutdown failed; its {Count} stream(s) return to peers when the session's deadline passes.", EventName = "ShutdownReleaseFailed")]
     public static partial void ShutdownReleaseFailed(ILogger logger, int count, Exception exception);
 
     [LoggerMessage(200, LogLevel.Debug, "Owns '{DataStreamName}' ({IdInLbs}), {Origin}, fencing token {FencingToken}.", EventName = "StreamOwned")]

@@ -179,16 +179,21 @@ internal sealed class ConsumerSession : IDisposable
     }
 
     /// <summary>
-    /// Leaves at shutdown: the current session ends here and is closed in Redis at once, so fair shares no longer
-    /// count this consumer and what it could not release goes to peers now rather than at its deadline.
+    /// Leaves at shutdown, after every lease ended here: the current session ends and is closed in Redis at once, in
+    /// every partition, in calls sent together. Where it still owns streams it is dead from then on: its writes are
+    /// refused, and peers take its streams now, as a dead session's, in one pass per stream (a release first would be
+    /// a second pass over every stream: measured, a third of a 10,000-stream hand-over's Redis time). Each partition's
+    /// wake-up names <paramref name="left"/>'s streams there, so consumers without AutoClaim announce them as released.
     /// </summary>
-    public async Task LeaveAsync()
+    public async Task LeaveAsync(IReadOnlyCollection<StreamLease> left)
     {
         _deadlineTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         if (Current is { } session)
         {
             session.End();
-            await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.CloseSessionAsync(session.Id))).ConfigureAwait(false);
+            await Task.WhenAll(_context.Partitions.Select(p => p.Scripts.CloseSessionAsync(
+                session.Id,
+                left.Where(l => l.Partition == p && l.Session == session).Select(l => l.EntryId).ToArray()))).ConfigureAwait(false);
         }
     }
 

@@ -252,30 +252,19 @@ internal sealed class LeaseOperations : ILeaseOperations
     /// in Redis: the caller releases them again or leaves them to the session's end; a release is ownership-checked,
     /// so a late retry is harmless).
     /// </summary>
-    public Task<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>> ReleaseManyAsync(IReadOnlyCollection<StreamLease> leases) =>
-        ReleaseFlightAsync(leases, closeSessions: false);
-
-    /// <summary>
-    /// A shutdown's release: like <see cref="ReleaseManyAsync"/>, and each call that wakes a partition's peers first
-    /// closes the session there, so the peers it wakes share the streams among the consumers that remain (counting
-    /// the leaving one, each would take too little, and the rest would wait for a later wake-up).
-    /// </summary>
-    public Task<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>> ReleaseAndCloseSessionsAsync(IReadOnlyCollection<StreamLease> leases) =>
-        ReleaseFlightAsync(leases, closeSessions: true);
-
-    private async Task<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>> ReleaseFlightAsync(IReadOnlyCollection<StreamLease> leases, bool closeSessions)
+    public async Task<IReadOnlyList<(IReadOnlyList<StreamLease> Leases, Exception Error)>> ReleaseManyAsync(IReadOnlyCollection<StreamLease> leases)
     {
         var groups = leases.GroupBy(l => (l.Session, l.Partition)).Select(g => g.ToArray()).ToArray();
-        var outcomes = await Task.WhenAll(groups.Select(g => ReleaseGroupAsync(g, closeSessions))).ConfigureAwait(false);
+        var outcomes = await Task.WhenAll(groups.Select(ReleaseGroupAsync)).ConfigureAwait(false);
         return outcomes.Where(o => o.Error is not null).Select(o => ((IReadOnlyList<StreamLease>)o.Leases, o.Error!)).ToArray();
     }
 
-    private async Task<(StreamLease[] Leases, Exception? Error)> ReleaseGroupAsync(StreamLease[] group, bool closeSession)
+    private async Task<(StreamLease[] Leases, Exception? Error)> ReleaseGroupAsync(StreamLease[] group)
     {
         var (session, partition) = (group[0].Session, group[0].Partition);
         try
         {
-            var released = (await partition.Scripts.ReleaseManyAsync(session.Id, group.Select(l => (l.EntryId, l.LeaseValue)).ToArray(), closeSession).ConfigureAwait(false))
+            var released = (await partition.Scripts.ReleaseManyAsync(session.Id, group.Select(l => (l.EntryId, l.LeaseValue)).ToArray()).ConfigureAwait(false))
                 .ToHashSet(StringComparer.Ordinal);
             foreach (var lease in group.Where(l => released.Contains(l.EntryId)))
             {

@@ -72,8 +72,15 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
         {
             partition.ReaderWake.Set();
         }
-        else if (text == "closed")
+        else if (text == "closed" || text.StartsWith("closed ", StringComparison.Ordinal))
         {
+            // A peer's shutdown: its session is gone or dead, and the streams it left (named after "closed ") wait for
+            // an owner; announced as released, not expired. Both are known before the scheduler wakes.
+            foreach (var id in text.Length > "closed ".Length ? text["closed ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries) : [])
+            {
+                partition.RecentlyReleased.Add(id);
+            }
+
             partition.OnSessionClosed(context.Time.GetTimestamp());
             partition.SchedulerWake.Set();
         }

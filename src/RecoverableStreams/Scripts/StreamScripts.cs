@@ -76,9 +76,21 @@ internal sealed class StreamScripts
         return ids.Select((id, i) => (id, (string?)records[i])).ToArray();
     }
 
-    public async Task<CloseOutcome> CloseSessionAsync(string session)
+    /// <summary>
+    /// Closes a session on shutdown (<c>close_session.lua</c>): removed, or dead at once when it still owns streams, so
+    /// peers take them now; the wake-up names <paramref name="left"/>, the streams it leaves.
+    /// </summary>
+    public async Task<CloseOutcome> CloseSessionAsync(string session, IReadOnlyCollection<string>? left = null)
     {
-        var result = (long)await RunAsync("close_session", [_keys.Sessions, _keys.Counts, _keys.Events, _keys.Owned], [session]).ConfigureAwait(false);
+        var args = new RedisValue[1 + (left?.Count ?? 0)];
+        args[0] = session;
+        var i = 1;
+        foreach (var id in left ?? [])
+        {
+            args[i++] = id;
+        }
+
+        var result = (long)await RunAsync("close_session", [_keys.Sessions, _keys.Counts, _keys.Events, _keys.Owned], args).ConfigureAwait(false);
         return result switch
         {
             1 => CloseOutcome.Removed,
@@ -226,16 +238,11 @@ internal sealed class StreamScripts
     /// </summary>
     /// <param name="session">The session whose records are released.</param>
     /// <param name="leases">The streams and their record values.</param>
-    /// <param name="closeSession">
-    /// A shutdown: the last call also closes the session (removed, or dead at once when something stayed recorded)
-    /// before it wakes peers, so they share the streams among the consumers that remain.
-    /// </param>
-    public async Task<IReadOnlyList<string>> ReleaseManyAsync(string session, IReadOnlyList<(string Id, string Value)> leases, bool closeSession = false)
+    public async Task<IReadOnlyList<string>> ReleaseManyAsync(string session, IReadOnlyList<(string Id, string Value)> leases)
     {
-        var end = closeSession ? ReleaseCall.CloseSessionAndWake : ReleaseCall.Wake;
         if (leases.Count <= MaxItemsPerCall)
         {
-            return await ReleasePageAsync(session, leases, end, alsoNamed: []).ConfigureAwait(false);
+            return await ReleasePageAsync(session, leases, ReleaseCall.Wake, alsoNamed: []).ConfigureAwait(false);
         }
 
         var pages = leases.Chunk(MaxItemsPerCall).ToArray();
@@ -245,7 +252,7 @@ internal sealed class StreamScripts
             var last = i == pages.Length - 1;
             // The last call names the earlier pages' ids too (those it did not release itself only wake peers early).
             var earlier = last ? leases.Take(i * MaxItemsPerCall).Select(l => l.Id).ToArray() : [];
-            calls[i] = ReleasePageAsync(session, pages[i], last ? end : ReleaseCall.Quiet, alsoNamed: earlier);
+            calls[i] = ReleasePageAsync(session, pages[i], last ? ReleaseCall.Wake : ReleaseCall.Quiet, alsoNamed: earlier);
         }
 
         var released = await Task.WhenAll(calls).ConfigureAwait(false);
@@ -394,8 +401,5 @@ internal sealed class StreamScripts
 
         /// <summary>The last page: wakes peers, naming every stream of the flight.</summary>
         Wake = 1,
-
-        /// <summary>The last page of a shutdown: closes the session, then wakes peers.</summary>
-        CloseSessionAndWake = 2,
     }
 }

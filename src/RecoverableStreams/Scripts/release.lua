@@ -3,13 +3,10 @@
 -- call, whatever the number of streams (one HMGET, variadic HDEL, ZREM and ZADD). The caller sends at most ~1,000
 -- streams per call; a larger release is several calls sent together, and only the last one wakes peers, with one
 -- "released <id> <id>..." message that also names the ids the earlier calls of the same flight released.
--- A shutdown's last call also closes the session (what close_session.lua does, "closed" included) before peers wake:
--- woken peers then share the streams among the consumers that remain, instead of counting the leaving one and taking
--- too little.
 -- Each released stream's consumer is kept beside it (released-by hash) until a claim takes it, so the claim names the
 -- previous consumer without an XPENDING per stream.
 -- KEYS: 1 sessions zset, 2 owners hash, 3 owned zset, 4 counts hash, 5 free zset, 6 events channel, 7 released-by hash
--- ARGV: 1 session id, 2 last call of the flight (0: no, 1: wake peers, 2: close the session, then wake peers),
+-- ARGV: 1 session id, 2 last call of the flight (0: no, 1: wake peers),
 --       3 n (streams in this call), 4..3+2n pairs of id, record value
 --       ("session|token"), then ids released by earlier calls of the same flight (named in the wake-up only)
 -- Returns: { released_id, ... } (empty when the session is dead)
@@ -49,16 +46,6 @@ if n > 0 and deadline and tonumber(deadline) > now then
         redis.call('ZADD', KEYS[5], unpack(free))
         redis.call('HSET', KEYS[7], unpack(by))
     end
-end
-if ARGV[2] == '2' and deadline then
-    -- Removed when it owns nothing here; otherwise dead at once, so peers take what is left without waiting.
-    if redis.call('ZLEXCOUNT', KEYS[3], '[' .. session .. '\0', '(' .. session .. '\1') == 0 then
-        redis.call('ZREM', KEYS[1], session)
-        redis.call('HDEL', KEYS[4], session)
-    else
-        redis.call('ZADD', KEYS[1], 'XX', 0, session)
-    end
-    redis.call('PUBLISH', KEYS[6], 'closed')
 end
 if ARGV[2] ~= '0' then
     local named = {}

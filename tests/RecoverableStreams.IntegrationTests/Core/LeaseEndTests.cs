@@ -108,17 +108,21 @@ public sealed class LeaseEndTests : SharedRedisTest
         await Eventually.AssertAsync(() => owner.Owned.Count == Streams, Deadline, "the owner owns every stream");
         var leases = owner.Owned.ToDictionary(l => l.IdInLbs);
 
-        // Peers hear "released" on the events channel and claim at once: by then the owner must have stopped.
+        // Peers hear "released <ids>" (a release) or "closed <ids>" (DoneAsync closing the session) on the events channel
+        // and claim at once: by then the owner must have stopped.
         var heard = new ConcurrentDictionary<string, bool>();
         var subscriber = Redis.GetSubscriber();
         await subscriber.SubscribeAsync(RedisChannel.Literal(keys.Events), (_, message) =>
         {
             var text = (string?)message ?? "";
-            if (text.StartsWith("released ", StringComparison.Ordinal))
+            foreach (var prefix in new[] { "released ", "closed " })
             {
-                foreach (var id in text["released ".Length..].Split(' '))
+                if (text.StartsWith(prefix, StringComparison.Ordinal))
                 {
-                    heard.TryAdd(id, leases[id].IsOwned);
+                    foreach (var id in text[prefix.Length..].Split(' '))
+                    {
+                        heard.TryAdd(id, leases[id].IsOwned);
+                    }
                 }
             }
         });

@@ -45,6 +45,49 @@ public sealed class LifecycleTests : SharedRedisTest
     }
 
     [Test]
+    public async Task DoneAsync_leaves_its_streams_to_peers_as_a_dead_sessions_in_one_wake_up_without_releasing_them_first()
+    {
+        const int streams = 1_200;
+        var service = TestOptions.NewServiceName();
+        var lease = TimeSpan.FromSeconds(30);
+        var keys = StreamKeys.For(TestOptions.For(service));
+        var db = Redis.GetDatabase();
+        var publisher = new StreamPublisher(Redis, TestOptions.For(service));
+        await using var leaving = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "leaving", lease: lease, maxConcurrentStreams: streams));
+        var ids = await Task.WhenAll(Enumerable.Range(0, streams).Select(i => publisher.AddStreamAsync($"left-{i}")));
+        await Eventually.AssertAsync(() => leaving.Owned.Count == streams, TimeSpan.FromSeconds(30), "the leaving consumer owns every stream");
+        var session = (string)(await db.SortedSetRangeByRankAsync(keys.Sessions)).Single()!;
+        var messages = new List<string>();
+        var channel = RedisChannel.Literal(keys.Events);
+        var subscriber = Redis.GetSubscriber();
+        await subscriber.SubscribeAsync(channel, (_, m) => { lock (messages) { messages.Add((string)m!); } });
+
+        await leaving.Client.DoneAsync().WaitAsync(StopDeadline);
+        await Eventually.AssertAsync(() => { lock (messages) { return messages.Count >= 1; } }, TimeSpan.FromSeconds(5), "peers are woken");
+        var freeAfterStop = await db.SortedSetLengthAsync(keys.Free);
+        var deadlineAfterStop = await db.SortedSetScoreAsync(keys.Sessions, session);
+        var recordsAfterStop = await db.HashLengthAsync(keys.Owners);
+
+        await using var peer = await TestConsumer.StartAsync(Redis, TestOptions.For(service, consumerId: "peer", lease: lease, autoClaim: true, maxConcurrentStreams: streams));
+        await Eventually.AssertAsync(() => peer.Owned.Count == streams, TimeSpan.FromSeconds(15), "a peer takes every stream the leaving consumer left, well within the lease");
+        await subscriber.UnsubscribeAsync(channel);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(freeAfterStop, Is.Zero, "nothing was released: the streams stay recorded for the closed session");
+            Assert.That(recordsAfterStop, Is.EqualTo(streams));
+            Assert.That(deadlineAfterStop, Is.Zero, "the session is dead at once, so its writes are refused and peers take its streams now");
+            lock (messages)
+            {
+                Assert.That(messages.Select(m => m.Split(' ')[0]), Is.EqualTo(new[] { "closed" }), "one wake-up, no release");
+                Assert.That(messages[0].Split(' ').Skip(1), Is.EquivalentTo(ids), "naming every stream it left");
+            }
+
+            Assert.That(peer.Owned.Select(l => l.IdInLbs), Is.EquivalentTo(ids));
+        });
+    }
+
+    [Test]
     public async Task DoneAsync_with_hundreds_of_streams_announces_every_one_to_a_peer_that_claims_for_itself()
     {
         const int streams = 300;

@@ -45,7 +45,8 @@ public sealed class OutdatedReadingTests : SharedRedisTest
             Assert.That((await partition.Scripts.OpenSessionAsync("old|1", TimeSpan.FromSeconds(30))).Accepted, Is.True);
             var granted = (await partition.Scripts.ReadAndAcquireAsync("old", "old|1", 10, 1000)).Entries;
             Assert.That(granted, Has.Count.EqualTo(10));
-            await partition.Scripts.ReleaseManyAsync("old|1", granted.Select(e => (e.Id, "old|1|" + e.FencingToken)).ToArray(), closeSession: true);
+            await partition.Scripts.ReleaseManyAsync("old|1", granted.Select(e => (e.Id, "old|1|" + e.FencingToken)).ToArray());
+            await partition.Scripts.CloseSessionAsync("old|1");
             Assert.That(await db.SortedSetLengthAsync(partition.Keys.Free), Is.EqualTo(10), "ten streams need an owner");
 
             var sessionLoop = Task.Run(consumerSession.RunAsync);

@@ -126,7 +126,7 @@ public sealed class BulkScriptTests
     }
 
     [Test]
-    public async Task A_shutdowns_release_closes_the_session_before_the_wake_up_or_marks_it_dead_when_something_stays_recorded()
+    public async Task A_shutdowns_close_leaves_a_session_that_owns_streams_dead_for_peers_to_claim_at_once_and_removes_one_that_owns_nothing()
     {
         var (scripts, keys) = NewService();
         await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
@@ -139,35 +139,49 @@ public sealed class BulkScriptTests
         {
             lock (messages)
             {
-                messages.Add(((string)m!).Split(' ')[0]);
+                messages.Add((string)m!);
             }
         });
 
-        // Every stream released: the session is gone before peers wake (two pages, the last one closes).
-        await scripts.ReleaseManyAsync("a|1", a.Select(e => (e.Id, "a|1|" + e.FencingToken)).ToArray(), closeSession: true);
-        await Eventually.AssertAsync(() => { lock (messages) { return messages.Count >= 2; } }, TimeSpan.FromSeconds(5), "the wake-ups arrive");
-        var sessionsAfterFullRelease = (await Db.SortedSetRangeByRankAsync(keys.Sessions)).Select(s => (string)s!).ToArray();
-        var countAfterFullRelease = await Db.HashExistsAsync(keys.Counts, "a|1");
+        // A shutdown after every lease ended locally: nothing is released first; the session is closed, naming what it left.
+        var closed = await scripts.CloseSessionAsync("a|1", a.Select(e => e.Id).ToArray());
+        var deadline = await Db.SortedSetScoreAsync(keys.Sessions, "a|1");
+        var refused = await scripts.ReleaseManyAsync("a|1", [(a[0].Id, "a|1|" + a[0].FencingToken)]);
+        await Eventually.AssertAsync(() => { lock (messages) { return messages.Count >= 1; } }, TimeSpan.FromSeconds(5), "the wake-up arrives");
+        var claimed = new List<ClaimResult>();
+        for (var call = 0; call < 3 && claimed.Count < a.Count; call++)
+        {
+            claimed.AddRange((await scripts.ClaimOrphansAsync("peer", "peer|1", 1_000)).Results.Where(r => r.Status == ClaimStatus.Claimed));
+        }
 
+        var sessionsAfterClaims = (await Db.SortedSetRangeByRankAsync(keys.Sessions)).Select(v => (string)v!).ToArray();
         await subscriber.UnsubscribeAsync(channel);
 
-        // One stream whose release is refused (another token): still recorded, so the session is dead at once instead.
+        // Everything released before the close: the session owns nothing and is removed, with its count.
         var (otherScripts, otherKeys) = NewService();
         await otherScripts.OpenSessionAsync("b|1", TimeSpan.FromSeconds(30));
         var b = await GrantManyAsync(otherScripts, otherKeys, "b|1", 2);
-        await otherScripts.ReleaseManyAsync("b|1", [(b[0].Id, "b|1|1"), (b[1].Id, "b|1|" + b[1].FencingToken)], closeSession: true);
-        var bDeadline = await Db.SortedSetScoreAsync(otherKeys.Sessions, "b|1");
+        await otherScripts.ReleaseManyAsync("b|1", b.Select(e => (e.Id, "b|1|" + e.FencingToken)).ToArray());
+        var bClosed = await otherScripts.CloseSessionAsync("b|1");
 
-        Assert.Multiple(() =>
+        Assert.Multiple(async () =>
         {
-            Assert.That(sessionsAfterFullRelease, Is.EqualTo(new[] { "peer|1" }), "a|1 is removed");
-            Assert.That(countAfterFullRelease, Is.False, "and its count with it");
+            Assert.That(closed, Is.EqualTo(CloseOutcome.MarkedDead), "a|1 still owns its streams");
+            Assert.That(deadline, Is.Zero, "dead at once, so peers take its streams now");
+            Assert.That(refused, Is.Empty, "a dead session's writes are refused");
             lock (messages)
             {
-                Assert.That(messages.Take(2), Is.EqualTo(new[] { "closed", "released" }), "peers hear the close first, then one wake-up for the released streams");
+                Assert.That(messages, Has.Count.EqualTo(1), "one wake-up");
+                Assert.That(messages[0].Split(' ')[0], Is.EqualTo("closed"));
+                Assert.That(messages[0].Split(' ').Skip(1), Is.EquivalentTo(a.Select(e => e.Id)), "naming every stream it left");
             }
 
-            Assert.That(bDeadline, Is.Zero, "b|1 still owns a stream: dead at once, so peers take it now");
+            Assert.That(claimed.Select(r => r.Id), Is.EquivalentTo(a.Select(e => e.Id)), "the peer claims every one as a dead session's");
+            Assert.That(claimed.Select(r => r.Entry!.PreviousConsumer).Distinct(), Is.EqualTo(new[] { "a" }), "named from their records");
+            Assert.That(sessionsAfterClaims, Is.EqualTo(new[] { "peer|1" }), "the emptied session is reaped");
+            Assert.That(bClosed, Is.EqualTo(CloseOutcome.Removed));
+            Assert.That(await Db.SortedSetLengthAsync(otherKeys.Sessions), Is.Zero);
+            Assert.That(await Db.HashExistsAsync(otherKeys.Counts, "b|1"), Is.False, "and its count with it");
         });
     }
 
@@ -218,7 +232,8 @@ public sealed class BulkScriptTests
         var (scripts, keys) = NewService();
         await scripts.OpenSessionAsync("x|1", TimeSpan.FromSeconds(30));
         var granted = await GrantManyAsync(scripts, keys, "x|1", streams);
-        await scripts.ReleaseManyAsync("x|1", granted.Select(e => (e.Id, "x|1|" + e.FencingToken)).ToArray(), closeSession: true);
+        await scripts.ReleaseManyAsync("x|1", granted.Select(e => (e.Id, "x|1|" + e.FencingToken)).ToArray());
+        await scripts.CloseSessionAsync("x|1");
         await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
 
         await Server.ExecuteAsync("CONFIG", "RESETSTAT");
