@@ -9,9 +9,10 @@ namespace RecoverableStreams.Rebalancing;
 /// streams that need an owner, a few commands); only then, or while a previous round still has work, it reads the
 /// service's load and, when this consumer owns more than its fair share, hands its newest streams over, at most a
 /// bounded number per round (a tenth of <see cref="RecoverableStreamOptions.MaxConcurrentStreams"/>, between 10 and
-/// 1,000). Each stream ends here first and is then released (ownership-checked), so the under-share consumer that
-/// claims it never overlaps with this one; this consumer's own claims stop at its fair share, so it never takes back
-/// what it just handed over.
+/// 10,000: the release pages them by 1,000 in one flight with one wake-up; capped at 1,000, a consumer joining 100,000
+/// streams on three waited nine rounds, over two lease durations, for its share). Each stream ends here first and is
+/// then released (ownership-checked), so the under-share consumer that claims it never overlaps with this one; this
+/// consumer's own claims stop at its fair share, so it never takes back what it just handed over.
 /// </summary>
 internal sealed class Rebalancer(ClientContext context, LeaseOperations leases, ServiceLoad load)
 {
@@ -28,7 +29,7 @@ internal sealed class Rebalancer(ClientContext context, LeaseOperations leases, 
     /// <summary>Rounds that read the load (<c>loads.lua</c>), for tests and benchmarks.</summary>
     public long LoadReads => Interlocked.Read(ref _rounds);
 
-    public int MaxPerRound => Math.Clamp(context.Registry.Capacity / 10, 10, 1000);
+    public int MaxPerRound => Math.Clamp(context.Registry.Capacity / 10, 10, 10_000);
 
     public async Task RunAsync()
     {
