@@ -3,7 +3,9 @@
 -- that lost the data): from id 0, so entries written before the group existed are still delivered.
 -- Takes at most a fair share of the undelivered backlog (lag / live sessions, rounded up), so a backlog spreads over
 -- the consumers instead of landing on whoever reads first; when the lag is unknown, up to count (at most ~1,000).
--- Reads one entry first: a read that finds nothing costs no XINFO; otherwise one XINFO GROUPS gives the lag.
+-- Reads two entries first (one when count is 1): a read that finds nothing, or one entry (a single announcement, the
+-- common case), costs no XINFO; when both come back, one XINFO GROUPS gives the lag. (Probing with two may take one
+-- entry over a fair share of a backlog of exactly two.)
 -- At most one live owner per data stream name: an entry announcing a name whose announcement is still in the LBS is
 -- acknowledged and written to the dead-letter stream with reason "duplicate", never granted.
 -- An entry over a limit (more fields than MaxLbsEntryFields, an lbs-input payload over MaxLbsPayloadBytes, or other
@@ -68,9 +70,9 @@ local function lag()
     return nil
 end
 
--- How many to read in all once one entry came back: a fair share of the backlog before that read (lag after it + 1)
--- over the live sessions, or up to count when the lag is unknown.
-local function fair_count(lag_after)
+-- How many to read in all once the probe's `read_first` entries came back: a fair share of the backlog before that
+-- read (lag after it + read_first) over the live sessions, or up to count when the lag is unknown.
+local function fair_count(lag_after, read_first)
     local count = math.min(tonumber(ARGV[3]), 1000)
     if not lag_after then
         return count
@@ -79,7 +81,7 @@ local function fair_count(lag_after)
     if live < 1 then
         live = 1
     end
-    return math.max(1, math.min(count, math.ceil((lag_after + 1) / live)))
+    return math.max(read_first, math.min(count, math.ceil((lag_after + read_first) / live)))
 end
 
 -- The data stream name of an lbs-input payload (property name in any letter case, as Go's encoding/json reads it),
@@ -194,14 +196,16 @@ local function read(count)
     return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count, 'STREAMS', KEYS[1], '>')
 end
 
--- One entry first: a read that finds nothing new (the idle case, every PollInterval) ends here, without XINFO.
-local reply = read(1)
+-- The probe first: a read that finds nothing new (the idle case, every PollInterval) or fewer than it asked for ends
+-- here, without XINFO.
+local probe = math.max(1, math.min(2, tonumber(ARGV[3])))
+local reply = read(probe)
 if type(reply) == 'table' and reply.err then
     if not string.find(reply.err, 'NOGROUP', 1, true) then
         return redis.error_reply(reply.err)
     end
     redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-    reply = read(1)
+    reply = read(probe)
     if type(reply) == 'table' and reply.err then
         return redis.error_reply(reply.err)
     end
@@ -210,10 +214,14 @@ end
 local entries = {}
 local left = 0
 if reply and reply[1] and reply[1][2][1] then
-    entries[1] = reply[1][2][1]
-    local lag_after = lag()
-    local more = fair_count(lag_after) - 1
-    if more > 0 and lag_after ~= 0 then
+    for _, entry in ipairs(reply[1][2]) do
+        entries[#entries + 1] = entry
+    end
+    local read_first = #entries
+    -- Fewer than asked for: nothing else is undelivered (the lag is 0), no XINFO.
+    local lag_after = read_first < probe and 0 or lag()
+    local more = lag_after == 0 and 0 or fair_count(lag_after, read_first) - read_first
+    if more > 0 then
         local rest = read(more)
         if type(rest) == 'table' and rest.err then
             return redis.error_reply(rest.err)
@@ -224,7 +232,7 @@ if reply and reply[1] and reply[1][2][1] then
             end
         end
     end
-    left = lag_after and math.max(0, lag_after - (#entries - 1)) or -1
+    left = lag_after and math.max(0, lag_after - (#entries - read_first)) or -1
 end
 
 local granted = {}
@@ -269,7 +277,8 @@ do
                 duplicates[#duplicates + 1] = name
                 duplicates[#duplicates + 1] = live_id
             else
-                if name then
+                if name and live_id ~= id then
+                    -- Not indexed yet (a raw XADD; StreamPublisher's add_stream.lua indexed it already).
                     redis.call('HSET', KEYS[7], name, id)
                 end
                 local token = next_token()

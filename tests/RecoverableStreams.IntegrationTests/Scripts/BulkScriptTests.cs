@@ -75,6 +75,38 @@ public sealed class BulkScriptTests
     }
 
     [Test]
+    public async Task Granting_a_single_new_announcement_reads_no_lag_and_a_backlog_still_reads_its_fair_share()
+    {
+        var options = TestOptions.For();
+        var keys = StreamKeys.For(options);
+        var scripts = new StreamScripts(Db, keys);
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        await scripts.OpenSessionAsync("b|1", TimeSpan.FromSeconds(30));
+        await GrantManyAsync(scripts, keys, "a|1", 1);
+        var publisher = new StreamPublisher(_redis!, options);
+        await publisher.AddStreamAsync("single");
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var single = await scripts.ReadAndAcquireAsync("a", "a|1", 100, 1000);
+        var singleStats = await StatsAsync();
+
+        // A backlog of ten over two live sessions: five each, read by the lag as before.
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => publisher.AddStreamAsync($"backlog-{i}")));
+        var backlog = await scripts.ReadAndAcquireAsync("a", "a|1", 100, 1000);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(single.Entries, Has.Count.EqualTo(1));
+            Assert.That(single.Left, Is.Zero, "nothing else waits");
+            Assert.That(singleStats.GetValueOrDefault("xinfo|groups") + singleStats.GetValueOrDefault("xinfo"), Is.Zero, "no lag read for a single announcement");
+            Assert.That(singleStats.GetValueOrDefault("zcount"), Is.Zero, "nor the live sessions");
+            Assert.That(singleStats.GetValueOrDefault("hset"), Is.EqualTo(1), "the record only: the publisher indexed the name already");
+            Assert.That(backlog.Entries, Has.Count.EqualTo(5), "a fair share of the backlog of ten over two live sessions");
+            Assert.That(backlog.Left, Is.EqualTo(5));
+        });
+    }
+
+    [Test]
     public async Task Releasing_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams()
     {
         var few = await CountReleaseAsync(10);
