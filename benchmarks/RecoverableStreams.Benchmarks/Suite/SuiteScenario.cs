@@ -182,7 +182,7 @@ internal static class SuiteScenario
         report.NotApplicable("crash.p99", Library.RedLock, "as above.");
         report.NotApplicable("crash.max", Library.RedLock, "as above.");
 
-        const string Handover = "The owner calls `DoneAsync` (checkpoint, release); 3 AutoClaim survivors take over. Per stream: owned by a survivor minus the call.";
+        const string Handover = "The owner calls `DoneAsync` (its leases end, its session is closed); 3 AutoClaim survivors take over. Per stream: owned by a survivor minus the call.";
         report.Define("handover.p50", failover, "Graceful handover p50, from DoneAsync", Handover, "handover-p50");
         report.Define("handover.p99", failover, "Graceful handover p99, from DoneAsync", Handover);
         report.Define("handover.max", failover, "Graceful handover max, from DoneAsync", Handover, "handover-max");
