@@ -61,11 +61,7 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
         }
         else if (text.StartsWith("released ", StringComparison.Ordinal))
         {
-            foreach (var id in text["released ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                partition.RecentlyReleased.Add(id);
-            }
-
+            RememberReleased(partition, text["released ".Length..]);
             partition.SchedulerWake.Set();
         }
         else if (text == "added")
@@ -76,9 +72,9 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
         {
             // A peer's shutdown: its session is gone or dead, and the streams it left (named after "closed ") wait for
             // an owner; announced as released, not expired. Both are known before the scheduler wakes.
-            foreach (var id in text.Length > "closed ".Length ? text["closed ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries) : [])
+            if (text.Length > "closed ".Length)
             {
-                partition.RecentlyReleased.Add(id);
+                RememberReleased(partition, text["closed ".Length..]);
             }
 
             partition.OnSessionClosed(context.Time.GetTimestamp());
@@ -87,6 +83,15 @@ internal sealed class RedisEventListener(ClientContext context, LeaseOperations 
         else
         {
             partition.SchedulerWake.Set();
+        }
+    }
+
+    /// <summary>The ids a wake-up names ("id id ..."): announced as released, not expired, when this consumer lists them.</summary>
+    private static void RememberReleased(Partition partition, string ids)
+    {
+        foreach (var id in ids.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            partition.RecentlyReleased.Add(id);
         }
     }
 
