@@ -42,16 +42,20 @@ public sealed class BulkScriptTests
         }
     }
 
+    /// <remarks>
+    /// A hundred, not ten: a call of at most 16 streams reads their fields with the range's probe alone, one command
+    /// fewer; both sizes compared here read past it.
+    /// </remarks>
     [Test]
-    public async Task Claiming_a_dead_sessions_streams_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams()
+    public async Task Claiming_a_dead_sessions_streams_runs_the_same_number_of_commands_for_a_hundred_or_a_thousand_streams()
     {
-        var few = await CountClaimAsync(10);
+        var few = await CountClaimAsync(100);
         var many = await CountClaimAsync(1_000);
 
-        await TestContext.Out.WriteLineAsync($"claim.lua commands per call: 10 streams {few.Commands}, 1,000 streams {many.Commands}");
+        await TestContext.Out.WriteLineAsync($"claim.lua commands per call: 100 streams {few.Commands}, 1,000 streams {many.Commands}");
         Assert.Multiple(() =>
         {
-            Assert.That(few.Claimed, Is.EqualTo(10));
+            Assert.That(few.Claimed, Is.EqualTo(100));
             Assert.That(many.Claimed, Is.EqualTo(1_000));
             Assert.That(many.Commands, Is.EqualTo(few.Commands), "the hot path does not grow with the number of streams");
             Assert.That(many.Commands, Is.LessThanOrEqualTo(25), "a small constant: one HMGET, one ZMSCORE, variadic XCLAIM/HSET/ZADD/ZREM, one fence update");
@@ -59,18 +63,101 @@ public sealed class BulkScriptTests
     }
 
     [Test]
-    public async Task Claiming_released_streams_runs_the_same_number_of_commands_for_ten_or_a_thousand_streams_and_names_who_released_them()
+    public async Task Claiming_released_streams_runs_the_same_number_of_commands_for_a_hundred_or_a_thousand_streams_and_names_who_released_them()
     {
-        var few = await CountReleasedClaimAsync(10);
+        var few = await CountReleasedClaimAsync(100);
         var many = await CountReleasedClaimAsync(1_000);
 
-        await TestContext.Out.WriteLineAsync($"claim.lua commands per call, released streams: 10 streams {few.Commands}, 1,000 streams {many.Commands}");
+        await TestContext.Out.WriteLineAsync($"claim.lua commands per call, released streams: 100 streams {few.Commands}, 1,000 streams {many.Commands}");
         Assert.Multiple(() =>
         {
-            Assert.That(few.ClaimedFromX, Is.EqualTo(10), "every stream claimed, named as released by x");
+            Assert.That(few.ClaimedFromX, Is.EqualTo(100), "every stream claimed, named as released by x");
             Assert.That(many.ClaimedFromX, Is.EqualTo(1_000), "every stream claimed, named as released by x");
             Assert.That(many.Commands, Is.EqualTo(few.Commands), "no command per stream (formerly one XPENDING each to name the consumer that released it)");
             Assert.That(many.ReleasedByLeft, Is.Zero, "the released-by entries go with the claim");
+        });
+    }
+
+    [Test]
+    public async Task A_dead_sessions_run_of_streams_is_claimed_with_one_range_read_of_their_fields_instead_of_a_lookup_per_stream()
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
+        var granted = await GrantManyAsync(scripts, keys, "dead|1", 1_000);
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        await Db.SortedSetAddAsync(keys.Sessions, "dead|1", 0, SortedSetWhen.Exists);
+
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var reply = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
+        var stats = await StatsAsync();
+
+        var claimed = reply.Results.Where(r => r.Status == ClaimStatus.Claimed).ToList();
+        var pending = await Db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 2_000, "a");
+        Assert.Multiple(() =>
+        {
+            Assert.That(claimed, Has.Count.EqualTo(1_000));
+            Assert.That(claimed.Select(r => (r.Id, Name(r.Entry!.Fields))), Is.EquivalentTo(granted.Select(e => (e.Id, Name(e.Fields)))), "each stream with its own fields");
+            Assert.That(stats.GetValueOrDefault("xrange"), Is.EqualTo(2), "a probe of 16 and one range over the rest, not a lookup per stream");
+            Assert.That(stats.GetValueOrDefault("xclaim"), Is.EqualTo(1));
+            Assert.That(pending.Select(p => p.DeliveryCount).Distinct().ToArray(), Is.EqualTo(new[] { 1 }), "moved with JUSTID (a delivery to the new consumer is not counted)");
+            Assert.That(pending, Has.Length.EqualTo(1_000), "every pending entry moved to the claimer");
+        });
+    }
+
+    [Test]
+    public async Task Streams_scattered_among_another_sessions_keep_xclaims_own_fields_and_ids_out_of_string_order_are_read_one_by_one()
+    {
+        var (scripts, keys) = NewService();
+        await scripts.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
+        await scripts.OpenSessionAsync("other|1", TimeSpan.FromSeconds(30));
+        await Db.StreamCreateConsumerGroupAsync(keys.Lbs, keys.Group, "0", createStream: true);
+        // One stream in four is the dead session's; the others go to a live session in between.
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < 400; i++)
+        {
+            await Db.StreamAddAsync(keys.Lbs, "lbs-input", $$"""{"DataStreamName":"scattered-{{i}}"}""");
+            var session = i % 4 == 0 ? "dead|1" : "other|1";
+            foreach (var entry in (await scripts.ReadAndAcquireAsync(session[..session.IndexOf('|', StringComparison.Ordinal)], session, 1, 1000)).Entries)
+            {
+                if (session == "dead|1")
+                {
+                    names[entry.Id] = Name(entry.Fields);
+                }
+            }
+        }
+
+        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        await Db.SortedSetAddAsync(keys.Sessions, "dead|1", 0, SortedSetWhen.Exists);
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var scattered = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
+        var scatteredStats = await StatsAsync();
+
+        // Ids whose string order is not their order in the stream: the range starts at "9-10", the string minimum, and
+        // reads on from there; "9-8" and "9-9" lie before it and are read one by one.
+        var (outOfOrder, keysOutOfOrder) = NewService();
+        await outOfOrder.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
+        await Db.StreamCreateConsumerGroupAsync(keysOutOfOrder.Lbs, keysOutOfOrder.Group, "0", createStream: true);
+        var ids = Enumerable.Range(8, 30).Select(seq => $"9-{seq}").ToArray();
+        foreach (var id in ids)
+        {
+            await Db.StreamAddAsync(keysOutOfOrder.Lbs, "lbs-input", $$"""{"DataStreamName":"ordered-{{id}}"}""", messageId: id);
+        }
+
+        Assert.That((await outOfOrder.ReadAndAcquireAsync("dead", "dead|1", 100, 1000)).Entries, Has.Count.EqualTo(ids.Length));
+        await outOfOrder.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
+        await Db.SortedSetAddAsync(keysOutOfOrder.Sessions, "dead|1", 0, SortedSetWhen.Exists);
+        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
+        var reordered = await outOfOrder.ClaimOrphansAsync("a", "a|1", 1_000);
+        var reorderedStats = await StatsAsync();
+
+        var scatteredPending = await Db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 1_000, "a");
+        Assert.Multiple(() =>
+        {
+            Assert.That(scattered.Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => (r.Id, Name(r.Entry!.Fields))), Is.EquivalentTo(names.Select(n => (n.Key, n.Value))), "the dead session's 100, each with its own fields");
+            Assert.That(scatteredStats.GetValueOrDefault("xrange"), Is.EqualTo(1), "the probe only: a range would read three others' entries for each of these");
+            Assert.That(scatteredPending.Select(p => p.DeliveryCount).Distinct().ToArray(), Is.EqualTo(new[] { 2 }), "XCLAIM returned the fields (and counted the delivery)");
+            Assert.That(reordered.Results.Where(r => r.Status == ClaimStatus.Claimed).Select(r => (r.Id, Name(r.Entry!.Fields))), Is.EquivalentTo(ids.Select(id => (id, $"ordered-{id}"))), "all 30, each with its own fields");
+            Assert.That(reorderedStats.GetValueOrDefault("xrange"), Is.EqualTo(2 + 2), "the probe, the range, and one read for each of the two ids before the string minimum");
         });
     }
 
@@ -313,6 +400,10 @@ public sealed class BulkScriptTests
 
         return stats;
     }
+
+    /// <summary>The data stream name an announcement's fields carry.</summary>
+    private static string Name(IReadOnlyList<KeyValuePair<string, RedisValue>> fields) =>
+        System.Text.Json.JsonDocument.Parse((string)fields.Single(f => f.Key == "lbs-input").Value!).RootElement.GetProperty("DataStreamName").GetString()!;
 
     private (StreamScripts Scripts, StreamKeys Keys) NewService()
     {
