@@ -38,8 +38,10 @@ internal sealed class GrantRepair(ClientContext context)
             }
 
             after = page[^1].Id;
+            // Members and records are two reads: a record that names another session now (a peer claimed the stream
+            // after this session released it) is not this session's to release, whatever the index still lists.
             var unknown = page
-                .Where(p => p.Record is not null && !IsHeld(partition, p.Id, p.Record))
+                .Where(p => p.Record is not null && session.NamesThisSession(p.Record) && !IsHeld(partition, p.Id, p.Record))
                 .Select(p => (p.Id, p.Record!))
                 .ToArray();
             if (unknown.Length > 0)

@@ -46,6 +46,11 @@ internal sealed class LeaseSession
             && record.AsSpan(Id.Length + 1).SequenceEqual(token[..written]);
     }
 
+    /// <summary>Whether <paramref name="record"/> names this session ("<c>Id|token</c>"), whatever its token.</summary>
+    public bool NamesThisSession(string record) =>
+        record.Length > Id.Length + 1 && record.StartsWith(Id, StringComparison.Ordinal) && record[Id.Length] == '|'
+        && record.IndexOf('|', Id.Length + 1) < 0;
+
     public bool IsPastLocalDeadline(TimeProvider time) => time.GetTimestamp() >= LocalDeadline;
 
     /// <summary>Moves both deadlines forward after a successful renewal sent at the time that gave <paramref name="localDeadline"/>.</summary>

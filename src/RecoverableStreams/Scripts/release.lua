@@ -27,8 +27,14 @@ if n > 0 and deadline and tonumber(deadline) > now then
     local by = {}
     -- The session id is "<consumer>|<random>".
     local consumer = string.match(session, '^(.*)|[^|]*$') or session
+    -- A record must name the caller's session, not only equal the value given: a caller that read the value from Redis
+    -- (GrantRepair pages the session's index, then reads the records in a second command) may pass another session's
+    -- record, which a claim wrote in between; releasing it would free a stream its live owner still runs.
+    local own = session .. '|'
     for i = 1, n do
-        if records[i] == ARGV[3 + 2 * i] then
+        local record = records[i]
+        if record and record == ARGV[3 + 2 * i] and string.sub(record, 1, #own) == own
+            and not string.find(record, '|', #own + 1, true) then
             out[#out + 1] = ids[i]
             members[#members + 1] = session .. '\0' .. ids[i]
             free[#free + 1] = now

@@ -1,5 +1,6 @@
 using RecoverableStreams.IntegrationTests.Infrastructure;
 using RecoverableStreams.Keys;
+using RecoverableStreams.Scripts;
 using StackExchange.Redis;
 
 namespace RecoverableStreams.IntegrationTests.Core;
@@ -14,6 +15,7 @@ public sealed class SessionLeaseTests : SharedRedisTest
 {
     private const int ClaimedEventId = 301;
     private const int ReconciledEventId = 302;
+    private const int UnknownGrantsReleasedEventId = 360;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     /// <summary>Connection upkeep that is not the library's work.</summary>
@@ -57,6 +59,47 @@ public sealed class SessionLeaseTests : SharedRedisTest
             Assert.That(stats.GetValueOrDefault("zscore"), Is.InRange(renewals - 1, renewals + 1));
             Assert.That(stats.Values.Sum(), Is.LessThanOrEqualTo(6 * (renewals + sweeps) + 6), "a handful of commands per round, whatever is owned");
             Assert.That(consumer.Owned, Has.Count.EqualTo(owned), "nothing was lost");
+        });
+    }
+
+    [Test]
+    public async Task The_repair_of_lost_grants_releases_its_own_and_never_a_stream_whose_record_now_names_a_live_peer()
+    {
+        // Seed 6 of the randomized checker (Sentinel): the repair read its session's index members, a hand-over then
+        // released one of them and a peer claimed it, and the repair's second read found the peer's record under its own
+        // member. release.lua freed it with that exact value, and a third consumer was granted the stream while the peer
+        // ran on. Here the same index state is set up at once: a member of the consumer's session whose record names a
+        // live peer, and one real lost grant (its record names the consumer's session) so the repair is seen to run.
+        var options = TestOptions.For(consumerId: "repairer", lease: TimeSpan.FromSeconds(2), maxConcurrentStreams: 1);
+        options.ReconcileInterval = TimeSpan.FromHours(1);
+        var keys = StreamKeys.For(options);
+        var db = Redis.GetDatabase();
+        var scripts = new StreamScripts(db, keys);
+        var publisher = new StreamPublisher(Redis, options);
+        await scripts.OpenSessionAsync("peer|1", TimeSpan.FromSeconds(60));
+        await publisher.AddStreamAsync("peer-owned");
+        var peerEntry = (await scripts.ReadAndAcquireAsync("peer", "peer|1", 1, 1000)).Entries.Single();
+        var peerRecord = "peer|1|" + peerEntry.FencingToken;
+
+        var logs = new LogCapture();
+        await using var consumer = await TestConsumer.StartAsync(Redis, options, logs.Factory);
+        await publisher.AddStreamAsync("consumer-owned");
+        await Eventually.AssertAsync(() => consumer.Owned.Count == 1, Deadline, "the consumer owns one stream and is full");
+        var session = consumer.Owned[0].Session.Id;
+
+        // Full, so its reader reads nothing more: the next grant to its session is one whose reply it never saw.
+        await publisher.AddStreamAsync("lost-grant");
+        var lost = (await scripts.ReadAndAcquireAsync("repairer", session, 1, 1000)).Entries.Single();
+        await db.SortedSetAddAsync(keys.Owned, session + "\0" + peerEntry.Id, 0);
+        await db.HashIncrementAsync(keys.Counts, session);
+
+        await Eventually.AssertAsync(() => logs.WithEventId(UnknownGrantsReleasedEventId).Count > 0, Deadline, "a renewal found more in Redis than the consumer holds and the repair ran");
+        Assert.Multiple(async () =>
+        {
+            Assert.That(await db.HashExistsAsync(keys.Owners, lost.Id), Is.False, "the real lost grant was released");
+            Assert.That((string?)await db.HashGetAsync(keys.Owners, peerEntry.Id), Is.EqualTo(peerRecord), "the peer's record stays");
+            Assert.That(await db.SortedSetScoreAsync(keys.Free, peerEntry.Id), Is.Null, "the peer's stream was not freed for others");
+            Assert.That(logs.WithEventId(UnknownGrantsReleasedEventId).Single().Message, Does.Contain("released 1 stream(s)"));
         });
     }
 

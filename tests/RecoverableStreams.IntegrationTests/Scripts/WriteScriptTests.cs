@@ -132,6 +132,26 @@ public sealed class WriteScriptTests : ScriptTest
     }
 
     [Test]
+    public async Task Release_refuses_a_record_that_names_another_live_session_even_when_the_caller_passes_it_exactly()
+    {
+        // GrantRepair reads a session's index members, then their records in a second command: a claim in between can
+        // leave it holding a peer's record under its own index member. Passing that record must not free the peer's
+        // stream (seed 6 of the randomized checker: a handler ran on while a third consumer was granted its stream).
+        await OpenAsync("a|1");
+        var (id, peerRecord) = await OwnedStreamAsync("b|1", "peers");
+
+        var released = await Scripts.ReleaseAsync("a|1", [(id, peerRecord)]);
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(released, Is.Empty, "the record names b|1, not the caller");
+            Assert.That((string?)await Db.HashGetAsync(Keys.Owners, id), Is.EqualTo(peerRecord), "the peer's record stays");
+            Assert.That(await Db.SortedSetLengthAsync(Keys.Free), Is.Zero, "nothing entered the free-now index");
+            Assert.That(await OwnedByAsync("b|1"), Is.EqualTo(new[] { id }));
+        });
+    }
+
+    [Test]
     public async Task Release_frees_only_the_callers_current_records_and_nothing_for_a_dead_session()
     {
         await OpenAsync("a|1");
