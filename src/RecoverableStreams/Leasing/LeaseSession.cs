@@ -36,7 +36,7 @@ internal sealed class LeaseSession
     /// <summary>Whether <paramref name="record"/> equals <see cref="RecordValue"/> of <paramref name="fencingToken"/>, without building it.</summary>
     public bool IsRecordValue(string record, long fencingToken)
     {
-        if (record.Length <= Id.Length || !record.StartsWith(Id, StringComparison.Ordinal) || record[Id.Length] != '|')
+        if (!NamesThisSession(record))
         {
             return false;
         }

@@ -254,7 +254,9 @@ if n > 0 then
     local first_token = 0
     if claims > 0 then
         -- Pending entries move to the caller; completed, never delivered or deleted ones are not returned (Redis 7
-        -- also drops deleted ones from the pending list; 6.2 returns them without fields).
+        -- also drops deleted ones from the pending list; 6.2 returns them, and no range or single read finds fields
+        -- for them).
+        --
         -- The entries' fields. XCLAIM returning them looks each id up in the stream twice (does it exist, then its
         -- fields), each a scan of the id's stream node: about a fifth of a 1,000-stream call (callgrind). A consumer's
         -- streams usually came in runs, so their ids lie close together: then one XRANGE over them reads the fields in

@@ -81,15 +81,7 @@ public sealed class BulkScriptTests
     [Test]
     public async Task A_dead_sessions_run_of_streams_is_claimed_with_one_range_read_of_their_fields_instead_of_a_lookup_per_stream()
     {
-        var (scripts, keys) = NewService();
-        await scripts.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
-        var granted = await GrantManyAsync(scripts, keys, "dead|1", 1_000);
-        await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
-        await Db.SortedSetAddAsync(keys.Sessions, "dead|1", 0, SortedSetWhen.Exists);
-
-        await Server.ExecuteAsync("CONFIG", "RESETSTAT");
-        var reply = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
-        var stats = await StatsAsync();
+        var (keys, granted, reply, stats) = await ClaimDeadSessionsStreamsAsync(1_000);
 
         var claimed = reply.Results.Where(r => r.Status == ClaimStatus.Claimed).ToList();
         var pending = await Db.StreamPendingMessagesAsync(keys.Lbs, keys.Group, 2_000, "a");
@@ -332,18 +324,27 @@ public sealed class BulkScriptTests
 
     private async Task<(long Commands, int Claimed)> CountClaimAsync(int streams)
     {
+        var (_, _, reply, stats) = await ClaimDeadSessionsStreamsAsync(streams);
+
+        Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
+        return (Inner(stats), reply.Results.Count(r => r.Status == ClaimStatus.Claimed));
+    }
+
+    /// <summary>
+    /// A session granted <paramref name="streams"/> streams dies; a live one claims them in one call, with the command
+    /// statistics reset right before it and read right after it.
+    /// </summary>
+    private async Task<(StreamKeys Keys, List<AcquiredEntry> Granted, ClaimReply Reply, Dictionary<string, long> Stats)> ClaimDeadSessionsStreamsAsync(int streams)
+    {
         var (scripts, keys) = NewService();
         await scripts.OpenSessionAsync("dead|1", TimeSpan.FromSeconds(30));
-        await GrantManyAsync(scripts, keys, "dead|1", streams);
+        var granted = await GrantManyAsync(scripts, keys, "dead|1", streams);
         await scripts.OpenSessionAsync("a|1", TimeSpan.FromSeconds(30));
         await Db.SortedSetAddAsync(keys.Sessions, "dead|1", 0, SortedSetWhen.Exists);
 
         await Server.ExecuteAsync("CONFIG", "RESETSTAT");
         var reply = await scripts.ClaimOrphansAsync("a", "a|1", 1_000);
-        var stats = await StatsAsync();
-
-        Assert.That(stats.GetValueOrDefault("evalsha") + stats.GetValueOrDefault("eval"), Is.EqualTo(1), "the count is of one script call");
-        return (Inner(stats), reply.Results.Count(r => r.Status == ClaimStatus.Claimed));
+        return (keys, granted, reply, await StatsAsync());
     }
 
     private async Task<(long Commands, int ClaimedFromX, long ReleasedByLeft)> CountReleasedClaimAsync(int streams)
